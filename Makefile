@@ -1,0 +1,38 @@
+# brainscan — the two commands a newcomer needs: `make demo` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV ?= uv
+PY := .venv/bin/python
+PROFILE ?= quick
+MLFLOW_PORT ?= 5000
+export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
+
+.PHONY: help install demo test test-fast lint format bench clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+install: ## Install uv (from PyPI) and every workspace package into .venv
+	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --all-packages --frozen
+
+lint: install ## ruff lint + format check
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+format: install ## Apply ruff fixes and formatting
+	$(UV) run --frozen ruff check --fix .
+	$(UV) run --frozen ruff format .
+
+test-fast: install ## Unit tests only (skips the slow ones)
+	$(UV) run --frozen pytest -m "not slow"
+
+test: lint ## Lint, then every test (slow ones included)
+	$(UV) run --frozen pytest
+
+demo: install ## Train, evaluate, export and register a model end to end (quick profile)
+	$(PY) -m brainscan_training.demo --profile $(PROFILE) --mlflow-port $(MLFLOW_PORT)
+
+clean: ## Remove generated data, models and caches (not the DVC remote)
+	rm -rf data artifacts reports .pytest_cache .ruff_cache

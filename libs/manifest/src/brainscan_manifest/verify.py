@@ -1,0 +1,149 @@
+"""Checks a model package must pass before anything serves or promotes it.
+
+Training (registration, bring-your-own-model), model-sync (before publishing) and inference
+(before swapping) all run the same checks, so a model refused in one place is refused everywhere.
+Needs the ``onnx`` extra (onnx + onnxruntime).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .schema import MANIFEST_FILE, MODEL_FILE, Manifest
+
+_ONNX_DTYPES = {"uint8": 2, "float32": 1}  # onnx.TensorProto element types
+_SUM_TOLERANCE = 1e-3
+
+
+class PackageError(ValueError):
+    """A model package failed a check; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ModelPackage:
+    """A verified model: where its ONNX file is, and its manifest."""
+
+    onnx_path: Path
+    manifest: Manifest
+
+
+def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_package(directory: Path) -> tuple[Path, Manifest]:
+    """Read ``manifest.json`` and locate ``model.onnx`` in a package directory."""
+    directory = Path(directory)
+    manifest_path = directory / MANIFEST_FILE
+    onnx_path = directory / MODEL_FILE
+    if not manifest_path.is_file():
+        raise PackageError(f"{manifest_path}: manifest missing")
+    if not onnx_path.is_file():
+        raise PackageError(f"{onnx_path}: ONNX model missing")
+    try:
+        manifest = Manifest.load(manifest_path)
+    except ValueError as exc:
+        raise PackageError(f"{manifest_path}: invalid manifest: {exc}") from exc
+    return onnx_path, manifest
+
+
+def verify_package(
+    onnx_path: Path,
+    manifest: Manifest,
+    *,
+    expected_sha256: str | None = None,
+    smoke_inference: bool = True,
+) -> ModelPackage:
+    """Run every check; raise PackageError naming the first one that fails."""
+    onnx_path = Path(onnx_path)
+    actual = sha256_file(onnx_path)
+    if actual != manifest.onnx_sha256:
+        raise PackageError(
+            f"sha256 mismatch: file {actual[:12]}…, manifest says {manifest.onnx_sha256[:12]}…"
+        )
+    if expected_sha256 is not None and actual != expected_sha256:
+        raise PackageError(
+            f"sha256 mismatch: file {actual[:12]}…, registry says {expected_sha256[:12]}…"
+        )
+    check_signature(onnx_path, manifest)
+    if smoke_inference:
+        run_smoke_inference(onnx_path, manifest)
+    return ModelPackage(onnx_path=onnx_path, manifest=manifest)
+
+
+def check_signature(onnx_path: Path, manifest: Manifest) -> None:
+    """ONNX checker plus inputs/outputs matching the manifest (names, dtypes, shapes, classes)."""
+    import onnx
+
+    try:
+        model = onnx.load(str(onnx_path), load_external_data=False)
+        onnx.checker.check_model(model)
+    except Exception as exc:  # onnx raises several unrelated types for a damaged file
+        raise PackageError(f"ONNX checker failed: {exc}") from exc
+
+    inputs = {i.name: i for i in model.graph.input}
+    spec = manifest.input
+    if spec.name not in inputs:
+        raise PackageError(f"input {spec.name!r} not in model (has {sorted(inputs)})")
+    tensor_type = inputs[spec.name].type.tensor_type
+    if tensor_type.elem_type != _ONNX_DTYPES[spec.dtype]:
+        raise PackageError(f"input {spec.name!r} dtype does not match manifest {spec.dtype}")
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in tensor_type.shape.dim]
+    if dims[1:] != spec.shape()[1:]:
+        raise PackageError(f"input shape {dims} does not match manifest {spec.shape()}")
+
+    outputs = {o.name: o for o in model.graph.output}
+    wanted = [manifest.outputs.probabilities]
+    if manifest.outputs.activation_map:
+        wanted.append(manifest.outputs.activation_map.feature_map)
+    for name in wanted:
+        if name not in outputs:
+            raise PackageError(f"output {name!r} not in model (has {sorted(outputs)})")
+    prob_dims = outputs[manifest.outputs.probabilities].type.tensor_type.shape.dim
+    n_out = prob_dims[-1].dim_value if prob_dims and prob_dims[-1].HasField("dim_value") else None
+    if n_out is not None and n_out != len(manifest.classes):
+        raise PackageError(
+            f"model has {n_out} probability outputs, manifest lists {len(manifest.classes)} classes"
+        )
+
+
+def smoke_input(manifest: Manifest, batch: int = 2) -> np.ndarray:
+    """A fixed, deterministic input batch: a gradient image and mid-grey."""
+    spec = manifest.input
+    h, w, c = spec.height, spec.width, spec.channels
+    ramp = np.linspace(0, 255, h * w, dtype=np.float32).reshape(h, w, 1).repeat(c, axis=2)
+    images = np.stack([ramp, np.full((h, w, c), 128.0, np.float32)][:batch])
+    if spec.layout == "NCHW":
+        images = images.transpose(0, 3, 1, 2)
+    if spec.dtype == "uint8":
+        return images.astype(np.uint8)
+    return (images * spec.scale + spec.offset).astype(np.float32)
+
+
+def run_smoke_inference(onnx_path: Path, manifest: Manifest) -> np.ndarray:
+    """Probabilities must be finite, in [0, 1], one per class, and sum to 1."""
+    import onnxruntime as ort
+
+    try:
+        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        (probs,) = session.run(
+            [manifest.outputs.probabilities], {manifest.input.name: smoke_input(manifest)}
+        )
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise PackageError(f"smoke inference failed: {exc}") from exc
+    probs = np.asarray(probs)
+    if probs.ndim != 2 or probs.shape[1] != len(manifest.classes):
+        raise PackageError(f"smoke inference: probabilities have shape {probs.shape}")
+    if not np.all(np.isfinite(probs)):
+        raise PackageError("smoke inference: non-finite probabilities")
+    if np.any(probs < -1e-6) or np.any(np.abs(probs.sum(axis=1) - 1.0) > _SUM_TOLERANCE):
+        raise PackageError("smoke inference: outputs are not probabilities (do not sum to 1)")
+    return probs

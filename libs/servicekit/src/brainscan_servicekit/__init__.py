@@ -1,0 +1,12 @@
+"""Shared plumbing for brainscan's FastAPI services: ECS JSON logging and request IDs."""
+
+from .logging import configure_logging, get_logger
+from .request_id import RequestIdMiddleware, current_request_id, new_request_id
+
+__all__ = [
+    "RequestIdMiddleware",
+    "configure_logging",
+    "current_request_id",
+    "get_logger",
+    "new_request_id",
+]

@@ -1,0 +1,58 @@
+"""Structured JSON logs in the Elastic Common Schema, one line per event on stdout.
+
+Filebeat ships stdout to Logstash/Elasticsearch; field names follow ECS so that Kibana
+dashboards work without per-service parsing. Use dotted keys (``"http.request.id"``): the
+ECS formatter nests them.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import ecs_logging
+import structlog
+
+
+def configure_logging(service_name: str, service_version: str, level: str = "INFO") -> None:
+    """Route structlog and the standard library's logging (uvicorn, httpx) to ECS JSON on stdout."""
+    numeric_level = logging.getLevelName(level.upper())
+    if not isinstance(numeric_level, int):
+        raise ValueError(f"unknown log level {level!r}")
+    service_fields = {
+        "service.name": service_name,
+        "service.version": service_version,
+        "event.dataset": f"brainscan.{service_name}",
+    }
+
+    def add_service_fields(_logger, _method, event_dict):
+        for key, value in service_fields.items():
+            event_dict.setdefault(key, value)
+        return event_dict
+
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            add_service_fields,
+            structlog.processors.format_exc_info,
+            ecs_logging.StructlogFormatter(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        cache_logger_on_first_use=False,
+    )
+
+    # Third-party loggers (uvicorn errors, onnxruntime, httpx) in the same ECS JSON shape.
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(ecs_logging.StdlibFormatter(extra=service_fields))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric_level)
+    # Access lines come from the request-ID middleware in ECS form; uvicorn's would duplicate them.
+    logging.getLogger("uvicorn.access").disabled = True
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(max(numeric_level, logging.WARNING))
+
+
+def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
+    return structlog.get_logger(name)
