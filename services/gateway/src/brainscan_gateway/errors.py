@@ -1,0 +1,70 @@
+"""Every error the gateway answers with: a stable code, an HTTP status and a message in words.
+
+Clients branch on ``code`` (stable), people read ``message``. Messages never quote the upload's
+content or any DICOM header value, so nothing that identifies a patient can leak through them.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """The ``error.code`` values; docs/gateway.md lists each with its status and meaning."""
+
+    # The request itself
+    MISSING_FILE = "missing_file"
+    INVALID_REQUEST = "invalid_request"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    UPLOAD_TOO_LARGE = "upload_too_large"
+    # The uploaded file
+    EMPTY_FILE = "empty_file"
+    UNSUPPORTED_FORMAT = "unsupported_format"
+    CORRUPT_IMAGE = "corrupt_image"
+    TOO_MANY_PIXELS = "too_many_pixels"
+    IMAGE_TOO_SMALL = "image_too_small"
+    DICOM_NO_PIXEL_DATA = "dicom_no_pixel_data"
+    DICOM_MULTI_FRAME = "dicom_multi_frame"
+    DICOM_UNSUPPORTED = "dicom_unsupported"
+    # Access control
+    API_KEY_MISSING = "api_key_missing"
+    API_KEY_INVALID = "api_key_invalid"
+    RATE_LIMITED = "rate_limited"
+    # The inference service behind
+    MODEL_NOT_READY = "model_not_ready"
+    INFERENCE_UNAVAILABLE = "inference_unavailable"
+    INFERENCE_TIMEOUT = "inference_timeout"
+    INFERENCE_ERROR = "inference_error"
+    EXPLANATION_UNAVAILABLE = "explanation_unavailable"
+    # A bug of ours
+    INTERNAL_ERROR = "internal_error"
+
+
+class GatewayError(Exception):
+    """An expected failure that becomes a JSON error response."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        status: int,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.headers = headers or {}
+
+
+class BadUpload(GatewayError):
+    """The uploaded file cannot be classified; the message says why and what would work."""
+
+    def __init__(self, code: ErrorCode, message: str, status: int = 422) -> None:
+        super().__init__(code, message, status)
+
+
+def error_body(code: str, message: str, request_id: str) -> dict[str, dict[str, str]]:
+    """The one error shape every response uses."""
+    return {"error": {"code": str(code), "message": message, "request_id": request_id}}
