@@ -69,7 +69,9 @@ class OutputSpec(_Strict):
 
 class Lineage(_Strict):
     git_commit: str | None = None
-    data_hash: str | None = Field(None, description="DVC hash of the data the model was trained on.")
+    data_hash: str | None = Field(
+        None, description="DVC hash of the data the model was trained on."
+    )
     params: dict[str, object] = Field(default_factory=dict)
     run_id: str | None = Field(None, description="MLflow run that produced the model.")
     warm_start_from: str | None = None

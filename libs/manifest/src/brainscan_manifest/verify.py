@@ -8,7 +8,7 @@ Needs the ``onnx`` extra (onnx + onnxruntime).
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +28,7 @@ class ModelPackage:
     """A verified model: where its ONNX file is, and its manifest."""
 
     onnx_path: Path
-    manifest: Manifest
+    manifest: Manifest = field(repr=False)
 
 
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:

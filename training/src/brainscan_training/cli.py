@@ -1,0 +1,134 @@
+"""`brainscan-train`: run a pipeline stage, or act on the registry (promote, roll back, bring
+your own model). Errors a user can fix print one line and exit 2, never a stack trace."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import tempfile
+from pathlib import Path
+
+from .params import DEFAULT_PARAMS, load_params
+
+log = logging.getLogger("brainscan_training")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="brainscan-train", description=__doc__)
+    parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="params file")
+    parser.add_argument("--profile", help="override params.yaml's profile (quick, full)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for stage in ("data", "prepare", "train", "evaluate", "export", "register"):
+        commands.add_parser(stage, help=f"run the pipeline's {stage} stage")
+
+    promote = commands.add_parser("promote", help="move `production` to a version (checks run)")
+    promote.add_argument("--version", required=True)
+    promote.add_argument("--reason", default="manual promotion")
+    rollback = commands.add_parser("rollback", help="move `production` back to an older version")
+    rollback.add_argument("--to", required=True, dest="version")
+
+    external = commands.add_parser(
+        "register-external", help="register any ONNX image classifier that has a manifest"
+    )
+    external.add_argument("--onnx", type=Path, required=True)
+    external.add_argument("--manifest", type=Path, required=True)
+    external.add_argument("--name", help="registered model name (default: the manifest's)")
+    external.add_argument(
+        "--promote", action="store_true", help="apply the promotion gate on the test split"
+    )
+    commands.add_parser("status", help="show the production and challenger versions")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    args = _parser().parse_args(argv)
+    try:
+        params = load_params(args.params, args.profile)
+        return _dispatch(args, params)
+    except Exception as exc:
+        if not _is_user_error(exc):
+            raise
+        sys.stderr.write(f"brainscan-train {args.command}: {exc}\n")
+        return 2
+
+
+def _is_user_error(exc: Exception) -> bool:
+    from brainscan_manifest.verify import PackageError
+    from pydantic import ValidationError
+
+    from .registry import RegistryError
+    from .tracking import TrackingUnavailable
+
+    user_errors = (TrackingUnavailable, RegistryError, PackageError, ValidationError,
+                   FileNotFoundError, ValueError)  # fmt: skip
+    return isinstance(exc, user_errors)
+
+
+def _dispatch(args: argparse.Namespace, params) -> int:
+    from .stages import STAGES
+
+    if args.command in STAGES:
+        STAGES[args.command](params)
+        return 0
+    registry = _registry(args.name if args.command == "register-external" else None, params)
+    if args.command == "promote":
+        decision = registry.set_production(args.version, args.reason)
+    elif args.command == "rollback":
+        decision = registry.set_production(args.version, f"rollback to version {args.version}")
+    elif args.command == "register-external":
+        decision = _register_external(registry, args, params)
+    else:
+        from .registry import CHALLENGER, PRODUCTION
+
+        status = {alias: registry.alias_version(alias) for alias in (PRODUCTION, CHALLENGER)}
+        sys.stdout.write(json.dumps({"model": registry.model_name, **status}) + "\n")
+        return 0
+    sys.stdout.write(json.dumps(decision.to_dict()) + "\n")
+    return 0
+
+
+def _registry(name: str | None, params):
+    from mlflow import MlflowClient
+
+    from .registry import Registry
+    from .tracking import require_tracking_server
+
+    return Registry(MlflowClient(require_tracking_server()), name or params.model.name)
+
+
+def _register_external(registry, args, params):
+    """Bring your own model: same checks, same gate; a challenger unless --promote wins."""
+    import shutil
+
+    import mlflow
+    from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, Manifest
+    from brainscan_manifest.verify import verify_package
+
+    from . import paths
+    from .registry import split_scorer
+
+    manifest = Manifest.load(args.manifest)
+    if args.name is None:
+        registry.model_name = manifest.name
+    package = verify_package(args.onnx, manifest)
+    with tempfile.TemporaryDirectory() as tmp:
+        staged = Path(tmp)
+        shutil.copyfile(package.onnx_path, staged / MODEL_FILE)
+        manifest.save(staged / MANIFEST_FILE)
+        mlflow.set_experiment("brainscan-external-models")
+        with mlflow.start_run(run_name=f"external-{manifest.name}") as run:
+            mlflow.set_tags({"source": "external", "onnx_file": str(args.onnx)})
+            version = registry.register_package(staged, run.info.run_id, {"source": "external"})
+        if not args.promote:
+            return registry.mark_challenger(version, "external model registered without --promote")
+        scorer = split_scorer(paths.split_csv("test"), paths.RAW_DIR, params.classes)
+        return registry.decide(version, (staged / MODEL_FILE, manifest), scorer, parity_passed=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

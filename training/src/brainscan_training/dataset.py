@@ -1,0 +1,51 @@
+"""Load a prepared split (CSV of path,label) into memory as model-ready uint8 arrays.
+
+Pixels go through brainscan_manifest.preprocess, the same function the gateway uses.
+"""
+
+from __future__ import annotations
+
+import csv
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from brainscan_manifest import InputSpec
+from brainscan_manifest.preprocess import to_input_array
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class Split:
+    images: np.ndarray  # [N, H, W, C] uint8
+    labels: np.ndarray  # [N] int class indices
+    paths: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+
+def read_split_csv(csv_path: Path) -> list[tuple[str, str]]:
+    with open(csv_path, newline="") as handle:
+        return [(row["path"], row["label"]) for row in csv.DictReader(handle)]
+
+
+def load_split(csv_path: Path, raw_dir: Path, classes: list[str], spec: InputSpec) -> Split:
+    rows = read_split_csv(csv_path)
+    unknown = sorted({label for _, label in rows} - set(classes))
+    if unknown:
+        raise ValueError(f"{csv_path}: labels {unknown} are not among the classes {classes}")
+
+    def load(relative: str) -> np.ndarray:
+        with Image.open(Path(raw_dir) / relative) as image:
+            return to_input_array(image, spec)
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        images = list(pool.map(load, [path for path, _ in rows]))
+    index = {name: i for i, name in enumerate(classes)}
+    return Split(
+        images=np.stack(images) if images else np.zeros((0, *spec.shape()[1:]), np.uint8),
+        labels=np.array([index[label] for _, label in rows], dtype=np.int64),
+        paths=[path for path, _ in rows],
+    )

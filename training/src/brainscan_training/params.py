@@ -1,0 +1,127 @@
+"""params.yaml as typed settings, with the active profile resolved."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from brainscan_manifest import InputSpec
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class DataParams(_Section):
+    source: Literal["synthetic", "directory"] = "synthetic"
+    source_dir: str = ""
+    image_size: int = Field(256, ge=32)
+    val_fraction: float = Field(0.15, gt=0.0, lt=0.9)
+
+    @model_validator(mode="after")
+    def _directory_needs_path(self) -> DataParams:
+        if self.source == "directory" and not self.source_dir:
+            raise ValueError("data.source is 'directory' but data.source_dir is empty")
+        return self
+
+
+class ModelParams(_Section):
+    name: str = "brainscan-mobilenetv2"
+    alpha: float = Field(0.35, gt=0.0)
+    input_size: int = Field(128, ge=32)
+    dropout: float = Field(0.2, ge=0.0, lt=1.0)
+    weights: Literal["none", "imagenet"] = "none"
+    resize_filter: Literal["nearest", "bilinear", "bicubic", "lanczos"] = "bilinear"
+    default_threshold: float = Field(0.6, ge=0.0, le=1.0)
+
+
+class ProfileParams(_Section):
+    train_per_class: int = Field(ge=1)
+    test_per_class: int = Field(ge=1)
+    epochs: int = Field(ge=1)
+    finetune_epochs: int = Field(0, ge=0)
+    batch_size: int = Field(32, ge=1)
+    learning_rate: float = Field(gt=0.0)
+    finetune_learning_rate: float = Field(gt=0.0)
+    finetune_top_layers: int = Field(40, ge=0)
+    early_stopping_patience: int = Field(3, ge=1)
+
+
+class AugmentationParams(_Section):
+    flip: bool = True
+    rotation: float = Field(0.0, ge=0.0, le=0.5)
+    zoom: float = Field(0.0, ge=0.0, le=0.5)
+    contrast: float = Field(0.0, ge=0.0, le=1.0)
+
+
+class ExportParams(_Section):
+    opset: int = Field(17, ge=17)
+    parity_images: int = Field(64, ge=1)
+
+
+class RegisterParams(_Section):
+    promote: Literal["auto", "never"] = "auto"
+    min_improvement: float = 0.0
+
+
+class Params(_Section):
+    profile: str
+    classes: list[str] = Field(min_length=2)
+    seed: int = 7
+    data: DataParams
+    model: ModelParams
+    profiles: dict[str, ProfileParams]
+    augmentation: AugmentationParams = AugmentationParams()
+    export: ExportParams = ExportParams()
+    registration: RegisterParams = Field(RegisterParams(), alias="register")
+
+    @model_validator(mode="after")
+    def _profile_exists(self) -> Params:
+        if self.profile not in self.profiles:
+            raise ValueError(f"profile {self.profile!r} not in profiles {sorted(self.profiles)}")
+        return self
+
+    @property
+    def active(self) -> ProfileParams:
+        return self.profiles[self.profile]
+
+    def flat(self) -> dict[str, object]:
+        """The parameters that shaped this run, flattened for MLflow (active profile only)."""
+        flat: dict[str, object] = {"profile": self.profile, "seed": self.seed}
+        sections = {
+            "data": self.data,
+            "model": self.model,
+            "train": self.active,
+            "augmentation": self.augmentation,
+            "export": self.export,
+        }
+        for prefix, section in sections.items():
+            for key, value in section.model_dump().items():
+                flat[f"{prefix}.{key}"] = value
+        return flat
+
+
+def load_params(path: Path = DEFAULT_PARAMS, profile: str | None = None) -> Params:
+    raw = yaml.safe_load(Path(path).read_text())
+    if profile:
+        raw["profile"] = profile
+    return Params.model_validate(raw)
+
+
+def input_spec(params: Params) -> InputSpec:
+    """What the model takes: raw RGB uint8 pixels at the model's size (scaling is in the graph)."""
+    size = params.model.input_size
+    return InputSpec(
+        name="image",
+        height=size,
+        width=size,
+        channels=3,
+        color="RGB",
+        layout="NHWC",
+        dtype="uint8",
+        resize_filter=params.model.resize_filter,
+    )

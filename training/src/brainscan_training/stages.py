@@ -1,0 +1,215 @@
+"""The pipeline stages that dvc.yaml runs, each reading and writing the paths in paths.py.
+
+One MLflow run spans a pipeline execution: `train` opens it and records its id, the later
+stages resume it, so parameters, epochs, test metrics, plots and the registered version sit
+together in one place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from contextlib import contextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from . import paths
+from .params import Params, input_spec
+from .tracking import require_tracking_server
+
+log = logging.getLogger(__name__)
+EXPERIMENT = "brainscan-training"
+
+
+def data(params: Params) -> None:
+    """Generate the synthetic data set, or copy a real one in the Kaggle layout."""
+    if paths.RAW_DIR.exists():
+        shutil.rmtree(paths.RAW_DIR)
+    if params.data.source == "directory":
+        source = Path(params.data.source_dir).expanduser()
+        if not source.is_dir():
+            raise FileNotFoundError(f"data.source_dir {source} is not a directory")
+        shutil.copytree(source, paths.RAW_DIR)
+        return
+    from .data.synthetic import generate_dataset
+
+    generate_dataset(
+        paths.RAW_DIR,
+        train_per_class=params.active.train_per_class,
+        test_per_class=params.active.test_per_class,
+        seed=params.seed,
+        image_size=params.data.image_size,
+    )
+
+
+def prepare(params: Params) -> None:
+    from .data.prepare import prepare as prepare_splits
+
+    prepare_splits(
+        paths.RAW_DIR, paths.PREPARED_DIR, params.classes, params.data.val_fraction, params.seed
+    )
+
+
+@contextmanager
+def _run(run_id: str | None = None, **start_kwargs):
+    import mlflow
+
+    mlflow.set_tracking_uri(require_tracking_server())
+    mlflow.set_experiment(EXPERIMENT)
+    with mlflow.start_run(run_id=run_id, **start_kwargs) as run:
+        yield run
+
+
+def _run_id() -> str:
+    return json.loads(paths.RUN_FILE.read_text())["run_id"]
+
+
+def _load(name: str, params: Params):
+    from .dataset import load_split
+
+    return load_split(paths.split_csv(name), paths.RAW_DIR, params.classes, input_spec(params))
+
+
+def train(params: Params) -> None:
+    import mlflow
+
+    from .lineage import git_commit
+    from .train import save_history, train_model
+
+    train_split, val_split = _load("train", params), _load("val", params)
+    report = paths.PREPARED_DIR / "data_report.json"
+    with _run(run_name=f"{params.model.name}-{params.profile}") as run:
+        mlflow.set_tags({"git_commit": git_commit() or "unknown", "profile": params.profile})
+        mlflow.log_params(params.flat())
+        if report.is_file():
+            mlflow.log_artifact(str(report), "data")
+        _log_dataset(params, train_split, "training")
+        _log_dataset(params, val_split, "validation")
+        model, history = train_model(params, train_split, val_split)
+        paths.TRAIN_DIR.mkdir(parents=True, exist_ok=True)
+        model.save(paths.KERAS_MODEL)
+        save_history(history, paths.HISTORY_FILE)
+        paths.RUN_FILE.write_text(json.dumps({"run_id": run.info.run_id}) + "\n")
+
+
+def _log_dataset(params: Params, split, context: str) -> None:
+    import mlflow
+    import pandas as pd
+
+    frame = pd.DataFrame({"path": split.paths, "label": [params.classes[i] for i in split.labels]})
+    dataset = mlflow.data.from_pandas(frame, source=str(paths.RAW_DIR), name=f"brainscan-{context}")
+    mlflow.log_input(dataset, context=context)
+
+
+def evaluate(params: Params) -> None:
+    import keras
+    import mlflow
+
+    from .evaluate import Evaluation, write_reports
+
+    test = _load("test", params)
+    model = keras.models.load_model(paths.KERAS_MODEL)
+    probabilities = model.predict(test.images.astype(np.float32), batch_size=64, verbose=0)
+    metrics = write_reports(
+        Evaluation(params.classes, test.labels, probabilities), paths.REPORTS_DIR
+    )
+    log.info("test accuracy %.4f, macro F1 %.4f", metrics["accuracy"], metrics["macro_f1"])
+    with _run(_run_id()):
+        mlflow.log_metrics({f"test.{k}": v for k, v in metrics.items() if not np.isnan(v)})
+        mlflow.log_artifacts(str(paths.REPORTS_DIR / "plots"), "evaluation")
+
+
+def export(params: Params) -> None:
+    import keras
+    import mlflow
+    from brainscan_manifest import Lineage
+
+    from .export import check_parity, export_package
+    from .lineage import dvc_data_hash, git_commit
+
+    model = keras.models.load_model(paths.KERAS_MODEL)
+    metrics = json.loads(paths.METRICS_FILE.read_text())
+    run_id = _run_id()
+    onnx_path, manifest = export_package(
+        model,
+        paths.EXPORT_DIR,
+        params.classes,
+        name=params.model.name,
+        default_threshold=params.model.default_threshold,
+        opset=params.export.opset,
+        metrics={k: v for k, v in metrics.items() if v is not None},
+        lineage=Lineage(
+            git_commit=git_commit(),
+            data_hash=dvc_data_hash(),
+            params=params.flat(),
+            run_id=run_id,
+        ),
+    )
+    test = _load("test", params)
+    parity = check_parity(model, onnx_path, test.images[: params.export.parity_images])
+    paths.PARITY_FILE.parent.mkdir(parents=True, exist_ok=True)
+    paths.PARITY_FILE.write_text(json.dumps({**asdict(parity), "passed": parity.passed}, indent=2))
+    with _run(run_id):
+        mlflow.log_metrics(
+            {
+                "parity.max_abs_diff_probabilities": parity.max_abs_diff_probabilities,
+                "parity.max_abs_diff_feature_map": parity.max_abs_diff_feature_map,
+            }
+        )
+    if not parity.passed:
+        raise RuntimeError(
+            "ONNX parity check failed: "
+            f"max |Keras - ONNX| = {parity.max_abs_diff_probabilities:.2e}"
+            f" (tolerance {parity.tolerance:.0e}), label agreement {parity.label_agreement:.3f}"
+        )
+    log.info("exported %s (sha256 %s), parity %.2e", onnx_path, manifest.onnx_sha256[:12],
+             parity.max_abs_diff_probabilities)  # fmt: skip
+
+
+def register(params: Params) -> None:
+    import mlflow
+    from brainscan_manifest.verify import load_package
+    from mlflow import MlflowClient
+
+    from .registry import Registry, split_scorer, write_decision
+
+    parity = json.loads(paths.PARITY_FILE.read_text())
+    run_id = _run_id()
+    with _run(run_id):
+        mlflow.log_artifact(str(paths.KERAS_MODEL), "keras")
+        registry = Registry(MlflowClient(), params.model.name)
+        version = registry.register_package(
+            paths.EXPORT_DIR, run_id, {"parity.passed": str(parity["passed"]).lower()}
+        )
+        candidate = load_package(paths.EXPORT_DIR)
+        scorer = split_scorer(paths.split_csv("test"), paths.RAW_DIR, params.classes)
+        if params.registration.promote == "never":
+            decision = registry.mark_challenger(
+                version, "promotion disabled by params (register.promote: never)"
+            )
+        else:
+            decision = registry.decide(
+                version,
+                candidate,
+                scorer,
+                parity_passed=bool(parity["passed"]),
+                min_improvement=params.registration.min_improvement,
+            )
+        mlflow.set_tags({"registered_version": version, "promotion": decision.alias})
+    write_decision(decision, paths.REGISTRATION_FILE, model_name=params.model.name)
+    log.info(
+        "%s version %s -> %s (%s)", params.model.name, version, decision.alias, decision.reason
+    )
+
+
+STAGES = {
+    "data": data,
+    "prepare": prepare,
+    "train": train,
+    "evaluate": evaluate,
+    "export": export,
+    "register": register,
+}
