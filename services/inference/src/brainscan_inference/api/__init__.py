@@ -1,0 +1,1 @@
+"""HTTP layer: Open Inference Protocol (v2) routes, error mapping and metrics endpoint."""

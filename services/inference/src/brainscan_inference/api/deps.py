@@ -1,0 +1,34 @@
+"""Request dependencies: the app's settings, registry, metrics and updater from its state."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from ..metrics import InferenceMetrics
+from ..registry import ModelRegistry
+from ..settings import InferenceSettings
+from ..updater import ModelUpdater
+
+
+def get_settings(request: Request) -> InferenceSettings:
+    return request.app.state.settings
+
+
+def get_registry(request: Request) -> ModelRegistry:
+    return request.app.state.registry
+
+
+def get_metrics(request: Request) -> InferenceMetrics:
+    return request.app.state.metrics
+
+
+def get_updater(request: Request) -> ModelUpdater:
+    return request.app.state.updater
+
+
+SettingsDep = Annotated[InferenceSettings, Depends(get_settings)]
+RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+MetricsDep = Annotated[InferenceMetrics, Depends(get_metrics)]
+UpdaterDep = Annotated[ModelUpdater, Depends(get_updater)]

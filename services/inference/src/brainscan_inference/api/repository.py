@@ -1,0 +1,48 @@
+"""Model repository extension (subset): what is loaded, and reload from the source now."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from ..errors import BadRequest, ModelNotFound
+from .deps import RegistryDep, SettingsDep, UpdaterDep
+
+router = APIRouter(tags=["repository"])
+
+
+@router.post("/v2/repository/index")
+async def repository_index(registry: RegistryDep) -> list[dict[str, Any]]:
+    """The model served, and the last package refused (with why) if that came after it."""
+    entries = []
+    model = registry.current
+    if model is not None:
+        entries.append(
+            {"name": model.name, "version": model.version, "state": "READY", "reason": ""}
+        )
+    last = registry.last_outcome
+    if last is not None and last.state == "refused":
+        entries.append(
+            {
+                "name": model.name if model else "",
+                "version": last.version,
+                "state": "UNAVAILABLE",
+                "reason": f"refused at {last.at}: {last.reason}",
+            }
+        )
+    return entries
+
+
+@router.post("/v2/repository/models/{name}/load")
+async def repository_load(
+    name: str, registry: RegistryDep, updater: UpdaterDep, settings: SettingsDep
+) -> dict[str, Any]:
+    """Look at the source now and load its current package; 400 with the reason if refused."""
+    served = registry.current.name if registry.current else settings.model_name
+    if served is not None and name != served:
+        raise ModelNotFound(f"unknown model {name!r}; this service serves {served!r}")
+    outcome = await updater.load_now()
+    if outcome.state == "refused":
+        raise BadRequest(f"model refused: {outcome.reason}", code="model_refused")
+    return {"name": name, "version": outcome.version, "state": outcome.state}

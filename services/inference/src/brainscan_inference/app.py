@@ -1,0 +1,73 @@
+"""The FastAPI application: ``create_app(settings)`` wires source, registry, batcher and routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from brainscan_servicekit import RequestIdMiddleware, configure_logging, get_logger
+from fastapi import FastAPI
+
+from . import SERVICE_NAME, __version__
+from .api import health, infer, models, repository
+from .api import metrics as metrics_route
+from .api.errors import install_error_handlers
+from .metrics import InferenceMetrics
+from .registry import ModelRegistry
+from .settings import InferenceSettings
+from .sources import LocalDirectorySource, ModelSource
+from .updater import ModelUpdater
+
+_log = get_logger(__name__)
+_QUIET_PATHS = ("/metrics", "/v2/health/live", "/v2/health/ready")
+
+
+def source_from_settings(settings: InferenceSettings) -> ModelSource:
+    """The model source the settings name."""
+    return LocalDirectorySource(
+        settings.model_dir,
+        poll_interval=settings.model_poll_interval,
+        pinned_version=settings.model_version,
+    )
+
+
+def create_app(
+    settings: InferenceSettings | None = None, *, source: ModelSource | None = None
+) -> FastAPI:
+    """An app that loads its model in the background and is ready once it is warmed up."""
+    settings = settings or InferenceSettings()
+    configure_logging(SERVICE_NAME, __version__, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        metrics = InferenceMetrics()
+        registry = ModelRegistry(settings, metrics)
+        updater = ModelUpdater(source or source_from_settings(settings), registry)
+        app.state.settings = settings
+        app.state.metrics = metrics
+        app.state.registry = registry
+        app.state.updater = updater
+        updater.start()
+        _log.info("inference service started", source=updater.source.description)
+        try:
+            yield
+        finally:
+            await updater.stop()
+            await registry.close()
+            _log.info("inference service stopped")
+
+    app = FastAPI(
+        title="brainscan inference",
+        version=__version__,
+        summary="ONNX image classifiers behind the Open Inference Protocol (v2)",
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestIdMiddleware, skip_access_log=_QUIET_PATHS)
+    install_error_handlers(app, settings.retry_after_seconds)
+    app.include_router(health.router)
+    app.include_router(models.router)
+    app.include_router(infer.router)
+    if settings.repository_api:
+        app.include_router(repository.router)
+    app.include_router(metrics_route.router)
+    return app

@@ -1,0 +1,43 @@
+"""Open Inference Protocol tensor datatypes and their numpy equivalents (little-endian)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .errors import BadRequest
+
+# BYTES has no fixed element size; no image classifier input needs it, so it is refused.
+_V2_TO_NUMPY: dict[str, np.dtype] = {
+    "BOOL": np.dtype("?"),
+    "UINT8": np.dtype("u1"),
+    "UINT16": np.dtype("<u2"),
+    "UINT32": np.dtype("<u4"),
+    "UINT64": np.dtype("<u8"),
+    "INT8": np.dtype("i1"),
+    "INT16": np.dtype("<i2"),
+    "INT32": np.dtype("<i4"),
+    "INT64": np.dtype("<i8"),
+    "FP16": np.dtype("<f2"),
+    "FP32": np.dtype("<f4"),
+    "FP64": np.dtype("<f8"),
+}
+_NUMPY_TO_V2 = {dtype.newbyteorder("="): name for name, dtype in _V2_TO_NUMPY.items()}
+
+# Manifest dtypes (brainscan_manifest.InputSpec.dtype) as protocol datatypes.
+MANIFEST_TO_V2 = {"uint8": "UINT8", "float32": "FP32"}
+
+
+def numpy_dtype(datatype: str) -> np.dtype:
+    """The numpy dtype of a protocol datatype; 400 for one this service does not handle."""
+    try:
+        return _V2_TO_NUMPY[datatype]
+    except KeyError:
+        known = ", ".join(_V2_TO_NUMPY)
+        raise BadRequest(
+            f"datatype {datatype!r} is not supported (use one of {known})", code="input_datatype"
+        ) from None
+
+
+def v2_datatype(dtype: np.dtype) -> str:
+    """The protocol datatype of a numpy dtype (native or little-endian)."""
+    return _NUMPY_TO_V2[np.dtype(dtype).newbyteorder("=")]

@@ -1,0 +1,181 @@
+"""The model being served, and hot swaps to a new one.
+
+A new package is verified (sha256, ONNX checker, signature, smoke inference), loaded into a
+new session and warmed up beside the one serving; only then does one assignment make it
+current. Requests already queued on the old model finish there, then its batcher stops. A
+package that fails any step is refused and the old model keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import numpy as np
+from brainscan_manifest.verify import PackageError, load_package, verify_package
+from brainscan_servicekit import get_logger
+
+from .batching import DynamicBatcher
+from .errors import ModelNotFound, Unavailable
+from .metrics import InferenceMetrics
+from .model import LoadedModel
+from .session import ModelRunner, WarmUpError, create_session
+from .settings import InferenceSettings
+from .sources import ModelCandidate
+
+_log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    """What became of one candidate."""
+
+    state: Literal["loaded", "unchanged", "refused"]
+    version: str
+    reason: str = ""
+    origin: str = ""
+    at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+
+
+class ModelRegistry:
+    """Holds the current ``LoadedModel`` and swaps it atomically for a verified, warmed one."""
+
+    def __init__(self, settings: InferenceSettings, metrics: InferenceMetrics) -> None:
+        self._settings = settings
+        self._metrics = metrics
+        self._current: LoadedModel | None = None
+        self._load_lock = asyncio.Lock()
+        self._retiring: set[asyncio.Task[None]] = set()
+        self.last_outcome: LoadOutcome | None = None
+        metrics.watch_queue(lambda: self._current.batcher.queue_depth if self._current else 0)
+
+    @property
+    def current(self) -> LoadedModel | None:
+        return self._current
+
+    @property
+    def ready(self) -> bool:
+        return self._current is not None
+
+    def resolve(self, name: str, version: str | None = None) -> LoadedModel:
+        """The model serving ``name`` (and ``version`` if given); 404 or 503 otherwise."""
+        model = self._current
+        if model is None:
+            expected = self._settings.model_name
+            if expected is not None and name != expected:
+                raise ModelNotFound(f"unknown model {name!r}; this service serves {expected!r}")
+            raise Unavailable("no model is loaded yet", code="not_ready")
+        if name != model.name:
+            raise ModelNotFound(f"unknown model {name!r}; this service serves {model.name!r}")
+        if version is not None and version != model.version:
+            raise ModelNotFound(
+                f"model {name!r} has no version {version!r} here; "
+                f"serving version {model.version!r}",
+                code="version_not_found",
+            )
+        return model
+
+    async def load(self, candidate: ModelCandidate) -> LoadOutcome:
+        """Verify, load and warm ``candidate``, then swap it in; never raises for a bad package."""
+        async with self._load_lock:
+            outcome = await self._load(candidate)
+        self.last_outcome = outcome
+        return outcome
+
+    async def _load(self, candidate: ModelCandidate) -> LoadOutcome:
+        log = _log.bind(**{"model.version": candidate.version, "model.origin": candidate.origin})
+        try:
+            prepared = await asyncio.to_thread(self._prepare, candidate)
+        except (PackageError, WarmUpError) as exc:
+            return self._refuse(candidate, str(exc), log)
+        except Exception as exc:  # onnxruntime and the OS raise many types; all mean "refuse"
+            return self._refuse(candidate, f"{type(exc).__name__}: {exc}", log)
+        if prepared is None:
+            return LoadOutcome("unchanged", candidate.version, "already serving", candidate.origin)
+
+        runner, onnx_path = prepared
+        manifest = runner.manifest
+        batcher: DynamicBatcher[np.ndarray, dict[str, np.ndarray]] = DynamicBatcher(
+            runner.run_batch,
+            max_batch_size=self._settings.max_batch_size,
+            queue_capacity=self._settings.queue_capacity,
+            max_queue_delay=self._settings.max_queue_delay,
+            observer=self._metrics.batch_observer(manifest.name, candidate.version),
+            name=f"onnxruntime-{manifest.name}-{candidate.version}",
+        )
+        batcher.start()
+        model = LoadedModel(
+            version=candidate.version,
+            manifest=manifest,
+            onnx_path=onnx_path,
+            runner=runner,
+            batcher=batcher,
+        )
+        previous, self._current = self._current, model  # the swap: one assignment
+        self._metrics.model_loads.labels(model.name, "loaded").inc()
+        self._metrics.model.info(
+            {"name": model.name, "version": model.version, "sha256": model.sha256}
+        )
+        self._metrics.ready.set(1)
+        log.info(
+            "model loaded",
+            **{
+                "model.name": model.name,
+                "model.sha256": model.sha256,
+                "model.previous_version": previous.version if previous else None,
+            },
+        )
+        if previous is not None:
+            # Requests queued on the old model finish there; nobody waits for that here.
+            task = asyncio.get_running_loop().create_task(previous.close())
+            self._retiring.add(task)
+            task.add_done_callback(self._retiring.discard)
+        return LoadOutcome("loaded", candidate.version, origin=candidate.origin)
+
+    def _prepare(self, candidate: ModelCandidate):
+        """Blocking part of a load: checks, session, warm-up. None if already serving it."""
+        onnx_path, manifest = load_package(candidate.directory)
+        expected_name = self._settings.model_name
+        if expected_name is not None and manifest.name != expected_name:
+            raise PackageError(
+                f"package is model {manifest.name!r}, this service serves {expected_name!r}"
+            )
+        if manifest.version is not None and manifest.version != candidate.version:
+            raise PackageError(
+                f"manifest says version {manifest.version!r}, the source says {candidate.version!r}"
+            )
+        current = self._current
+        if (
+            current is not None
+            and current.version == candidate.version
+            and current.sha256 == manifest.onnx_sha256
+            and (candidate.expected_sha256 in (None, current.sha256))
+        ):
+            return None
+        verify_package(onnx_path, manifest, expected_sha256=candidate.expected_sha256)
+        session = create_session(onnx_path, self._settings)
+        runner = ModelRunner(session, manifest)
+        runner.warm_up(sorted({1, self._settings.max_batch_size}))
+        return runner, onnx_path
+
+    def _refuse(self, candidate: ModelCandidate, reason: str, log) -> LoadOutcome:
+        self._metrics.model_loads.labels(
+            self._current.name if self._current else (self._settings.model_name or ""), "refused"
+        ).inc()
+        log.error(
+            "model refused",
+            reason=reason,
+            **{"model.serving_version": self._current.version if self._current else None},
+        )
+        return LoadOutcome("refused", candidate.version, reason, candidate.origin)
+
+    async def close(self) -> None:
+        """Finish queued requests on every model and stop their threads."""
+        model, self._current = self._current, None
+        self._metrics.ready.set(0)
+        if model is not None:
+            await model.close()
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)

@@ -1,0 +1,85 @@
+"""onnxruntime sessions: created from settings, warmed up, and run on whole batches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from brainscan_manifest import Manifest
+from brainscan_manifest.verify import smoke_input
+
+from .settings import InferenceSettings
+
+_OPTIMIZATION_LEVELS = {
+    "disabled": ort.GraphOptimizationLevel.ORT_DISABLE_ALL,
+    "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+    "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+    "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
+}
+
+
+class WarmUpError(RuntimeError):
+    """The model loaded but did not produce sane outputs on the warm-up batches."""
+
+
+def create_session(onnx_path: Path, settings: InferenceSettings) -> ort.InferenceSession:
+    """A CPU session with the thread and optimisation settings of the service."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = settings.intra_op_threads
+    options.inter_op_num_threads = settings.inter_op_threads
+    options.execution_mode = (
+        ort.ExecutionMode.ORT_PARALLEL
+        if settings.inter_op_threads > 1
+        else ort.ExecutionMode.ORT_SEQUENTIAL
+    )
+    options.graph_optimization_level = _OPTIMIZATION_LEVELS[settings.graph_optimization_level]
+    options.log_severity_level = 3  # onnxruntime's warnings are not actionable for operators
+    return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+
+
+class ModelRunner:
+    """Runs a batch of requests (each an input array of its own batch size) as one session call."""
+
+    def __init__(self, session: ort.InferenceSession, manifest: Manifest) -> None:
+        self.session = session
+        self.manifest = manifest
+        self.input_name = manifest.input.name
+        cam = manifest.outputs.activation_map
+        # Always ask for the feature map when there is one: it costs almost nothing and keeps
+        # every batch the same call, whoever in it wants an activation map.
+        self.output_names = [manifest.outputs.probabilities] + ([cam.feature_map] if cam else [])
+
+    def run_batch(self, inputs: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
+        """Outputs per request, in request order, split back from one call."""
+        batch = inputs[0] if len(inputs) == 1 else np.concatenate(inputs, axis=0)
+        results = self.session.run(self.output_names, {self.input_name: batch})
+        per_request: list[dict[str, np.ndarray]] = []
+        start = 0
+        for tensor in inputs:
+            stop = start + tensor.shape[0]
+            outputs = zip(self.output_names, results, strict=True)
+            per_request.append({name: out[start:stop] for name, out in outputs})
+            start = stop
+        return per_request
+
+    def warm_up(self, batch_sizes: Sequence[int]) -> None:
+        """Run the deterministic smoke images at each batch size; raise WarmUpError if not sane."""
+        base = smoke_input(self.manifest, batch=2)
+        classes = len(self.manifest.classes)
+        for size in batch_sizes:
+            images = np.resize(base, (size, *base.shape[1:]))
+            try:
+                (outputs,) = self.run_batch([images])
+            except Exception as exc:  # onnxruntime raises its own exception types
+                raise WarmUpError(f"warm-up at batch {size} failed: {exc}") from exc
+            probabilities = outputs[self.manifest.outputs.probabilities]
+            if probabilities.shape != (size, classes):
+                raise WarmUpError(
+                    f"warm-up at batch {size}: probabilities have shape {probabilities.shape}, "
+                    f"expected {(size, classes)}"
+                )
+            for name, tensor in outputs.items():
+                if not np.all(np.isfinite(tensor)):
+                    raise WarmUpError(f"warm-up at batch {size}: output {name!r} is not finite")

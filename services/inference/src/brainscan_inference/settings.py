@@ -1,0 +1,98 @@
+"""Every knob of the inference service, read from ``INFERENCE_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class InferenceSettings(BaseSettings):
+    """Settings of the inference service; each field is documented where it is declared."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="INFERENCE_",
+        use_attribute_docstrings=True,
+        protected_namespaces=(),
+        extra="ignore",
+    )
+
+    # --- where models come from ---------------------------------------------------------------
+    model_source: Literal["local"] = "local"
+    """Where model packages come from. `local`: a directory on disk (INFERENCE_MODEL_DIR)."""
+
+    model_dir: Path = Path("models")
+    """Local source: a model package (`model.onnx` + `manifest.json`) or a directory of versions
+    (`<dir>/<version>/model.onnx` + `manifest.json`); the highest version is served."""
+
+    model_name: str | None = None
+    """Name the model is served under. Packages whose manifest has another name are refused.
+    Empty: serve under whatever name the package's manifest gives."""
+
+    model_version: str | None = None
+    """Pin one version of a versioned directory instead of serving the highest (e.g. a rollback)."""
+
+    model_poll_interval: float = Field(5.0, ge=0.0)
+    """Seconds between checks of the model source for a new version; 0 checks only at start-up
+    and on `POST /v2/repository/models/{name}/load`."""
+
+    # --- onnxruntime ----------------------------------------------------------------------------
+    intra_op_threads: int = Field(0, ge=0)
+    """onnxruntime threads used inside one operator; 0 lets onnxruntime choose (one per core)."""
+
+    inter_op_threads: int = Field(1, ge=0)
+    """onnxruntime threads running independent operators in parallel (1: sequential execution)."""
+
+    graph_optimization_level: Literal["disabled", "basic", "extended", "all"] = "all"
+    """onnxruntime graph optimisation level applied when a session is created."""
+
+    # --- dynamic batching ----------------------------------------------------------------------
+    max_batch_size: int = Field(32, ge=1, le=1024)
+    """Largest batch (in images) per onnxruntime call; also the most images one request may send."""
+
+    max_queue_delay_ms: float = Field(0.0, ge=0.0, le=10_000.0)
+    """How long a batch may wait for more requests once one is queued. 0 (default): no added
+    latency, a batch is whatever is queued when the model becomes free."""
+
+    queue_capacity: int = Field(256, ge=1)
+    """Requests that may wait for the model; one more is refused with 503 + Retry-After."""
+
+    retry_after_seconds: int = Field(1, ge=0)
+    """Value of the Retry-After header sent with 503 (not ready, queue full)."""
+
+    # --- HTTP ------------------------------------------------------------------------------------
+    host: str = "0.0.0.0"
+    """Interface uvicorn binds to."""
+
+    port: int = Field(8001, ge=1, le=65535)
+    """TCP port uvicorn listens on."""
+
+    max_request_bytes: int = Field(64 * 1024 * 1024, ge=1024)
+    """Largest inference request body accepted (after decompression); larger ones get 413."""
+
+    repository_api: bool = True
+    """Serve `GET|POST /v2/repository/...` (model index, reload now). Turn off where untrusted
+    clients reach the port."""
+
+    log_level: str = "INFO"
+    """Log level of the service's ECS JSON logs (DEBUG, INFO, WARNING, ERROR)."""
+
+    @field_validator("model_name", "model_version", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @property
+    def max_queue_delay(self) -> float:
+        """The batching delay in seconds."""
+        return self.max_queue_delay_ms / 1000.0

@@ -1,0 +1,50 @@
+"""Keeps the registry on the source's current model: follows changes, and reloads on demand."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+from brainscan_servicekit import get_logger
+
+from .registry import LoadOutcome, ModelRegistry
+from .sources import ModelSource, SourceError
+
+_log = get_logger(__name__)
+
+
+class ModelUpdater:
+    """Runs ``registry.load`` for every package the source offers, in a background task."""
+
+    def __init__(self, source: ModelSource, registry: ModelRegistry) -> None:
+        self.source = source
+        self.registry = registry
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._follow(), name="model-updater")
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                async for candidate in self.source.changes():
+                    await self.registry.load(candidate)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a broken source must not stop the service; try again
+                _log.exception("model source failed; retrying", source=self.source.description)
+                await asyncio.sleep(5.0)
+
+    async def load_now(self) -> LoadOutcome:
+        """Ask the source for its current package and load it (the repository API's trigger)."""
+        try:
+            candidate = await self.source.latest()
+        except SourceError as exc:
+            return LoadOutcome("refused", "", str(exc), self.source.description)
+        return await self.registry.load(candidate)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
