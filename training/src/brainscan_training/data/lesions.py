@@ -66,7 +66,7 @@ def _towards(local: np.ndarray, level: float, fraction: float) -> np.ndarray:
 
 def place_glioma(maps: SliceMaps, rng: np.random.Generator) -> Placement | None:
     """Centre a glioma in white matter deep enough that its core stays inside the brain."""
-    radius = rng.uniform(7.0, 24.0)
+    radius = rng.uniform(9.0, 24.0)
     deep = maps.brain & (maps.signed_mm < -(0.6 * radius + 3.0)) & (maps.t1 > 0.7)
     candidates = np.flatnonzero(deep)
     if candidates.size == 0:
@@ -101,7 +101,7 @@ def paint_glioma(scene: Scene, place: Placement, rng: np.random.Generator) -> np
     if is_t1:
         edema_value = local * rng.uniform(0.8, 0.92)
     else:
-        edema_value = _towards(local, csf, rng.uniform(0.35, 0.7))
+        edema_value = _towards(local, csf, rng.uniform(0.45, 0.8))
     _blend(image, edema_value, edema)
 
     core_level = blob_level(
@@ -114,7 +114,7 @@ def paint_glioma(scene: Scene, place: Placement, rng: np.random.Generator) -> np
     if is_t1:
         core_value = local * rng.uniform(0.6, 0.85) * heterogeneity
     else:
-        core_value = _towards(local, csf, rng.uniform(0.3, 0.6)) * heterogeneity
+        core_value = _towards(local, csf, rng.uniform(0.4, 0.75)) * heterogeneity
     _blend(image, core_value, core)
 
     if is_t1 and rng.random() < 0.55:  # ring enhancement of a high-grade glioma after contrast
@@ -207,10 +207,10 @@ def paint_meningioma(scene: Scene, place: Placement, rng: np.random.Generator) -
     reference = contrast.level(T1_GREY) * rng.uniform(0.95, 1.05)
     local = 0.5 * local_mean(image, brain, sigma=6.0) + 0.5 * reference
     if contrast.name == "t1":
-        enhanced = rng.random() < 0.8
+        enhanced = rng.random() < 0.9
         value = local * (rng.uniform(1.15, 1.45) if enhanced else rng.uniform(0.85, 0.97))
     else:
-        value = _towards(local, csf, rng.uniform(0.1, 0.4))
+        value = _towards(local, csf, rng.uniform(0.15, 0.45))
     value = value * (1.0 + rng.uniform(0.02, 0.06) * smooth_noise(rng, box.shape, 4.0))
 
     if rng.random() < 0.6:  # CSF cleft: a thin rim of fluid between tumour and brain
@@ -255,9 +255,16 @@ def slice_through(
     plane: str,
     rng: np.random.Generator,
 ) -> int:
-    """A slice index of `plane` cutting the ellipsoid well inside its extent."""
+    """A slice index of `plane` cutting the ellipsoid well inside its extent.
+
+    Sagittal cuts keep 2 mm off the exact midline where the ellipsoid allows: the template's
+    midline is the interhemispheric fissure, a blur of grey matter and CSF.
+    """
     axis = NORMAL_AXIS[plane]
-    return round(center[axis] + rng.uniform(-0.55, 0.55) * semi_axes[axis])
+    reach = 0.55 * semi_axes[axis]
+    nearest = 2.0 if plane == "sagittal" and reach > 2.5 else 0.0
+    offset = rng.uniform(nearest, max(reach, nearest)) * rng.choice([-1.0, 1.0])
+    return round(center[axis] + offset)
 
 
 def ellipsoid_section(
@@ -343,7 +350,8 @@ def paint_pituitary(
         return _paint_ellipse(
             scene, place.details["section"], factor, rng, lobulation=0.1, texture=0.05, edge=0.3
         )
-    factor = rng.uniform(1.05, 1.4) if is_t1 else rng.uniform(1.0, 1.35)
+    # Enhancing adenoma: brighter than white matter on T1, grey-like against bright CSF on T2.
+    factor = rng.uniform(1.3, 1.7) if is_t1 else rng.uniform(1.05, 1.4)
     mask = _paint_ellipse(
         scene, place.details["section"], factor, rng, lobulation=rng.uniform(0.03, 0.15),
         texture=rng.uniform(0.05, 0.12), edge=0.2,

@@ -48,6 +48,13 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale: float)
     return field / (field.std() + 1e-6)
 
 
+def coarse_noise(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
+    """Noise varying over about shape/cells pixels: a small random grid, cubic-upsampled."""
+    grid = rng.standard_normal((cells, cells)).astype(np.float32)
+    zoom = (shape[0] / cells, shape[1] / cells)
+    return ndi.zoom(grid, zoom, order=3, mode="nearest", grid_mode=True)[: shape[0], : shape[1]]
+
+
 def blob_level(
     rng: np.random.Generator,
     shape: tuple[int, int],

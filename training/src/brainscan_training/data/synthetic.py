@@ -40,6 +40,7 @@ from brainscan_training.data.lesions import (
     slice_through,
 )
 from brainscan_training.data.mass_effect import push_away
+from brainscan_training.data.shapes import coarse_noise
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,10 @@ def render_example(
             [tissue, brain, t1], placement.center, placement.displaced_radius, placement.reach
         )
         brain = np.where(maps.signed_mm < 1.0, brain, 0.0)  # the skull does not move
-    shell = contrast.shell(np.maximum(maps.signed_mm, 0.0))
+    # Heads differ: the layers around the brain thicken and thin from place to place.
+    thickness = rng.uniform(0.85, 1.15) + 0.12 * coarse_noise(rng, maps.signed_mm.shape, 6)
+    head_mm = np.maximum(maps.signed_mm, 0.0) * thickness
+    shell = contrast.shell(head_mm)
     scene = Scene(maps, contrast, tissue * brain + shell * (1.0 - brain), brain, t1)
 
     lesion = np.zeros_like(maps.brain)
