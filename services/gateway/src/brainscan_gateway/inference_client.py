@@ -12,6 +12,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import numpy as np
@@ -63,6 +64,13 @@ class InferenceFailed(GatewayError):
 
 class UpstreamRejected(InferenceFailed):
     """Inference refused the request as malformed (4xx): the model may have changed under us."""
+
+
+class ModelNotServed(GatewayError):
+    """Inference does not serve this model (or this version of it) right now."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(ErrorCode.MODEL_NOT_READY, message, 503, headers={"Retry-After": "5"})
 
 
 class _UpstreamServerError(Exception):
@@ -274,26 +282,33 @@ class InferenceClient:
             "GET", f"/v2/models/{self.model_name}", headers=_id_header(request_id)
         )
         self._raise_for_unavailable(response)
+        return self._json_document(response, "model metadata")
+
+    async def manifest(self, request_id: str | None = None) -> dict[str, Any]:
+        """The served model's manifest (brainscan extension ``GET /v2/models/{name}/manifest``)."""
+        response = await self._send(
+            "GET", f"/v2/models/{self.model_name}/manifest", headers=_id_header(request_id)
+        )
+        self._raise_for_unavailable(response)
+        return self._json_document(response, "model manifest")
+
+    def _json_document(self, response: httpx.Response, what: str) -> dict[str, Any]:
         if response.status_code == 404:
-            raise GatewayError(
-                ErrorCode.MODEL_NOT_READY,
-                f"the inference service does not serve model {self.model_name!r} yet",
-                503,
-                headers={"Retry-After": "5"},
+            raise ModelNotServed(
+                f"the inference service does not serve model {self.model_name!r} yet"
             )
         if response.status_code != 200:
             raise InferenceFailed(
-                f"model metadata request failed (HTTP {response.status_code})",
+                f"{what} request failed (HTTP {response.status_code})",
                 upstream_status=response.status_code,
             )
         try:
-            return response.json()
+            document = response.json()
         except ValueError as exc:
-            raise InferenceFailed("model metadata is not JSON") from exc
-
-    async def get_json(self, path: str, request_id: str | None = None) -> httpx.Response:
-        """A guarded GET of any other path (e.g. an extension endpoint)."""
-        return await self._send("GET", path, headers=_id_header(request_id))
+            raise InferenceFailed(f"{what} is not JSON") from exc
+        if not isinstance(document, dict):
+            raise InferenceFailed(f"{what} is not a JSON object")
+        return document
 
     async def infer(
         self,
@@ -303,22 +318,24 @@ class InferenceClient:
         *,
         request_id: str | None = None,
         parameters: dict[str, Any] | None = None,
+        version: str | None = None,
     ) -> InferenceResult:
-        """Run one inference with binary tensors in both directions."""
+        """Run one inference with binary tensors in both directions; with ``version``, only
+        that version may answer (404 -> ModelNotServed once it has been replaced)."""
         body, headers = encode_infer_request(
             tensor, input_name, outputs, request_id=request_id, parameters=parameters
         )
         headers.update(_id_header(request_id))
-        response = await self._send(
-            "POST", f"/v2/models/{self.model_name}/infer", content=body, headers=headers
-        )
+        path = f"/v2/models/{self.model_name}"
+        if version:
+            path += f"/versions/{quote(version, safe='')}"
+        response = await self._send("POST", f"{path}/infer", content=body, headers=headers)
         self._raise_for_unavailable(response)
         if response.status_code == 404:
-            raise GatewayError(
-                ErrorCode.MODEL_NOT_READY,
-                f"the inference service does not serve model {self.model_name!r} right now",
-                503,
-                headers={"Retry-After": "5"},
+            raise ModelNotServed(
+                f"the inference service does not serve model {self.model_name!r}"
+                + (f" version {version}" if version else "")
+                + " right now"
             )
         if 400 <= response.status_code < 500:
             raise UpstreamRejected(

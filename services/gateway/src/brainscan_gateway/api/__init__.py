@@ -1,0 +1,1 @@
+"""HTTP layer: routes, dependencies, response schemas and error handlers."""

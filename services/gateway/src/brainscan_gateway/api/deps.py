@@ -1,0 +1,80 @@
+"""Request dependencies: the app's parts from its state, and the access checks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from ..api_keys import API_KEY_HEADER, ApiKeyChecker
+from ..errors import ErrorCode, GatewayError
+from ..metrics import GatewayMetrics
+from ..prediction import Predictor
+from ..rate_limit import RateLimiter, retry_after_header
+from ..served_model import ServedModel
+from ..settings import GatewaySettings
+
+# auto_error=False: the checker below decides (keys may be switched off), and answers in our shape.
+_api_key_header = APIKeyHeader(
+    name=API_KEY_HEADER, auto_error=False, description="Needed only when API keys are configured."
+)
+
+
+def get_settings(request: Request) -> GatewaySettings:
+    return request.app.state.settings
+
+
+def get_predictor(request: Request) -> Predictor:
+    return request.app.state.predictor
+
+
+def get_served_model(request: Request) -> ServedModel:
+    return request.app.state.served_model
+
+
+def get_metrics(request: Request) -> GatewayMetrics:
+    return request.app.state.metrics
+
+
+def client_address(request: Request, trust_forwarded_for: bool) -> str:
+    if trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        first = forwarded.split(",", 1)[0].strip()
+        if first:
+            return first
+    return request.client.host if request.client else "unknown"
+
+
+def authenticated_client(
+    request: Request, api_key: Annotated[str | None, Security(_api_key_header)]
+) -> str:
+    """The caller's identity: its key's fingerprint, or its address when keys are off."""
+    checker: ApiKeyChecker = request.app.state.api_keys
+    key_id = checker.client_id(api_key)
+    settings: GatewaySettings = request.app.state.settings
+    return key_id or "ip:" + client_address(request, settings.trust_forwarded_for)
+
+
+def rate_limited_client(
+    request: Request, client: Annotated[str, Depends(authenticated_client)]
+) -> str:
+    """As ``authenticated_client``, and within its rate limit (else 429 + Retry-After)."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    wait = limiter.check(client)
+    if wait is not None:
+        raise GatewayError(
+            ErrorCode.RATE_LIMITED,
+            f"too many requests from this client: retry in {retry_after_header(wait)} s",
+            429,
+            headers={"Retry-After": retry_after_header(wait)},
+        )
+    return client
+
+
+SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
+PredictorDep = Annotated[Predictor, Depends(get_predictor)]
+ServedModelDep = Annotated[ServedModel, Depends(get_served_model)]
+MetricsDep = Annotated[GatewayMetrics, Depends(get_metrics)]
+ClientDep = Annotated[str, Depends(authenticated_client)]
+RateLimitedClientDep = Annotated[str, Depends(rate_limited_client)]

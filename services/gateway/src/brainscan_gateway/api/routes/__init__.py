@@ -1,0 +1,1 @@
+"""One module per resource: predictions, model, health, metrics, the page and the docs."""

@@ -1,0 +1,50 @@
+"""``GET /api/v1/model``: what is being served, its classes and the thresholds applied."""
+
+from __future__ import annotations
+
+from brainscan_servicekit import current_request_id
+from fastapi import APIRouter
+
+from ..deps import ClientDep, PredictorDep, ServedModelDep, SettingsDep
+from ..responses import errors
+from ..schemas import InputInfo, ModelInfo, Thresholds, UploadLimits
+
+router = APIRouter(prefix="/api/v1", tags=["model"])
+
+
+@router.get("/model", response_model=ModelInfo, responses=errors(401, 502, 503, 504))
+async def model_info(
+    served_model: ServedModelDep, predictor: PredictorDep, settings: SettingsDep, _client: ClientDep
+) -> ModelInfo:
+    """The served model: name, version, classes, input, thresholds, test metrics."""
+    manifest = await served_model.get(current_request_id())
+    policy = predictor.thresholds(manifest)
+    spec = manifest.input
+    return ModelInfo(
+        name=manifest.name,
+        version=manifest.version,
+        description=manifest.description,
+        classes=list(manifest.classes),
+        input=InputInfo(
+            height=spec.height,
+            width=spec.width,
+            channels=spec.channels,
+            color=spec.color,
+            layout=spec.layout,
+            dtype=spec.dtype,
+            resize_filter=spec.resize_filter,
+        ),
+        thresholds=Thresholds(
+            default=policy.default,
+            per_class=policy.per_class,
+            ignored_overrides=list(policy.ignored),
+        ),
+        explain_available=manifest.outputs.activation_map is not None,
+        metrics=dict(manifest.metrics),
+        uploads=UploadLimits(
+            formats=["jpeg", "png", "dicom"],
+            max_upload_bytes=settings.max_upload_bytes,
+            max_image_pixels=settings.max_image_pixels,
+            min_image_side=settings.min_image_side,
+        ),
+    )

@@ -1,0 +1,85 @@
+"""``POST /api/v1/predictions``: classify one uploaded image (multipart field ``file``)."""
+
+from __future__ import annotations
+
+from brainscan_servicekit import current_request_id
+from fastapi import APIRouter, Query, Request
+from starlette.datastructures import UploadFile
+
+from ...errors import BadUpload, ErrorCode
+from ...prediction import PredictionOptions
+from ..deps import PredictorDep, RateLimitedClientDep
+from ..responses import errors
+from ..schemas import Prediction
+
+router = APIRouter(prefix="/api/v1", tags=["predictions"])
+PATH = "/api/v1/predictions"
+
+_MULTIPART_BODY = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "required": ["file"],
+                "properties": {
+                    "file": {
+                        "type": "string",
+                        "format": "binary",
+                        "description": "The image: JPEG, PNG (8/16-bit) or single-frame DICOM.",
+                    }
+                },
+            }
+        }
+    },
+}
+
+
+async def read_upload(request: Request) -> bytes:
+    """The bytes of the multipart ``file`` field (the body is parsed only after the checks)."""
+    content_type = request.headers.get("content-type", "")
+    if not content_type.lower().startswith("multipart/form-data"):
+        raise BadUpload(
+            ErrorCode.MISSING_FILE,
+            "send the image as multipart/form-data with a field named 'file'",
+        )
+    # Checks like the API key and rate limit ran before this line: no body is read for them.
+    form = await request.form(max_files=1, max_fields=8)
+    try:
+        upload = form.get("file")
+        if upload is None:
+            raise BadUpload(ErrorCode.MISSING_FILE, "the form has no field named 'file'")
+        if not isinstance(upload, UploadFile):
+            raise BadUpload(
+                ErrorCode.MISSING_FILE,
+                "the 'file' field holds text, not a file: attach the image as a file",
+            )
+        data = await upload.read()
+    finally:
+        await form.close()
+    if not data:
+        raise BadUpload(ErrorCode.EMPTY_FILE, "the uploaded file is empty (0 bytes)")
+    return data
+
+
+@router.post(
+    "/predictions",
+    response_model=Prediction,
+    openapi_extra={"requestBody": _MULTIPART_BODY},
+    responses=errors(400, 401, 413, 415, 422, 429, 502, 503, 504),
+)
+async def create_prediction(
+    request: Request,
+    predictor: PredictorDep,
+    _client: RateLimitedClientDep,
+    explain: bool = Query(
+        False, description="Also return the class activation map overlay (PNG, base64)."
+    ),
+    preview: bool = Query(
+        False, description="Also return the decoded image as PNG (base64), e.g. for DICOM."
+    ),
+) -> Prediction:
+    """Classify one brain MRI slice; flags predictions below the confidence threshold."""
+    data = await read_upload(request)
+    options = PredictionOptions(explain=explain, preview=preview)
+    return await predictor.predict(data, options, current_request_id())

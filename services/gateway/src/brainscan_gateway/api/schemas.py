@@ -1,0 +1,100 @@
+"""Response bodies of the public API (they are the OpenAPI schema clients see)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class ModelRef(BaseModel):
+    name: str = Field(description="Model name, as registered.")
+    version: str | None = Field(description="Registry version of the model that answered.")
+
+
+class Timings(BaseModel):
+    decode_ms: float = Field(description="Checking, decoding and resizing the upload.")
+    inference_ms: float = Field(description="The call to the inference service.")
+    explain_ms: float = Field(0.0, description="Drawing the activation-map overlay.")
+    total_ms: float = Field(description="Whole request handling in the gateway.")
+
+
+class ImageInfo(BaseModel):
+    format: str = Field(description="Format detected from the content: jpeg, png or dicom.")
+    width: int
+    height: int
+
+
+class ActivationMap(BaseModel):
+    label: str = Field(description="Class the map explains (the predicted one).")
+    overlay_png: str = Field(description="PNG (base64) of the image with the map blended in.")
+
+
+class Prediction(BaseModel):
+    request_id: str = Field(description="Also in the X-Request-ID header and in the logs.")
+    label: str = Field(description="Predicted class (highest probability).")
+    confidence: float = Field(ge=0, le=1, description="Probability of the predicted class.")
+    uncertain: bool = Field(
+        description="True when confidence is below the threshold: review the image manually."
+    )
+    threshold: float = Field(description="Threshold applied to the predicted class.")
+    probabilities: dict[str, float] = Field(description="Probability per class, in model order.")
+    model: ModelRef
+    image: ImageInfo
+    timings: Timings
+    activation_map: ActivationMap | None = Field(
+        None, description="With explain=true: where the evidence for the label lies."
+    )
+    preview_png: str | None = Field(
+        None, description="With preview=true: the decoded image as PNG (base64), e.g. for DICOM."
+    )
+
+
+class InputInfo(BaseModel):
+    height: int
+    width: int
+    channels: int
+    color: str
+    layout: str
+    dtype: str
+    resize_filter: str
+
+
+class Thresholds(BaseModel):
+    default: float = Field(description="Threshold for classes without their own.")
+    per_class: dict[str, float] = Field(description="Threshold applied to each class.")
+    ignored_overrides: list[str] = Field(
+        description="Configured class names the model does not have (not applied)."
+    )
+
+
+class UploadLimits(BaseModel):
+    formats: list[str]
+    max_upload_bytes: int
+    max_image_pixels: int
+    min_image_side: int
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str | None
+    description: str
+    classes: list[str]
+    input: InputInfo
+    thresholds: Thresholds
+    explain_available: bool = Field(description="Whether explain=true can draw activation maps.")
+    metrics: dict[str, float] = Field(description="Metrics of the model on its test split.")
+    uploads: UploadLimits
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable, machine-readable error code (see docs/gateway.md).")
+    message: str = Field(description="What went wrong and what to do, in words.")
+    request_id: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)

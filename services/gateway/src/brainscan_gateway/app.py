@@ -1,0 +1,150 @@
+"""The FastAPI application: ``create_app(settings)`` wires the client, checks, routes and page."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from brainscan_servicekit import RequestIdMiddleware, configure_logging, get_logger
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+from . import SERVICE_NAME, __version__
+from .api.errors import UnhandledErrorMiddleware, install_error_handlers
+from .api.routes import docs, health, model, page, predictions
+from .api.routes import metrics as metrics_route
+from .api_keys import API_KEY_HEADER, ApiKeyChecker
+from .circuit_breaker import CircuitBreaker
+from .image_decoding import DecodeLimits
+from .inference_client import ClientLimits, InferenceClient
+from .metrics import GatewayMetrics
+from .prediction import Predictor
+from .rate_limit import RateLimiter
+from .request_metrics import RequestMetricsMiddleware
+from .security_headers import SecurityHeadersMiddleware
+from .served_model import ServedModel
+from .settings import GatewaySettings
+from .upload_limit import UploadLimitMiddleware
+
+_log = get_logger(__name__)
+_QUIET_PATHS = ("/metrics", "/healthz", "/readyz")
+
+
+def create_app(settings: GatewaySettings | None = None) -> FastAPI:
+    """The gateway app; its inference client is opened and closed with the app's lifespan."""
+    settings = settings or GatewaySettings()
+    configure_logging(SERVICE_NAME, __version__, settings.log_level)
+    metrics = GatewayMetrics()
+    api_keys = ApiKeyChecker(settings.accepted_api_keys())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        breaker = CircuitBreaker(
+            failure_threshold=settings.breaker_failure_threshold,
+            open_seconds=settings.breaker_open_seconds,
+            on_state_change=_breaker_logger(metrics),
+        )
+        client = InferenceClient(
+            settings.inference_url,
+            settings.model_name,
+            limits=ClientLimits(
+                connect_timeout=settings.inference_connect_timeout,
+                read_timeout=settings.inference_timeout,
+                pool_timeout=settings.inference_pool_timeout,
+                max_connections=settings.inference_max_connections,
+                max_keepalive_connections=settings.inference_max_keepalive,
+                connect_retries=settings.inference_connect_retries,
+                retry_backoff=settings.inference_retry_backoff,
+            ),
+            breaker=breaker,
+        )
+        served_model = ServedModel(client, settings.manifest_refresh_seconds)
+        app.state.inference_client = client
+        app.state.served_model = served_model
+        app.state.predictor = Predictor(
+            client,
+            served_model,
+            DecodeLimits(max_pixels=settings.max_image_pixels, min_side=settings.min_image_side),
+            settings.default_threshold,
+            settings.class_thresholds,
+            settings.preview_max_side,
+            metrics,
+        )
+        _log.info(
+            "gateway started",
+            **{
+                "brainscan.inference.url": settings.inference_url,
+                "brainscan.model.name": settings.model_name,
+                "brainscan.api_keys": api_keys.enabled,
+            },
+        )
+        try:
+            yield
+        finally:
+            await client.aclose()
+            _log.info("gateway stopped")
+
+    app = FastAPI(
+        title="brainscan gateway",
+        version=__version__,
+        summary="Classifies brain MRI slices (JPEG, PNG, DICOM) with the served model",
+        description=(
+            "Upload an image to `POST /api/v1/predictions`. Errors are always "
+            '`{"error": {"code", "message", "request_id"}}`. '
+            f"When API keys are configured, send one in the `{API_KEY_HEADER}` header."
+        ),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+    )
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.api_keys = api_keys
+    app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+
+    install_error_handlers(app, metrics)
+    app.include_router(predictions.router)
+    app.include_router(model.router)
+    app.include_router(health.router)
+    app.include_router(metrics_route.router)
+    app.include_router(page.router)
+    app.mount("/static", StaticFiles(directory=str(page.STATIC_DIR)), name="static")
+    if settings.docs_enabled:
+        app.include_router(docs.router)
+        app.mount(docs.ASSETS_PATH, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    # Added innermost first: requests pass request ID -> metrics -> headers -> CORS -> limits.
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(
+        UploadLimitMiddleware,
+        limit=settings.max_upload_bytes,
+        routes=frozenset({("POST", predictions.PATH)}),
+    )
+    if settings.cors_allow_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_allow_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=[API_KEY_HEADER, "X-Request-ID", "Content-Type"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts_seconds=settings.hsts_seconds,
+        docs_paths=("/docs", docs.ASSETS_PATH),
+    )
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    app.add_middleware(RequestIdMiddleware, skip_access_log=_QUIET_PATHS)
+    return app
+
+
+def _breaker_logger(metrics: GatewayMetrics):
+    def on_change(state) -> None:
+        metrics.set_breaker_state(state)
+        _log.warning("inference circuit breaker changed", **{"brainscan.breaker.state": state})
+
+    return on_change

@@ -1,0 +1,78 @@
+"""Prometheus metrics of the gateway, in a registry of their own (one per app instance)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from .circuit_breaker import BreakerState
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_CONFIDENCE_BUCKETS = (0.25, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+
+
+class GatewayMetrics:
+    """Requests, latencies, predictions by label, uncertain ones, confidence, upstream errors."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "gateway_http_requests_total",
+            "HTTP requests answered, by route template, method and status code.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.request_duration = Histogram(
+            "gateway_http_request_duration_seconds",
+            "Time from request received to response sent, by route template.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.phase_duration = Histogram(
+            "gateway_prediction_phase_duration_seconds",
+            "Time spent per phase of a prediction (decode, inference, explain).",
+            ["phase"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.predictions = Counter(
+            "gateway_predictions_total",
+            "Predictions returned, by predicted label and model version.",
+            ["label", "model_version"],
+            registry=self.registry,
+        )
+        self.uncertain = Counter(
+            "gateway_predictions_below_threshold_total",
+            "Predictions whose confidence was below the threshold (flagged uncertain), by label.",
+            ["label"],
+            registry=self.registry,
+        )
+        self.confidence = Histogram(
+            "gateway_prediction_confidence",
+            "Confidence of the predicted class.",
+            buckets=_CONFIDENCE_BUCKETS,
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "gateway_rejected_requests_total",
+            "Requests refused before inference (bad upload, auth, rate limit), by error code.",
+            ["code"],
+            registry=self.registry,
+        )
+        self.upstream_errors = Counter(
+            "gateway_upstream_errors_total",
+            "Failed calls to the inference service, by error code.",
+            ["code"],
+            registry=self.registry,
+        )
+        self.breaker_state = Gauge(
+            "gateway_circuit_breaker_state",
+            "State of the circuit breaker in front of inference (1 for the current state).",
+            ["state"],
+            registry=self.registry,
+        )
+        self.set_breaker_state(BreakerState.CLOSED)
+
+    def set_breaker_state(self, state: BreakerState) -> None:
+        for each in BreakerState:
+            self.breaker_state.labels(each.value).set(1 if each is state else 0)

@@ -1,0 +1,215 @@
+"""One prediction end to end: decode, preprocess by the manifest, infer, threshold, explain.
+
+Knows nothing of HTTP; the route hands it the uploaded bytes and returns what it gives back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from anyio import to_thread
+from brainscan_manifest import Manifest
+from brainscan_manifest.preprocess import to_input_array
+from brainscan_servicekit import get_logger
+
+from . import activation_overlay
+from .api.schemas import ActivationMap, ImageInfo, ModelRef, Prediction, Timings
+from .errors import ErrorCode, GatewayError
+from .image_decoding import DecodedImage, DecodeLimits, decode_upload
+from .inference_client import (
+    ACTIVATION_MAP_OUTPUT,
+    InferenceClient,
+    InferenceFailed,
+    InferenceResult,
+    ModelNotServed,
+)
+from .metrics import GatewayMetrics
+from .served_model import ServedModel
+from .thresholds import ThresholdPolicy
+
+_log = get_logger("brainscan.prediction")
+
+
+@dataclass(frozen=True)
+class PredictionOptions:
+    explain: bool = False
+    preview: bool = False
+
+
+class Predictor:
+    """Turns uploaded bytes into a Prediction, with the served model's own preprocessing."""
+
+    def __init__(
+        self,
+        client: InferenceClient,
+        served_model: ServedModel,
+        limits: DecodeLimits,
+        default_threshold: float | None,
+        class_thresholds: dict[str, float],
+        preview_max_side: int,
+        metrics: GatewayMetrics,
+    ) -> None:
+        self.client = client
+        self.served_model = served_model
+        self.limits = limits
+        self.default_threshold = default_threshold
+        self.class_thresholds = class_thresholds
+        self.preview_max_side = preview_max_side
+        self.metrics = metrics
+
+    def thresholds(self, manifest: Manifest) -> ThresholdPolicy:
+        return ThresholdPolicy.for_model(manifest, self.default_threshold, self.class_thresholds)
+
+    async def predict(self, data: bytes, options: PredictionOptions, request_id: str) -> Prediction:
+        started = time.perf_counter()
+        manifest = await self.served_model.get(request_id)
+        if options.explain and manifest.outputs.activation_map is None:
+            raise GatewayError(
+                ErrorCode.EXPLANATION_UNAVAILABLE,
+                f"model {manifest.name} version {manifest.version} carries no activation-map "
+                "data, so it cannot explain its predictions: ask without explain=true",
+                422,
+            )
+        decoded = await to_thread.run_sync(decode_upload, data, self.limits)
+        decode_seconds = time.perf_counter() - started
+
+        inference_started = time.perf_counter()
+        manifest, result = await self._infer(decoded, manifest, options.explain, request_id)
+        inference_seconds = time.perf_counter() - inference_started
+
+        probabilities = _probabilities(result, manifest)
+        index = int(np.argmax(probabilities))
+        label = manifest.classes[index]
+        confidence = float(probabilities[index])
+        policy = self.thresholds(manifest)
+        threshold = policy.threshold_for(label)
+        uncertain = policy.is_uncertain(label, confidence)
+
+        explain_started = time.perf_counter()
+        activation_map = None
+        preview_png = None
+        if options.explain:
+            cam = _activation_map(result)
+            activation_map = ActivationMap(
+                label=label,
+                overlay_png=await to_thread.run_sync(self._overlay_png, decoded, cam),
+            )
+        if options.preview:
+            preview_png = await to_thread.run_sync(self._preview_png, decoded)
+        explain_seconds = time.perf_counter() - explain_started
+        total_seconds = time.perf_counter() - started
+
+        version = result.model_version or manifest.version
+        self._record(label, confidence, uncertain, version, decode_seconds, inference_seconds)
+        _log.info(
+            "prediction",
+            **{
+                "event.action": "predict",
+                "event.outcome": "success",
+                "event.duration": int(total_seconds * 1e9),
+                "brainscan.prediction.label": label,
+                "brainscan.prediction.confidence": round(confidence, 4),
+                "brainscan.prediction.uncertain": uncertain,
+                "brainscan.prediction.threshold": threshold,
+                "brainscan.prediction.explain": options.explain,
+                "brainscan.model.name": manifest.name,
+                "brainscan.model.version": version,
+                "brainscan.image.format": decoded.source_format.value,
+                "brainscan.timings.decode_ms": round(decode_seconds * 1000, 2),
+                "brainscan.timings.inference_ms": round(inference_seconds * 1000, 2),
+                "brainscan.timings.total_ms": round(total_seconds * 1000, 2),
+            },
+        )
+        return Prediction(
+            request_id=request_id,
+            label=label,
+            confidence=confidence,
+            uncertain=uncertain,
+            threshold=threshold,
+            probabilities={
+                name: float(p) for name, p in zip(manifest.classes, probabilities, strict=True)
+            },
+            model=ModelRef(name=manifest.name, version=version),
+            image=ImageInfo(
+                format=decoded.source_format.value,
+                width=decoded.size[0],
+                height=decoded.size[1],
+            ),
+            timings=Timings(
+                decode_ms=round(decode_seconds * 1000, 3),
+                inference_ms=round(inference_seconds * 1000, 3),
+                explain_ms=round(explain_seconds * 1000, 3),
+                total_ms=round(total_seconds * 1000, 3),
+            ),
+            activation_map=activation_map,
+            preview_png=preview_png,
+        )
+
+    async def _infer(
+        self, decoded: DecodedImage, manifest: Manifest, explain: bool, request_id: str
+    ) -> tuple[Manifest, InferenceResult]:
+        """Call the exact version the manifest describes; after a swap, re-read and retry once."""
+        for attempt in range(2):
+            tensor = to_input_array(decoded.image, manifest.input)[None, ...]
+            outputs = [manifest.outputs.probabilities]
+            if explain:
+                outputs.append(ACTIVATION_MAP_OUTPUT)
+            try:
+                result = await self.client.infer(
+                    tensor,
+                    manifest.input.name,
+                    outputs,
+                    request_id=request_id,
+                    version=manifest.version,
+                )
+                return manifest, result
+            except ModelNotServed:
+                if attempt == 1:
+                    raise
+                manifest = await self.served_model.refresh(request_id)
+                if explain and manifest.outputs.activation_map is None:
+                    raise GatewayError(
+                        ErrorCode.EXPLANATION_UNAVAILABLE,
+                        "the model now served carries no activation-map data: ask without "
+                        "explain=true",
+                        422,
+                    ) from None
+        raise AssertionError("unreachable")
+
+    def _overlay_png(self, decoded: DecodedImage, cam: np.ndarray) -> str:
+        image = activation_overlay.overlay(decoded.image, cam, self.preview_max_side)
+        return activation_overlay.png_base64(image)
+
+    def _preview_png(self, decoded: DecodedImage) -> str:
+        image = activation_overlay.display_copy(decoded.image, self.preview_max_side)
+        return activation_overlay.png_base64(image)
+
+    def _record(self, label, confidence, uncertain, version, decode_s, inference_s) -> None:
+        self.metrics.predictions.labels(label, version or "").inc()
+        self.metrics.confidence.observe(confidence)
+        if uncertain:
+            self.metrics.uncertain.labels(label).inc()
+        self.metrics.phase_duration.labels("decode").observe(decode_s)
+        self.metrics.phase_duration.labels("inference").observe(inference_s)
+
+
+def _probabilities(result: InferenceResult, manifest: Manifest) -> np.ndarray:
+    tensor = result.outputs.get(manifest.outputs.probabilities)
+    if tensor is None or tensor.ndim != 2 or tensor.shape != (1, len(manifest.classes)):
+        raise InferenceFailed(
+            "the inference service returned no usable probabilities "
+            f"(expected shape [1, {len(manifest.classes)}])"
+        )
+    probabilities = tensor[0].astype(np.float64)
+    if not np.all(np.isfinite(probabilities)):
+        raise InferenceFailed("the inference service returned non-finite probabilities")
+    return probabilities
+
+
+def _activation_map(result: InferenceResult) -> np.ndarray:
+    tensor = result.outputs.get(ACTIVATION_MAP_OUTPUT)
+    if tensor is None or tensor.ndim != 3 or tensor.shape[0] != 1:
+        raise InferenceFailed("the inference service returned no usable activation map")
+    return tensor[0]

@@ -1,0 +1,153 @@
+"""Every knob of the gateway, read from ``GATEWAY_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class GatewaySettings(BaseSettings):
+    """Settings of the gateway; each field is documented where it is declared."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="GATEWAY_",
+        use_attribute_docstrings=True,
+        protected_namespaces=(),
+        extra="ignore",
+    )
+
+    # --- the inference service behind -------------------------------------------------------
+    inference_url: str = "http://localhost:8001"
+    """Base URL of the inference service (Open Inference Protocol v2 over REST)."""
+
+    model_name: str = "brainscan-mobilenetv2"
+    """Name of the model to ask inference for (`/v2/models/{name}/...`)."""
+
+    inference_connect_timeout: float = Field(1.0, gt=0)
+    """Seconds to open a connection to inference before the attempt counts as failed."""
+
+    inference_timeout: float = Field(10.0, gt=0)
+    """Seconds to wait for inference to answer once the request is sent (then 504)."""
+
+    inference_pool_timeout: float = Field(2.0, gt=0)
+    """Seconds a request may wait for a free pooled connection (then 503)."""
+
+    inference_max_connections: int = Field(64, ge=1)
+    """Most concurrent connections to inference from one gateway process."""
+
+    inference_max_keepalive: int = Field(32, ge=0)
+    """Idle connections kept open to inference for reuse."""
+
+    inference_connect_retries: int = Field(2, ge=0, le=10)
+    """Extra attempts after a connect error (the only error retried: nothing was sent)."""
+
+    inference_retry_backoff: float = Field(0.05, ge=0)
+    """Seconds before the first connect retry; doubles for each further one."""
+
+    breaker_failure_threshold: int = Field(5, ge=1)
+    """Consecutive inference failures (unreachable, timeout, 5xx) that open the circuit."""
+
+    breaker_open_seconds: float = Field(10.0, gt=0)
+    """Seconds the circuit stays open (requests get 503 + Retry-After) before one probe."""
+
+    manifest_refresh_seconds: float = Field(30.0, ge=0)
+    """Seconds a fetched model manifest is trusted before it is fetched again (0: every request).
+    A new model version is also noticed at once, when inference no longer serves the old one."""
+
+    # --- uploads ----------------------------------------------------------------------------
+    max_upload_bytes: int = Field(20 * MIB, ge=1024)
+    """Largest request body for a prediction (the whole multipart body); larger gets 413, checked
+    from Content-Length and while the body streams in."""
+
+    max_image_pixels: int = Field(40_000_000, ge=1)
+    """Largest width x height an upload may declare; checked on the header before decoding."""
+
+    min_image_side: int = Field(32, ge=1)
+    """Smallest width or height, in pixels, of an image worth classifying."""
+
+    preview_max_side: int = Field(512, ge=64, le=4096)
+    """Longest side, in pixels, of the preview and activation-map overlay PNGs returned."""
+
+    # --- decisions ----------------------------------------------------------------------------
+    default_threshold: float | None = Field(None, ge=0, le=1)
+    """Confidence below which a prediction is flagged uncertain; unset: the manifest's default."""
+
+    class_thresholds: dict[str, float] = Field(default_factory=dict)
+    """Per-class thresholds overriding the default, as JSON: `{"glioma": 0.7}`. Names that are
+    not classes of the served model are reported in `GET /api/v1/model` and ignored."""
+
+    # --- access control ---------------------------------------------------------------------
+    api_keys: list[SecretStr] = Field(default_factory=list)
+    """API keys accepted in the `X-API-Key` header, as a JSON list. With no keys (here or in
+    `api_keys_file`), the API is open."""
+
+    api_keys_file: Path | None = None
+    """A file with one API key per line (e.g. a mounted Kubernetes secret); `#` starts a comment.
+    Read at start-up, added to `api_keys`."""
+
+    rate_limit_per_minute: float = Field(120.0, ge=0)
+    """Prediction requests per minute each client may make (0: no limit); beyond it 429."""
+
+    rate_limit_burst: int = Field(20, ge=1)
+    """Requests a client may send at once before the per-minute rate applies."""
+
+    trust_forwarded_for: bool = False
+    """Identify clients by the first `X-Forwarded-For` address (only behind a proxy or ingress
+    that sets it); otherwise by the connection's address. Clients with a key are identified by it."""
+
+    cors_allow_origins: list[str] = Field(default_factory=list)
+    """Origins allowed to call the API from a browser on another site, as a JSON list
+    (e.g. `["https://viewer.example.org"]`). Empty: same origin only (the page needs none)."""
+
+    hsts_seconds: int = Field(0, ge=0)
+    """Send `Strict-Transport-Security` with this max-age when > 0 (only when served over HTTPS)."""
+
+    docs_enabled: bool = True
+    """Serve the OpenAPI document and the interactive docs at `/docs`."""
+
+    # --- process ------------------------------------------------------------------------------
+    host: str = "0.0.0.0"
+    """Interface uvicorn binds to."""
+
+    port: int = Field(8000, ge=1, le=65535)
+    """TCP port uvicorn listens on."""
+
+    log_level: str = "INFO"
+    """Log level of the ECS JSON logs (DEBUG, INFO, WARNING, ERROR)."""
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @field_validator("class_thresholds")
+    @classmethod
+    def _thresholds_are_probabilities(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, threshold in value.items():
+            if not 0.0 <= threshold <= 1.0:
+                raise ValueError(f"threshold for {name!r} must be within 0..1, got {threshold}")
+        return value
+
+    @field_validator("inference_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"inference_url must start with http:// or https://, got {value!r}")
+        return value.rstrip("/")
+
+    def accepted_api_keys(self) -> frozenset[str]:
+        """Keys from settings plus the key file; empty means the API is open."""
+        keys = {key.get_secret_value() for key in self.api_keys if key.get_secret_value()}
+        if self.api_keys_file is not None:
+            for line in self.api_keys_file.read_text().splitlines():
+                key = line.split("#", 1)[0].strip()
+                if key:
+                    keys.add(key)
+        return frozenset(keys)

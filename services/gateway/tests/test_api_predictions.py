@@ -1,0 +1,158 @@
+"""POST /api/v1/predictions over real HTTP, with the real inference service behind."""
+
+import base64
+import io
+
+import numpy as np
+from gateway_dicoms import PATIENT_ID, PATIENT_NAME, dataset, mr_slice, to_bytes
+from gateway_images import encode, jpeg_bytes, png_bomb, png_bytes
+from PIL import Image
+
+CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
+
+
+def upload(http, data: bytes, name: str = "scan.png", **params):
+    return http.post("/api/v1/predictions", files={"file": (name, data)}, params=params)
+
+
+def assert_error(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    assert body["error"]["request_id"] == response.headers["x-request-id"]
+    return body["error"]
+
+
+def test_png_prediction_has_every_field(http):
+    response = upload(http, png_bytes(96))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["label"] in CLASSES
+    assert list(body["probabilities"]) == CLASSES
+    assert abs(sum(body["probabilities"].values()) - 1) < 1e-4
+    assert body["confidence"] == max(body["probabilities"].values())
+    assert body["uncertain"] == (body["confidence"] < body["threshold"])
+    assert body["threshold"] == 0.5
+    assert body["model"] == {"name": "tiny-brainscan", "version": "1"}
+    assert body["image"] == {"format": "png", "width": 96, "height": 96}
+    assert body["request_id"] == response.headers["x-request-id"]
+    assert set(body["timings"]) == {"decode_ms", "inference_ms", "explain_ms", "total_ms"}
+    assert body["activation_map"] is None and body["preview_png"] is None
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_same_picture_gets_the_same_answer_in_any_format(http):
+    pixels = np.stack([np.asarray(Image.open(io.BytesIO(png_bytes(96))))] * 3, axis=-1)
+    as_png = upload(http, encode(Image.fromarray(pixels), "PNG")).json()
+    as_grey = upload(http, png_bytes(96)).json()
+    assert as_png["probabilities"] == as_grey["probabilities"]
+
+
+def test_jpeg_and_dicom_are_classified(http):
+    jpeg = upload(http, jpeg_bytes(128), "a.jpg").json()
+    assert jpeg["image"]["format"] == "jpeg"
+    response = upload(http, to_bytes(dataset(mr_slice(96))), "a.dcm", preview="true")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["image"] == {"format": "dicom", "width": 96, "height": 96}
+    preview = Image.open(io.BytesIO(base64.b64decode(body["preview_png"])))
+    assert preview.size == (96, 96)
+    # Nothing from the DICOM header comes back.
+    assert PATIENT_NAME not in response.text and PATIENT_ID not in response.text
+
+
+def test_explain_returns_an_overlay_png(http):
+    response = upload(http, png_bytes(200), explain="true")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["activation_map"]["label"] == body["label"]
+    overlay = Image.open(io.BytesIO(base64.b64decode(body["activation_map"]["overlay_png"])))
+    assert overlay.format == "PNG" and overlay.mode == "RGB" and overlay.size == (200, 200)
+
+
+def test_request_id_is_taken_from_the_caller(http):
+    response = http.post(
+        "/api/v1/predictions",
+        files={"file": ("a.png", png_bytes(64))},
+        headers={"X-Request-ID": "case-42"},
+    )
+    assert response.headers["x-request-id"] == "case-42"
+    assert response.json()["request_id"] == "case-42"
+
+
+# --- bad input: each gets a clear 4xx in the one error shape --------------------------------
+
+
+def test_empty_file(http):
+    assert_error(upload(http, b""), 422, "empty_file")
+
+
+def test_no_file_field(http):
+    response = http.post("/api/v1/predictions", files={"image": ("a.png", png_bytes(64))})
+    assert "'file'" in assert_error(response, 422, "missing_file")["message"]
+
+
+def test_file_field_sent_as_text(http):
+    response = http.post("/api/v1/predictions", data={"file": "not a file"})
+    assert_error(response, 422, "missing_file")
+
+
+def test_no_multipart_body_at_all(http):
+    response = http.post("/api/v1/predictions", json={"file": "x"})
+    assert_error(response, 422, "missing_file")
+
+
+def test_text_named_jpg_is_detected_by_content(http):
+    response = http.post(
+        "/api/v1/predictions",
+        files={"file": ("scan.jpg", b"patient notes, not a picture\n", "image/jpeg")},
+    )
+    assert "a text file" in assert_error(response, 415, "unsupported_format")["message"]
+
+
+def test_pdf_named_jpg_is_detected_by_content(http):
+    pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+    response = http.post("/api/v1/predictions", files={"file": ("scan.jpg", pdf, "image/jpeg")})
+    assert "a PDF document" in assert_error(response, 415, "unsupported_format")["message"]
+
+
+def test_unsupported_format(http):
+    gif = encode(Image.new("L", (64, 64)), "GIF")
+    assert "a GIF image" in assert_error(upload(http, gif), 415, "unsupported_format")["message"]
+
+
+def test_truncated_jpeg_and_png(http):
+    assert_error(upload(http, jpeg_bytes(96)[:500]), 422, "corrupt_image")
+    assert_error(upload(http, png_bytes(96)[:200]), 422, "corrupt_image")
+
+
+def test_decompression_bomb(http):
+    assert_error(upload(http, png_bomb(12_000)), 422, "too_many_pixels")
+
+
+def test_too_small(http):
+    small = encode(Image.new("L", (20, 20), 80), "PNG")
+    assert_error(upload(http, small), 422, "image_too_small")
+
+
+def test_dicom_without_pixels_and_multi_frame(http):
+    error = assert_error(upload(http, to_bytes(dataset(None))), 422, "dicom_no_pixel_data")
+    assert PATIENT_NAME not in error["message"]
+    frames = to_bytes(dataset(np.stack([mr_slice(64)] * 4)))
+    error = assert_error(upload(http, frames), 422, "dicom_multi_frame")
+    assert "single-frame" in error["message"]
+
+
+def test_bad_query_parameter_is_422_in_our_shape(http):
+    response = upload(http, png_bytes(64), explain="perhaps")
+    assert "explain" in assert_error(response, 422, "invalid_request")["message"]
+
+
+def test_two_files_are_refused(http):
+    response = http.post(
+        "/api/v1/predictions",
+        files=[("file", ("a.png", png_bytes(64))), ("file", ("b.png", png_bytes(64)))],
+    )
+    assert_error(response, 400, "invalid_request")
