@@ -4,11 +4,10 @@ SHELL := /bin/bash
 
 UV ?= uv
 PY := .venv/bin/python
-PROFILE ?= quick
 MLFLOW_PORT ?= 5000
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
 
-.PHONY: help install demo test test-fast lint format bench clean
+.PHONY: help install demo mlflow test test-fast lint format bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -31,8 +30,13 @@ test-fast: install ## Unit tests only (skips the slow ones)
 test: lint ## Lint, then every test (slow ones included)
 	$(UV) run --frozen pytest
 
-demo: install ## Train, evaluate, export and register a model end to end (quick profile)
-	$(PY) -m brainscan_training.demo --profile $(PROFILE) --mlflow-port $(MLFLOW_PORT)
+demo: install ## Train, evaluate, export and register a model end to end (params.yaml profile)
+	$(PY) -m brainscan_training.demo --mlflow-port $(MLFLOW_PORT)
+
+mlflow: install ## Serve the demo's MLflow store (UI + registry) on MLFLOW_PORT
+	$(UV) run --frozen mlflow server --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1 \
+		--backend-store-uri sqlite:///$(CURDIR)/.mlflow/mlflow.db \
+		--artifacts-destination $(CURDIR)/.mlflow/artifacts
 
 clean: ## Remove generated data, models and caches (not the DVC remote)
 	rm -rf data artifacts reports .pytest_cache .ruff_cache

@@ -19,6 +19,9 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="brainscan-train", description=__doc__)
     parser.add_argument("--params", type=Path, default=DEFAULT_PARAMS, help="params file")
     parser.add_argument("--profile", help="override params.yaml's profile (quick, full)")
+    parser.add_argument(
+        "--model", help="registered model name (default: params' model.name; external: manifest's)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     for stage in ("data", "prepare", "train", "evaluate", "export", "register"):
         commands.add_parser(stage, help=f"run the pipeline's {stage} stage")
@@ -34,7 +37,6 @@ def _parser() -> argparse.ArgumentParser:
     )
     external.add_argument("--onnx", type=Path, required=True)
     external.add_argument("--manifest", type=Path, required=True)
-    external.add_argument("--name", help="registered model name (default: the manifest's)")
     external.add_argument(
         "--promote", action="store_true", help="apply the promotion gate on the test split"
     )
@@ -75,7 +77,7 @@ def _dispatch(args: argparse.Namespace, params) -> int:
     if args.command in STAGES:
         STAGES[args.command](params)
         return 0
-    registry = _registry(args.name if args.command == "register-external" else None, params)
+    registry = _registry(args.model, params)
     if args.command == "promote":
         decision = registry.set_production(args.version, args.reason)
     elif args.command == "rollback":
@@ -113,7 +115,7 @@ def _register_external(registry, args, params):
     from .registry import split_scorer
 
     manifest = Manifest.load(args.manifest)
-    if args.name is None:
+    if args.model is None:
         registry.model_name = manifest.name
     package = verify_package(args.onnx, manifest)
     with tempfile.TemporaryDirectory() as tmp:

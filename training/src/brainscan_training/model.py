@@ -69,10 +69,10 @@ def set_backbone_trainable(model: keras.Model, trainable_top_layers: int | None)
     BatchNorm layers stay in inference mode while frozen, as Keras' transfer-learning guide says.
     """
     backbone = backbone_of(model)
-    if trainable_top_layers is None:
-        backbone.trainable = True
-        return
-    backbone.trainable = trainable_top_layers > 0
-    cut = len(backbone.layers) - trainable_top_layers
+    backbone.trainable = trainable_top_layers is None or trainable_top_layers > 0
+    cut = 0 if trainable_top_layers is None else len(backbone.layers) - trainable_top_layers
     for index, layer in enumerate(backbone.layers):
-        layer.trainable = index >= cut and not isinstance(layer, layers.BatchNormalization)
+        frozen_norm = trainable_top_layers is not None and isinstance(
+            layer, layers.BatchNormalization
+        )
+        layer.trainable = index >= cut and not frozen_norm

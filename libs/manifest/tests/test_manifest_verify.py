@@ -1,0 +1,138 @@
+"""The model package checks every component runs before serving or promoting a model."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import pytest
+from brainscan_manifest import InputSpec, Manifest, OutputSpec
+from brainscan_manifest.preprocess import to_input_array
+from brainscan_manifest.verify import PackageError, load_package, sha256_file, verify_package
+from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
+from pydantic import ValidationError
+
+
+def softmax_model(num_classes=4, size=8, dtype=TensorProto.UINT8, scale=1.0):
+    """image -> Cast -> mean over H,W,C -> times a ramp -> Softmax (finite probabilities)."""
+    nodes = [
+        helper.make_node("Cast", ["image"], ["x"], to=TensorProto.FLOAT),
+        helper.make_node("ReduceMean", ["x", "axes"], ["m"], keepdims=0),
+        helper.make_node("Unsqueeze", ["m", "one"], ["m2"]),
+        helper.make_node("Mul", ["m2", "ramp"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array([1, 2, 3], np.int64), "axes"),
+        numpy_helper.from_array(np.array([1], np.int64), "one"),
+        numpy_helper.from_array(np.linspace(0, scale, num_classes, dtype=np.float32), "ramp"),
+    ]
+    graph = helper.make_graph(
+        nodes, "g",
+        [helper.make_tensor_value_info("image", dtype, ["n", size, size, 3])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["n", num_classes])],
+        inits,
+    )  # fmt: skip
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    return model
+
+
+def package(tmp_path, model=None, classes=("a", "b", "c", "d"), **input_overrides):
+    path = tmp_path / "model.onnx"
+    onnx.save(model or softmax_model(), str(path))
+    spec = {"name": "image", "height": 8, "width": 8, **input_overrides}
+    manifest = Manifest(
+        name="m",
+        classes=list(classes),
+        input=InputSpec(**spec),
+        outputs=OutputSpec(probabilities="probabilities"),
+        onnx_sha256=sha256_file(path),
+    )
+    manifest.save(tmp_path / "manifest.json")
+    return path, manifest
+
+
+def test_a_good_package_verifies(tmp_path):
+    path, manifest = package(tmp_path)
+    assert verify_package(path, manifest).manifest == manifest
+    assert load_package(tmp_path) == (path, manifest)
+
+
+def test_truncated_file_fails_the_hash(tmp_path):
+    path, manifest = package(tmp_path)
+    path.write_bytes(path.read_bytes()[:50])
+    with pytest.raises(PackageError, match="sha256 mismatch"):
+        verify_package(path, manifest)
+
+
+def test_registry_hash_must_match_too(tmp_path):
+    path, manifest = package(tmp_path)
+    with pytest.raises(PackageError, match="registry says"):
+        verify_package(path, manifest, expected_sha256="f" * 64)
+
+
+def test_truncated_file_with_a_matching_hash_fails_the_checker(tmp_path):
+    path, manifest = package(tmp_path)
+    path.write_bytes(path.read_bytes()[:60])
+    manifest = manifest.model_copy(update={"onnx_sha256": sha256_file(path)})
+    with pytest.raises(PackageError, match="ONNX checker failed"):
+        verify_package(path, manifest)
+
+
+def test_wrong_class_count_is_refused(tmp_path):
+    path, manifest = package(tmp_path, softmax_model(num_classes=3))
+    with pytest.raises(PackageError, match="3 probability outputs, manifest lists 4 classes"):
+        verify_package(path, manifest)
+
+
+def test_wrong_input_name_dtype_and_size_are_refused(tmp_path):
+    path, manifest = package(tmp_path, name="pixels")
+    with pytest.raises(PackageError, match="input 'pixels' not in model"):
+        verify_package(path, manifest)
+    path, manifest = package(tmp_path, dtype="float32")
+    with pytest.raises(PackageError, match="dtype does not match"):
+        verify_package(path, manifest)
+    path, manifest = package(tmp_path, height=16, width=16)
+    with pytest.raises(PackageError, match="input shape"):
+        verify_package(path, manifest)
+
+
+def test_non_finite_outputs_fail_the_smoke_inference(tmp_path):
+    path, manifest = package(tmp_path, softmax_model(scale=float("inf")))
+    with pytest.raises(PackageError, match="smoke inference"):
+        verify_package(path, manifest)
+
+
+def test_missing_files_are_named(tmp_path):
+    with pytest.raises(PackageError, match="manifest missing"):
+        load_package(tmp_path)
+
+
+def test_manifest_rejects_inconsistent_fields():
+    base = {"name": "m", "classes": ["a", "b"], "onnx_sha256": "0" * 64,
+            "outputs": {"probabilities": "p"}}  # fmt: skip
+    with pytest.raises(ValidationError, match="does not match channels"):
+        Manifest(**base, input={"name": "i", "height": 4, "width": 4, "color": "L"})
+    with pytest.raises(ValidationError, match="uint8 input takes raw pixels"):
+        Manifest(**base, input={"name": "i", "height": 4, "width": 4, "scale": 0.5})
+    with pytest.raises(ValidationError, match="unique"):
+        Manifest(**{**base, "classes": ["a", "a"]}, input={"name": "i", "height": 4, "width": 4})
+
+
+def test_tags_are_flat_strings_without_cam_weights(tmp_path):
+    _, manifest = package(tmp_path)
+    tags = manifest.to_tags()
+    assert all(isinstance(v, str) for v in tags.values())
+    assert tags["manifest.classes"] == '["a", "b", "c", "d"]'
+
+
+def test_preprocess_follows_the_manifest():
+    image = Image.fromarray(np.full((20, 30), 100, np.uint8), mode="L")
+    rgb = to_input_array(image, InputSpec(name="i", height=8, width=8))
+    assert rgb.shape == (8, 8, 3) and rgb.dtype == np.uint8 and int(rgb[0, 0, 0]) == 100
+    spec = InputSpec(name="i", height=4, width=6, layout="NCHW", dtype="float32",
+                     scale=1 / 127.5, offset=-1.0)  # fmt: skip
+    scaled = to_input_array(image, spec)
+    assert scaled.shape == (3, 4, 6) and scaled.dtype == np.float32
+    assert scaled[0, 0, 0] == pytest.approx(100 / 127.5 - 1)

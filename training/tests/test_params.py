@@ -1,0 +1,54 @@
+"""params.yaml: profiles and the mistakes a user can make in it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from brainscan_training.params import input_spec, load_params
+from pydantic import ValidationError
+
+PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
+
+
+def write(tmp_path, **changes):
+    raw = yaml.safe_load(PARAMS.read_text())
+    for dotted, value in changes.items():
+        section, _, key = dotted.rpartition(".")
+        (raw[section] if section else raw)[key] = value
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    return path
+
+
+def test_repository_params_load_with_both_profiles():
+    quick = load_params(PARAMS, "quick")
+    full = load_params(PARAMS, "full")
+    assert quick.active.train_per_class < full.active.train_per_class
+    assert quick.classes == ["glioma", "meningioma", "notumor", "pituitary"]
+
+
+def test_input_spec_carries_the_training_preprocessing():
+    spec = input_spec(load_params(PARAMS))
+    assert (spec.height, spec.width, spec.dtype, spec.resize_filter) == (
+        128,
+        128,
+        "uint8",
+        "bilinear",
+    )
+
+
+def test_unknown_profile_is_named(tmp_path):
+    with pytest.raises(ValidationError, match="profile 'huge' not in profiles"):
+        load_params(write(tmp_path, profile="huge"))
+
+
+def test_directory_source_needs_a_path(tmp_path):
+    with pytest.raises(ValidationError, match=r"data\.source_dir is empty"):
+        load_params(write(tmp_path, **{"data.source": "directory"}))
+
+
+def test_misspelt_key_is_rejected(tmp_path):
+    with pytest.raises(ValidationError, match="alpah"):
+        load_params(write(tmp_path, **{"model.alpah": 0.5}))

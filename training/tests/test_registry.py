@@ -1,0 +1,131 @@
+"""Registration and every branch of the promotion gate, against a real MLflow server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import mlflow
+import pytest
+from brainscan_manifest.verify import load_package
+from brainscan_training.registry import (
+    CHALLENGER,
+    PRODUCTION,
+    Registry,
+    RegistryError,
+    split_scorer,
+)
+from mlflow import MlflowClient
+from training_models import CLASSES, CONFUSED, CONSTANT, PERFECT, write_package, write_test_split
+
+
+@pytest.fixture
+def registry(tracking, model_name):
+    return Registry(MlflowClient(tracking), model_name)
+
+
+@pytest.fixture
+def scorer(tmp_path):
+    test_csv, raw = write_test_split(tmp_path / "split")
+    return split_scorer(test_csv, raw, CLASSES)
+
+
+def register(registry: Registry, directory: Path, mapping) -> tuple[str, tuple]:
+    write_package(directory, mapping)
+    mlflow.set_experiment("registry-tests")
+    with mlflow.start_run() as run:
+        version = registry.register_package(directory, run.info.run_id, {"origin": "test"})
+    return version, load_package(directory)
+
+
+def test_registered_version_carries_manifest_tags(registry, tmp_path):
+    version, (_, manifest) = register(registry, tmp_path / "v1", PERFECT)
+    tags = registry.client.get_model_version(registry.model_name, version).tags
+    assert tags["manifest.onnx_sha256"] == manifest.onnx_sha256
+    assert tags["manifest.classes"] == '["glioma", "meningioma", "notumor", "pituitary"]'
+    assert tags["origin"] == "test"
+
+
+def test_first_version_is_promoted_when_there_is_no_champion(registry, scorer, tmp_path):
+    version, candidate = register(registry, tmp_path / "v1", CONFUSED)
+    decision = registry.decide(version, candidate, scorer, parity_passed=True)
+    assert decision.promoted and decision.reason == "no production version yet"
+    assert registry.alias_version(PRODUCTION) == version
+
+
+def test_better_candidate_replaces_champion(registry, scorer, tmp_path):
+    v1, first = register(registry, tmp_path / "v1", CONFUSED)
+    registry.decide(v1, first, scorer, parity_passed=True)
+    v2, second = register(registry, tmp_path / "v2", PERFECT)
+    decision = registry.decide(v2, second, scorer, parity_passed=True)
+    assert decision.promoted
+    assert decision.champion_version == v1
+    assert decision.candidate_macro_f1 == pytest.approx(1.0)
+    assert decision.champion_macro_f1 == pytest.approx(0.652, abs=0.01)
+    assert registry.alias_version(PRODUCTION) == v2
+    tags = registry.client.get_model_version(registry.model_name, v2).tags
+    assert tags["promotion.decision"] == "promoted"
+
+
+def test_worse_candidate_stays_challenger(registry, scorer, tmp_path):
+    v1, first = register(registry, tmp_path / "v1", PERFECT)
+    registry.decide(v1, first, scorer, parity_passed=True)
+    v2, second = register(registry, tmp_path / "v2", CONSTANT)
+    decision = registry.decide(v2, second, scorer, parity_passed=True)
+    assert not decision.promoted
+    assert "<" in decision.reason
+    assert registry.alias_version(PRODUCTION) == v1
+    assert registry.alias_version(CHALLENGER) == v2
+    tags = registry.client.get_model_version(registry.model_name, v2).tags
+    assert tags["promotion.decision"] == "challenger"
+    assert tags["promotion.reason"] == decision.reason
+
+
+def test_equal_candidate_is_not_worse_and_is_promoted(registry, scorer, tmp_path):
+    v1, first = register(registry, tmp_path / "v1", PERFECT)
+    registry.decide(v1, first, scorer, parity_passed=True)
+    v2, second = register(registry, tmp_path / "v2", PERFECT)
+    assert registry.decide(v2, second, scorer, parity_passed=True).promoted
+
+
+def test_parity_failure_keeps_candidate_out_of_production(registry, scorer, tmp_path):
+    v1, first = register(registry, tmp_path / "v1", CONFUSED)
+    registry.decide(v1, first, scorer, parity_passed=True)
+    v2, second = register(registry, tmp_path / "v2", PERFECT)
+    decision = registry.decide(v2, second, scorer, parity_passed=False)
+    assert decision.alias == CHALLENGER and "parity" in decision.reason
+    assert registry.alias_version(PRODUCTION) == v1
+
+
+def test_rollback_moves_production_back(registry, scorer, tmp_path):
+    v1, first = register(registry, tmp_path / "v1", CONFUSED)
+    registry.decide(v1, first, scorer, parity_passed=True)
+    v2, second = register(registry, tmp_path / "v2", PERFECT)
+    registry.decide(v2, second, scorer, parity_passed=True)
+    decision = registry.set_production(v1, f"rollback to version {v1}")
+    assert registry.alias_version(PRODUCTION) == v1
+    assert decision.champion_version == v2
+
+
+def test_rollback_to_a_missing_version_is_refused(registry, scorer, tmp_path):
+    v1, first = register(registry, tmp_path / "v1", PERFECT)
+    registry.decide(v1, first, scorer, parity_passed=True)
+    with pytest.raises(RegistryError, match="no version 99"):
+        registry.set_production("99", "rollback")
+    assert registry.alias_version(PRODUCTION) == v1
+
+
+def test_tampered_version_cannot_be_promoted(registry, scorer, tmp_path):
+    v1, first = register(registry, tmp_path / "v1", PERFECT)
+    registry.decide(v1, first, scorer, parity_passed=True)
+    v2, _ = register(registry, tmp_path / "v2", CONFUSED)
+    # The registry's recorded hash no longer matches the stored file.
+    registry.client.set_model_version_tag(registry.model_name, v2, "manifest.onnx_sha256", "0" * 64)
+    with pytest.raises(RegistryError, match="sha256 mismatch"):
+        registry.set_production(v2, "manual")
+    assert registry.alias_version(PRODUCTION) == v1
+
+
+def test_scorer_refuses_a_model_with_other_classes(scorer, tmp_path):
+    onnx_path, manifest = write_package(tmp_path / "other", PERFECT, classes=["a", "b", "c", "d"])
+    with pytest.raises(RegistryError, match="differ from the test split"):
+        scorer(onnx_path, manifest)
