@@ -276,3 +276,9 @@ def images(image_size: int) -> Callable[[int], np.ndarray]:
         return rng.integers(0, 256, (n, image_size, image_size, 3), dtype=np.uint8)
 
     return make
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio (the service's loop), via anyio's pytest plugin."""
+    return "asyncio"

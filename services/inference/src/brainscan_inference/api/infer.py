@@ -48,7 +48,8 @@ async def _infer(request, name, version, registry, metrics, settings) -> Respons
     labels = ("", "")
     outcome = "error"
     try:
-        registry.resolve(name, version)  # 404/503 before reading a body nobody will use
+        model = registry.resolve(name, version)  # 404/503 before reading the body
+        labels = (model.name, model.version)
         body = await _read_body(request, settings.max_request_bytes)
         parsed = decode_request(body, request.headers.get(HEADER_LENGTH))
         for _attempt in range(2):
@@ -97,12 +98,10 @@ async def _unless_client_leaves(receive: Receive, model: LoadedModel, parsed):
     try:
         await asyncio.wait((work, gone), return_when=asyncio.FIRST_COMPLETED)
     finally:
-        if not work.done():
-            work.cancel()
         gone.cancel()
-    if work.cancelled():
-        return None
-    return work.result()
+        if not work.done():
+            work.cancel()  # the client left (or this handler was cancelled): drop the request
+    return work.result() if work.done() and not work.cancelled() else None
 
 
 async def _disconnected(receive: Receive) -> None:

@@ -1,0 +1,64 @@
+"""Model metadata, readiness and manifest endpoints, by name and by version."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+from brainscan_manifest import Manifest
+
+
+def test_metadata_describes_inputs_outputs_and_version(shared_server) -> None:
+    body = httpx.get(f"{shared_server.url}/v2/models/tiny").json()
+    assert body == {
+        "name": "tiny",
+        "versions": ["1"],
+        "platform": "onnxruntime_onnx",
+        "inputs": [{"name": "image", "datatype": "UINT8", "shape": [-1, 8, 8, 3]}],
+        "outputs": [
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, 4]},
+            {"name": "feature_map", "datatype": "FP32", "shape": [-1, 8, 8, 5]},
+            {"name": "activation_map", "datatype": "FP32", "shape": [-1, 8, 8]},
+        ],
+    }
+    assert httpx.get(f"{shared_server.url}/v2/models/tiny/versions/1").json() == body
+
+
+def test_ready_by_name_and_by_version(shared_server) -> None:
+    for path in ("/v2/models/tiny/ready", "/v2/models/tiny/versions/1/ready"):
+        response = httpx.get(shared_server.url + path)
+        assert response.status_code == 200
+        assert response.json() == {"name": "tiny", "version": "1", "ready": True}
+
+
+def test_manifest_is_the_package_manifest_with_the_served_version(shared_server, classes) -> None:
+    for path in ("/v2/models/tiny/manifest", "/v2/models/tiny/versions/1/manifest"):
+        manifest = Manifest.model_validate(httpx.get(shared_server.url + path).json())
+        assert manifest.version == "1"
+        assert manifest.classes == classes
+        assert manifest.outputs.activation_map is not None
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("/v2/models/other", "model_not_found"),
+        ("/v2/models/other/ready", "model_not_found"),
+        ("/v2/models/other/manifest", "model_not_found"),
+        ("/v2/models/tiny/versions/2", "version_not_found"),
+        ("/v2/models/tiny/versions/2/ready", "version_not_found"),
+        ("/v2/models/tiny/versions/2/manifest", "version_not_found"),
+    ],
+)
+def test_unknown_model_or_version_is_404(shared_server, path: str, code: str) -> None:
+    response = httpx.get(shared_server.url + path)
+    assert response.status_code == 404
+    assert response.json()["code"] == code
+    assert response.json()["error"]
+
+
+def test_metadata_before_any_model_is_503_with_retry_after(serve, settings_factory, tmp_path):
+    server = serve(settings_factory(tmp_path / "empty"), ready=False)
+    response = httpx.get(f"{server.url}/v2/models/tiny")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert response.json()["code"] == "not_ready"

@@ -1,0 +1,59 @@
+"""Repository endpoints: the index, and "reload from the source now" with refusals explained."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+
+@pytest.fixture
+def manual_server(serve, settings_factory, model_dir):
+    """A service that only looks at its directory when told to (polling off)."""
+    return serve(settings_factory(model_dir, model_poll_interval=0))
+
+
+def index(server) -> list[dict]:
+    return httpx.post(f"{server.url}/v2/repository/index").json()
+
+
+def test_index_shows_the_model_served(manual_server) -> None:
+    assert index(manual_server) == [
+        {"name": "tiny", "version": "1", "state": "READY", "reason": ""}
+    ]
+
+
+def test_load_picks_up_a_new_version(manual_server, model_dir, package_factory) -> None:
+    url = f"{manual_server.url}/v2/repository/models/tiny/load"
+    assert httpx.post(url).json() == {"name": "tiny", "version": "1", "state": "unchanged"}
+    package_factory(model_dir / "2", seed=7)
+    assert httpx.get(f"{manual_server.url}/v2/models/tiny").json()["versions"] == ["1"]
+    response = httpx.post(url)
+    assert response.status_code == 200
+    assert response.json() == {"name": "tiny", "version": "2", "state": "loaded"}
+    assert httpx.get(f"{manual_server.url}/v2/models/tiny").json()["versions"] == ["2"]
+
+
+def test_a_refused_load_says_why_and_the_old_model_keeps_serving(
+    manual_server, model_dir, package_factory
+) -> None:
+    package_factory(model_dir / "2", num_outputs=3)
+    response = httpx.post(f"{manual_server.url}/v2/repository/models/tiny/load")
+    assert response.status_code == 400
+    assert response.json()["code"] == "model_refused"
+    assert "3 probability outputs" in response.json()["error"]
+    served, refused = index(manual_server)
+    assert served["version"] == "1" and served["state"] == "READY"
+    assert refused["version"] == "2" and refused["state"] == "UNAVAILABLE"
+    assert "3 probability outputs" in refused["reason"]
+    assert httpx.get(f"{manual_server.url}/v2/models/tiny/ready").status_code == 200
+
+
+def test_load_of_another_model_name_is_404(manual_server) -> None:
+    response = httpx.post(f"{manual_server.url}/v2/repository/models/other/load")
+    assert response.status_code == 404
+
+
+def test_the_repository_api_can_be_turned_off(serve, settings_factory, model_dir) -> None:
+    server = serve(settings_factory(model_dir, repository_api=False))
+    assert httpx.post(f"{server.url}/v2/repository/index").status_code == 404
+    assert "model_repository" not in httpx.get(f"{server.url}/v2").json()["extensions"]

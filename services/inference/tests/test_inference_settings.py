@@ -1,0 +1,50 @@
+"""Settings: INFERENCE_* environment variables, every field documented, bad values refused."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from brainscan_inference.settings import InferenceSettings
+from pydantic import ValidationError
+
+
+def test_reads_the_inference_prefix(monkeypatch) -> None:
+    monkeypatch.setenv("INFERENCE_MODEL_DIR", "/srv/models")
+    monkeypatch.setenv("INFERENCE_MAX_BATCH_SIZE", "16")
+    monkeypatch.setenv("INFERENCE_MAX_QUEUE_DELAY_MS", "2.5")
+    monkeypatch.setenv("INFERENCE_GRAPH_OPTIMIZATION_LEVEL", "basic")
+    monkeypatch.setenv("INFERENCE_MODEL_NAME", "")
+    settings = InferenceSettings()
+    assert settings.model_dir == Path("/srv/models")
+    assert settings.max_batch_size == 16
+    assert settings.max_queue_delay == pytest.approx(0.0025)
+    assert settings.graph_optimization_level == "basic"
+    assert settings.model_name is None
+
+
+def test_defaults_add_no_batching_delay_and_listen_on_8001() -> None:
+    settings = InferenceSettings()
+    assert settings.max_queue_delay_ms == 0
+    assert settings.port == 8001
+
+
+def test_every_field_is_documented() -> None:
+    for name, field in InferenceSettings.model_fields.items():
+        assert field.description, f"{name} has no docstring"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("max_batch_size", 0),
+        ("queue_capacity", 0),
+        ("graph_optimization_level", "max"),
+        ("log_level", "LOUD"),
+        ("model_source", "s3"),
+        ("port", 70000),
+    ],
+)
+def test_bad_values_are_refused(field: str, value: object) -> None:
+    with pytest.raises(ValidationError):
+        InferenceSettings(**{field: value})

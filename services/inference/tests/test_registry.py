@@ -1,0 +1,167 @@
+"""The registry: verify + load + warm + swap; refused packages leave the old model serving."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from brainscan_inference.errors import ModelNotFound, Unavailable
+from brainscan_inference.metrics import InferenceMetrics
+from brainscan_inference.registry import ModelRegistry
+from brainscan_inference.sources import ModelCandidate
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def metrics() -> InferenceMetrics:
+    return InferenceMetrics()
+
+
+@pytest.fixture
+def registry(tmp_path, settings_factory, metrics):
+    return ModelRegistry(settings_factory(tmp_path / "models"), metrics)
+
+
+def candidate(directory: Path, version: str, **extra) -> ModelCandidate:
+    return ModelCandidate(directory=directory, version=version, origin="test", **extra)
+
+
+def count(metrics: InferenceMetrics, outcome: str) -> float:
+    value = metrics.registry.get_sample_value(
+        "brainscan_inference_model_loads_total", {"model": "tiny", "outcome": outcome}
+    )
+    return value or 0.0
+
+
+async def test_loads_a_package_and_serves_it(registry, tmp_path, package_factory, metrics) -> None:
+    assert not registry.ready
+    outcome = await registry.load(candidate(package_factory(tmp_path / "1"), "1"))
+    assert outcome.state == "loaded"
+    model = registry.resolve("tiny")
+    assert model is registry.resolve("tiny", "1")
+    assert model.manifest.version == "1"
+    assert model.metadata()["inputs"] == [
+        {"name": "image", "datatype": "UINT8", "shape": [-1, 8, 8, 3]}
+    ]
+    assert count(metrics, "loaded") == 1
+    assert metrics.registry.get_sample_value("brainscan_inference_ready") == 1
+    await registry.close()
+
+
+async def test_resolve_says_404_for_other_names_and_versions(registry, tmp_path, package_factory):
+    await registry.load(candidate(package_factory(tmp_path / "1"), "1"))
+    with pytest.raises(ModelNotFound, match="serves 'tiny'"):
+        registry.resolve("other")
+    with pytest.raises(ModelNotFound, match="no version '7'") as caught:
+        registry.resolve("tiny", "7")
+    assert caught.value.code == "version_not_found"
+    await registry.close()
+
+
+async def test_resolve_before_any_model_is_503_or_404_for_a_wrong_configured_name(
+    tmp_path, settings_factory, metrics
+) -> None:
+    registry = ModelRegistry(settings_factory(tmp_path, model_name="brain"), metrics)
+    with pytest.raises(Unavailable):
+        registry.resolve("brain")
+    with pytest.raises(ModelNotFound):
+        registry.resolve("other")
+
+
+async def test_the_same_package_again_is_unchanged(registry, tmp_path, package_factory) -> None:
+    directory = package_factory(tmp_path / "1")
+    await registry.load(candidate(directory, "1"))
+    first = registry.current
+    assert (await registry.load(candidate(directory, "1"))).state == "unchanged"
+    assert registry.current is first
+    await registry.close()
+
+
+async def test_a_new_version_replaces_the_old_one(registry, tmp_path, package_factory, images):
+    await registry.load(candidate(package_factory(tmp_path / "1"), "1"))
+    old = registry.current
+    assert (await registry.load(candidate(package_factory(tmp_path / "2", seed=5), "2"))).state == (
+        "loaded"
+    )
+    assert registry.current.version == "2"
+    await registry.close()
+    assert old.batcher._closing  # the old model stopped taking work once the new one was in
+
+
+def truncate(directory: Path) -> None:
+    model = directory / "model.onnx"
+    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
+
+
+def swap_onnx_for_another(directory: Path, other: Path) -> None:
+    shutil.copy(other / "model.onnx", directory / "model.onnx")
+
+
+@pytest.mark.parametrize(
+    ("breakage", "reason"),
+    [
+        ("truncated", "sha256 mismatch"),
+        ("truncated_with_matching_hash", "ONNX checker failed"),
+        ("wrong_output_count", "3 probability outputs"),
+        ("registry_hash_mismatch", "registry says"),
+        ("other_name", "serves 'tiny'"),
+        ("manifest_version_differs", "manifest says version"),
+        ("missing_manifest", "manifest missing"),
+    ],
+)
+async def test_a_bad_package_is_refused_and_the_old_model_keeps_serving(
+    tmp_path, settings_factory, package_factory, metrics, images, breakage, reason
+) -> None:
+    registry = ModelRegistry(settings_factory(tmp_path, model_name="tiny"), metrics)
+    await registry.load(candidate(package_factory(tmp_path / "1"), "1"))
+    serving = registry.current
+    bad = tmp_path / "2"
+    extra = {}
+    if breakage == "truncated":
+        truncate(package_factory(bad, seed=3))
+    elif breakage == "truncated_with_matching_hash":
+        package_factory(bad, seed=3)
+        truncate(bad)
+        from brainscan_manifest.verify import sha256_file
+
+        manifest = json.loads((bad / "manifest.json").read_text())
+        manifest["onnx_sha256"] = sha256_file(bad / "model.onnx")
+        (bad / "manifest.json").write_text(json.dumps(manifest))
+    elif breakage == "wrong_output_count":
+        package_factory(bad, num_outputs=3)
+    elif breakage == "registry_hash_mismatch":
+        package_factory(bad, seed=3)
+        extra["expected_sha256"] = "0" * 64
+    elif breakage == "other_name":
+        package_factory(bad, name="intruder")
+    elif breakage == "manifest_version_differs":
+        package_factory(bad, version="9")
+    elif breakage == "missing_manifest":
+        package_factory(bad)
+        (bad / "manifest.json").unlink()
+
+    outcome = await registry.load(candidate(bad, "2", **extra))
+
+    assert outcome.state == "refused"
+    assert reason in outcome.reason
+    assert registry.current is serving
+    result = await serving.batcher.submit(images(1), size=1)
+    assert result["probabilities"].shape == (1, 4)
+    assert count(metrics, "refused") == 1
+    assert registry.last_outcome == outcome
+    await registry.close()
+
+
+async def test_results_do_not_depend_on_batch_neighbours(
+    registry, tmp_path, package_factory, images
+):
+    await registry.load(candidate(package_factory(tmp_path / "1"), "1"))
+    model = registry.current
+    one = await model.batcher.submit(images(1, seed=4), size=1)
+    batch = await model.batcher.submit(images(3, seed=4), size=3)
+    np.testing.assert_allclose(one["probabilities"][0], batch["probabilities"][0], rtol=1e-5)
+    await registry.close()
