@@ -17,5 +17,7 @@ def run() -> None:
         port=settings.port,
         log_config=None,  # keep the ECS JSON logging configured by create_app
         access_log=False,  # the request-ID middleware writes one access event per request
+        # Client addresses from X-Forwarded-For only when GATEWAY_TRUST_FORWARDED_FOR says so.
+        proxy_headers=False,
         timeout_graceful_shutdown=30,
     )

@@ -97,7 +97,8 @@ class GatewaySettings(BaseSettings):
 
     trust_forwarded_for: bool = False
     """Identify clients by the first `X-Forwarded-For` address (only behind a proxy or ingress
-    that sets it); otherwise by the connection's address. Clients with a key are identified by it."""
+    that sets it); otherwise by the connection's address. A client with an API key is known by
+    its key."""
 
     cors_allow_origins: list[str] = Field(default_factory=list)
     """Origins allowed to call the API from a browser on another site, as a JSON list

@@ -1,0 +1,188 @@
+"""Real servers for tests: a tiny ONNX model package and uvicorn servers on free ports.
+
+The tiny model is built with onnx.helper the same way the inference service's own tests build
+theirs: image -> per-pixel features ("feature map") -> global mean -> dense -> softmax, so
+class activation maps work end to end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+import numpy as np
+import onnx
+import uvicorn
+from brainscan_gateway.settings import GatewaySettings
+from brainscan_inference.settings import InferenceSettings
+from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, Manifest
+from brainscan_manifest.verify import sha256_file
+from onnx import TensorProto, helper, numpy_helper
+
+CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
+MODEL_NAME = "tiny-brainscan"
+INPUT_SIZE = 16
+FEATURES = 6
+
+
+def build_model(seed: int = 0) -> tuple[onnx.ModelProto, np.ndarray, np.ndarray]:
+    """A uint8 NHWC classifier with a feature-map output; returns it and its dense layer."""
+    rng = np.random.default_rng(seed)
+    pixel_weights = rng.normal(0, 1, (3, FEATURES)).astype(np.float32)
+    dense = rng.normal(0, 3, (FEATURES, len(CLASSES))).astype(np.float32)
+    bias = rng.normal(0, 0.1, (len(CLASSES),)).astype(np.float32)
+    nodes = [
+        helper.make_node("Cast", ["image"], ["pixels"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", ["pixels", "inv255"], ["scaled"]),
+        helper.make_node("MatMul", ["scaled", "pixel_weights"], ["pre"]),
+        helper.make_node("Relu", ["pre"], ["feature_map"]),
+        helper.make_node("ReduceMean", ["feature_map"], ["pooled"], axes=[1, 2], keepdims=0),
+        helper.make_node("MatMul", ["pooled", "dense"], ["dense_out"]),
+        helper.make_node("Add", ["dense_out", "bias"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny_brainscan",
+        [
+            helper.make_tensor_value_info(
+                "image", TensorProto.UINT8, ["N", INPUT_SIZE, INPUT_SIZE, 3]
+            )
+        ],
+        [
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", len(CLASSES)]),
+            helper.make_tensor_value_info(
+                "feature_map", TensorProto.FLOAT, ["N", INPUT_SIZE, INPUT_SIZE, FEATURES]
+            ),
+        ],
+        initializer=[
+            numpy_helper.from_array(np.array(1 / 255, np.float32), "inv255"),
+            numpy_helper.from_array(pixel_weights, "pixel_weights"),
+            numpy_helper.from_array(dense, "dense"),
+            numpy_helper.from_array(bias, "bias"),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model, dense, bias
+
+
+def write_package(directory: Path, *, seed: int = 0, with_cam: bool = True) -> Path:
+    """A model package (model.onnx + manifest.json) in ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    model, dense, bias = build_model(seed)
+    onnx.save(model, directory / MODEL_FILE)
+    cam = {"feature_map": "feature_map", "weights": dense.tolist(), "bias": bias.tolist()}
+    manifest = Manifest.model_validate(
+        {
+            "name": MODEL_NAME,
+            "classes": CLASSES,
+            "input": {"name": "image", "height": INPUT_SIZE, "width": INPUT_SIZE},
+            "outputs": {
+                "probabilities": "probabilities",
+                "activation_map": cam if with_cam else None,
+            },
+            "default_threshold": 0.5,
+            "metrics": {"macro_f1": 0.5},
+            "onnx_sha256": sha256_file(directory / MODEL_FILE),
+        }
+    )
+    manifest.save(directory / MANIFEST_FILE)
+    return directory
+
+
+def bound_socket(port: int = 0) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", port))
+    return sock
+
+
+class RunningServer:
+    """A uvicorn server in a thread on a loopback port; can be stopped and started again on
+    the same port (to test that the gateway recovers when inference comes back)."""
+
+    def __init__(self, app_factory: Callable[[], object], port: int = 0) -> None:
+        self.app_factory = app_factory
+        self.socket = bound_socket(port)
+        self.port = self.socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+
+    def start(self) -> RunningServer:
+        if self.socket is None:
+            self.socket = bound_socket(self.port)
+        config = uvicorn.Config(
+            self.app_factory(),
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            proxy_headers=False,  # as in brainscan_gateway.main: the gateway's setting decides
+        )
+        self.server = uvicorn.Server(config)
+        sock = self.socket
+        self.thread = threading.Thread(
+            target=lambda: asyncio.run(self.server.serve(sockets=[sock])),
+            daemon=True,
+            name=f"uvicorn-{self.port}",
+        )
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.01)
+        return self
+
+    def wait_until(self, path: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{self.url}{path}", timeout=2).status_code == 200:
+                    return
+            time.sleep(0.05)
+        raise TimeoutError(f"{self.url}{path} did not answer 200")
+
+    def stop(self) -> None:
+        if self.server is None:
+            return
+        self.server.should_exit = True
+        assert self.thread is not None
+        self.thread.join(timeout=30)
+        self.socket.close()
+        self.socket = None
+        self.server = None
+
+
+def inference_settings(model_dir: Path) -> InferenceSettings:
+    return InferenceSettings(
+        model_dir=model_dir,
+        model_poll_interval=0.2,
+        intra_op_threads=1,
+        max_batch_size=8,
+        queue_capacity=64,
+        log_level="WARNING",
+    )
+
+
+def gateway_settings(inference_url: str, **overrides: object) -> GatewaySettings:
+    values: dict[str, object] = {
+        "inference_url": inference_url,
+        "model_name": MODEL_NAME,
+        "log_level": "WARNING",
+        "rate_limit_per_minute": 0,
+        "breaker_open_seconds": 1.0,
+        "breaker_failure_threshold": 2,
+        "inference_retry_backoff": 0.01,
+        "inference_timeout": 5.0,
+    }
+    values.update(overrides)
+    return GatewaySettings(**values)
