@@ -16,29 +16,28 @@ def output_shape(rng: np.random.Generator, image_size: int, augment: bool) -> tu
 
 def view_matrix(
     rng: np.random.Generator,
-    canvas_center: tuple[float, float],
-    content_center: tuple[float, float],
+    head_center: tuple[float, float],
+    head_span: float,
     canvas_size: int,
     shape: tuple[int, int],
     augment: bool,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(matrix, offset) mapping output pixels to canvas pixels for ndimage.affine_transform.
 
-    The head fills 80-100% of the frame, rotated up to 12 degrees, shifted a little and mirrored
-    half the time; without augmentation the canvas is only rescaled to the output size.
+    With augmentation the head fills 80-98% of the frame, rotated up to 12 degrees, shifted a
+    little and mirrored half the time; without, the whole canvas is only rescaled to the output.
     """
     out_center = (np.asarray(shape, dtype=float) - 1) / 2
-    mm_per_pixel = canvas_size / max(shape)
     if not augment:
-        matrix = np.eye(2) * mm_per_pixel
-        return matrix, np.asarray(canvas_center) - matrix @ out_center
-    mm_per_pixel *= rng.uniform(0.8, 1.0)
+        matrix = np.eye(2) * (canvas_size / max(shape))
+        return matrix, np.full(2, (canvas_size - 1) / 2) - matrix @ out_center
+    mm_per_pixel = head_span / rng.uniform(0.8, 0.98) / min(shape)
     angle = np.deg2rad(rng.uniform(-12, 12))
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     mirror = np.diag([1.0, -1.0 if rng.random() < 0.5 else 1.0])
     matrix = rotation @ mirror * mm_per_pixel
-    shift = rng.uniform(-8, 8, size=2)
-    return matrix, np.asarray(content_center) + shift - matrix @ out_center
+    shift = rng.uniform(-0.03, 0.03, size=2) * head_span
+    return matrix, np.asarray(head_center) + shift - matrix @ out_center
 
 
 def resample(

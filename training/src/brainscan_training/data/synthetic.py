@@ -140,9 +140,7 @@ def render_example(
         lesion = paint_pituitary(scene, template, placement, rng)
 
     shape = output_shape(rng, image_size, augment)
-    content_center = _content_center(scene.image)
-    canvas_center = ((CANVAS - 1) / 2, (CANVAS - 1) / 2)
-    matrix, offset = view_matrix(rng, canvas_center, content_center, CANVAS, shape, augment)
+    matrix, offset = view_matrix(rng, *_head_extent(scene.image), CANVAS, shape, augment)
     image = resample(scene.image, matrix, offset, shape, order=1)
     if with_masks:
         lesion_mask = resample(lesion.astype(np.uint8), matrix, offset, shape, order=0) > 0
@@ -160,14 +158,16 @@ def render_example(
     )
 
 
-def _content_center(image: np.ndarray) -> tuple[float, float]:
-    """Centre of the head on the canvas (from row and column profiles: cheap)."""
+def _head_extent(image: np.ndarray) -> tuple[tuple[float, float], float]:
+    """Centre and largest span (pixels) of the head on the canvas, from row and column profiles."""
     head = image > 0.03
     rows, cols = head.sum(axis=1), head.sum(axis=0)
     total = rows.sum()
     if total == 0:
-        return (CANVAS - 1) / 2, (CANVAS - 1) / 2
-    return float(rows @ np.arange(rows.size) / total), float(cols @ np.arange(cols.size) / total)
+        return ((CANVAS - 1) / 2, (CANVAS - 1) / 2), float(CANVAS)
+    center = float(rows @ np.arange(rows.size) / total), float(cols @ np.arange(cols.size) / total)
+    spans = [np.flatnonzero(p) for p in (rows, cols)]
+    return center, float(max(s[-1] - s[0] + 1 for s in spans))
 
 
 def image_rng(seed: int, split: str, class_name: str, index: int) -> np.random.Generator:

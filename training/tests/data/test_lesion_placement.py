@@ -1,0 +1,118 @@
+"""Lesions look and sit where their class says: checked on unaugmented renders (canvas frame)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from brainscan_training.data.anatomy import SELLA_VOXEL, load_template, voxel_to_canvas
+from brainscan_training.data.synthetic import CLASSES, RenderedImage, render_example
+from scipy import ndimage as ndi
+
+SEEDS = range(12)
+# With augment=False at 256 px the output is the 1 mm canvas itself.
+SIZE = 256
+
+
+def renders(class_name: str) -> list[RenderedImage]:
+    return [
+        render_example(class_name, np.random.default_rng([5, s]), SIZE, augment=False)
+        for s in SEEDS
+    ]
+
+
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, list[RenderedImage]]:
+    return {class_name: renders(class_name) for class_name in CLASSES}
+
+
+def centroid(mask: np.ndarray) -> np.ndarray:
+    return np.argwhere(mask).mean(axis=0)
+
+
+def ring_contrast(r: RenderedImage) -> float:
+    """Mean grey level inside the lesion minus that of a 4-pixel ring of brain around it."""
+    ring = ndi.binary_dilation(r.lesion_mask, iterations=4) & ~r.lesion_mask & r.brain_mask
+    if not ring.any():  # e.g. a pituitary adenoma below the brain: compare with its surroundings
+        ring = ndi.binary_dilation(r.lesion_mask, iterations=4) & ~r.lesion_mask
+    return float(r.image[r.lesion_mask].mean() - r.image[ring].mean())
+
+
+def test_notumor_has_no_lesion(rendered):
+    assert all(not r.lesion_mask.any() for r in rendered["notumor"])
+
+
+@pytest.mark.parametrize("class_name", ["glioma", "meningioma", "pituitary"])
+def test_each_tumour_is_in_its_slice_and_stands_out(rendered, class_name):
+    contrasts = []
+    for r in rendered[class_name]:
+        assert r.lesion_mask.sum() >= 10, (class_name, r.plane, r.slice_mm)
+        contrasts.append(abs(ring_contrast(r)))
+    # Relative intensities keep nearly every lesion visible, on T1 and T2 alike.
+    assert np.mean(np.asarray(contrasts) > 6) >= 0.8, contrasts
+
+
+def test_glioma_is_intra_axial(rendered):
+    for r in rendered["glioma"]:
+        assert (r.brain_mask[r.lesion_mask]).mean() > 0.97
+
+
+def outline_irregularity(mask: np.ndarray) -> float:
+    """Spread of the outline's distance from the centre, relative: 0.02 for a disc."""
+    filled = ndi.binary_fill_holes(mask)
+    outline = np.argwhere(filled & ~ndi.binary_erosion(filled))
+    distance = np.linalg.norm(outline - centroid(filled), axis=1)
+    return float(distance.std() / distance.mean())
+
+
+def test_glioma_is_heterogeneous_and_irregular(rendered):
+    irregularity = []
+    for r in rendered["glioma"]:
+        assert r.image[r.lesion_mask].std() > 4  # not a constant-intensity disc
+        irregularity.append(outline_irregularity(r.lesion_mask))
+    assert min(irregularity) > 0.12 and np.mean(irregularity) > 0.18, irregularity
+
+
+def test_meningioma_is_dural_based(rendered):
+    """It touches the brain's outer surface (convexity) or the falx at the midline."""
+    midline = voxel_to_canvas(load_template(), "axial", (SELLA_VOXEL[0], 0, 0))[1]
+    for r in rendered["meningioma"]:
+        near = ndi.binary_dilation(r.lesion_mask, iterations=3)
+        touches_surface = (near & ~r.brain_mask & ~r.lesion_mask).any()
+        cols = np.flatnonzero(near.any(axis=0))
+        touches_falx = r.plane != "sagittal" and cols.min() <= midline <= cols.max()
+        assert touches_surface or touches_falx, (r.plane, r.slice_mm)
+
+
+def test_pituitary_is_midline_at_the_sella(rendered):
+    template = load_template()
+    for r in rendered["pituitary"]:
+        sella = np.asarray(voxel_to_canvas(template, r.plane, SELLA_VOXEL))
+        # within a macroadenoma's size of the sella, on a low slice
+        assert np.linalg.norm(centroid(r.lesion_mask) - sella) < 20, (r.plane, r.slice_mm)
+        if r.plane == "axial":
+            assert r.slice_mm < -15
+        else:
+            brain_rows = np.flatnonzero(r.brain_mask.any(axis=1))
+            assert centroid(r.lesion_mask)[0] > (brain_rows[0] + brain_rows[-1]) / 2
+
+
+@pytest.mark.parametrize("class_name", ["glioma", "meningioma"])
+def test_positions_and_sizes_vary(rendered, class_name):
+    centres = np.array([centroid(r.lesion_mask) for r in rendered[class_name]])
+    areas = np.array([r.lesion_mask.sum() for r in rendered[class_name]])
+    assert centres.std(axis=0).min() > 10
+    assert areas.max() > 2 * areas.min()
+
+
+def test_augmented_images_keep_their_lesion_in_view():
+    for class_name in ("glioma", "meningioma", "pituitary"):
+        for seed in range(10):
+            r = render_example(class_name, np.random.default_rng([6, seed]), 96)
+            assert r.lesion_mask.any(), (class_name, seed)
+            assert r.image.shape == r.lesion_mask.shape == r.brain_mask.shape
+
+
+def test_planes_and_contrasts_vary():
+    seen = [render_example("notumor", np.random.default_rng(s), 64) for s in range(40)]
+    assert {r.plane for r in seen} == {"axial", "coronal", "sagittal"}
+    assert {r.contrast for r in seen} == {"t1", "t2"}
