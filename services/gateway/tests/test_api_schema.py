@@ -16,7 +16,6 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-
 # The document is the app's own (the same one /openapi.json serves); requests go over HTTP.
 schema = schemathesis.openapi.from_dict(
     create_app(gateway_settings("http://127.0.0.1:9")).openapi()
