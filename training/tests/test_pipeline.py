@@ -1,0 +1,129 @@
+"""`dvc repro` of the whole pipeline on a tiny profile, for real: DVC, MLflow, TensorFlow, ONNX."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TINY = {
+    "train_per_class": 24,
+    "test_per_class": 8,
+    "epochs": 1,
+    "finetune_epochs": 1,
+    "batch_size": 16,
+    "learning_rate": 0.003,
+    "finetune_learning_rate": 0.0003,
+    "finetune_top_layers": 10,
+    "early_stopping_patience": 1,
+}
+
+pytestmark = pytest.mark.slow
+
+
+def run(command: list[str], cwd: Path, env: dict[str, str]) -> str:
+    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, (
+        f"{command} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+    )
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory, mlflow_server):
+    """A git + DVC checkout of the pipeline with a tiny profile and its own DVC remote."""
+    root = tmp_path_factory.mktemp("project")
+    for name in ("dvc.yaml", ".dvcignore"):
+        shutil.copy(REPO / name, root / name)
+    shutil.copytree(REPO / ".dvc", root / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
+    for package in ("training/src", "libs/manifest/src"):
+        shutil.copytree(
+            REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["profile"] = "tiny"
+    params["profiles"]["tiny"] = TINY
+    params["data"]["image_size"] = 64
+    params["model"]["input_size"] = 32
+    params["export"]["parity_images"] = 16
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": mlflow_server.url,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "t@example.org",
+    }  # fmt: skip
+    run(["git", "init", "-q"], root, env)
+    run(["dvc", "remote", "modify", "local", "url", str(root.parent / "remote")], root, env)
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "-qm", "pipeline"], root, env)
+    return root, env
+
+
+@pytest.fixture(scope="module")
+def reproduced(project):
+    root, env = project
+    output = run(["dvc", "repro"], root, env)
+    return root, env, output
+
+
+def test_repro_registers_a_production_model(reproduced):
+    root, _, _ = reproduced
+    decision = json.loads((root / "reports/registration.json").read_text())
+    assert decision["version"] == "1" and decision["alias"] == "production"
+    metrics = json.loads((root / "reports/metrics.json").read_text())
+    assert 0.0 <= metrics["macro_f1"] <= 1.0 and metrics["test_images"] == 32
+    assert json.loads((root / "reports/parity.json").read_text())["passed"] is True
+    manifest = json.loads((root / "artifacts/export/manifest.json").read_text())
+    assert manifest["lineage"]["data_hash"]  # dvc.lock's hash of data/raw
+    assert manifest["lineage"]["params"]["profile"] == "tiny"
+    for split, count in (("train", 80), ("val", 16), ("test", 32)):
+        rows = (root / f"data/prepared/{split}.csv").read_text().splitlines()
+        assert len(rows) - 1 == count
+
+
+def test_mlflow_run_holds_params_epochs_metrics_and_plots(reproduced, mlflow_server):
+    from mlflow import MlflowClient
+
+    root, _, _ = reproduced
+    client = MlflowClient(mlflow_server.url)
+    run_id = json.loads((root / "artifacts/train/run.json").read_text())["run_id"]
+    run = client.get_run(run_id)
+    assert run.data.params["train.epochs"] == "1"
+    assert "test.macro_f1" in run.data.metrics
+    assert len(client.get_metric_history(run_id, "loss")) == 2  # one epoch per phase
+    artifacts = {a.path for a in client.list_artifacts(run_id, "evaluation")}
+    assert "evaluation/confusion_matrix.png" in artifacts
+    assert {a.path for a in client.list_artifacts(run_id, "model_package")} == {
+        "model_package/model.onnx", "model_package/manifest.json",
+    }  # fmt: skip
+    assert run.inputs.dataset_inputs  # the data set summary is logged
+
+
+def test_second_repro_does_nothing(reproduced):
+    root, env, _ = reproduced
+    status = run(["dvc", "status"], root, env)
+    assert "up to date" in status
+    output = run(["dvc", "repro"], root, env)
+    assert "didn't change, skipping" in output
+    assert "Running stage" not in output
+
+
+def test_push_and_pull_through_the_remote(reproduced):
+    root, env, _ = reproduced
+    run(["dvc", "push"], root, env)
+    shutil.rmtree(root / "data/raw")
+    (root / "artifacts/train/model.keras").unlink()
+    shutil.rmtree(root / ".dvc/cache")
+    run(["dvc", "pull"], root, env)
+    assert len(list((root / "data/raw/Training/glioma").iterdir())) == 24
+    assert (root / "artifacts/train/model.keras").stat().st_size > 0
+    assert "up to date" in run(["dvc", "status"], root, env)
