@@ -49,10 +49,19 @@ def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale: float)
 
 
 def coarse_noise(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
-    """Noise varying over about shape/cells pixels: a small random grid, cubic-upsampled."""
-    grid = rng.standard_normal((cells, cells)).astype(np.float32)
-    zoom = (shape[0] / cells, shape[1] / cells)
-    return ndi.zoom(grid, zoom, order=3, mode="nearest", grid_mode=True)[: shape[0], : shape[1]]
+    """Smooth noise varying over about shape/cells pixels, roughly unit variance.
+
+    A sum of three products of smooth 1-D random curves: 30x cheaper than upsampling a 2-D grid
+    with splines, and smooth variation is all that is needed.
+    """
+    field = np.zeros(shape, dtype=np.float32)
+    for _ in range(3):
+        rows = np.interp(np.linspace(0, cells, shape[0]), np.arange(cells + 1),
+                         rng.standard_normal(cells + 1))  # fmt: skip
+        cols = np.interp(np.linspace(0, cells, shape[1]), np.arange(cells + 1),
+                         rng.standard_normal(cells + 1))  # fmt: skip
+        field += np.outer(rows, cols).astype(np.float32)
+    return field / np.sqrt(3.0)
 
 
 def blob_level(
