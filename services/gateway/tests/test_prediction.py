@@ -1,0 +1,37 @@
+"""The prediction's log event: one per prediction, the agreed fields, never patient data."""
+
+import httpx
+import structlog
+from gateway_dicoms import PATIENT_ID, PATIENT_NAME, dataset, mr_slice, to_bytes
+
+
+def test_one_log_event_per_prediction_without_patient_data(inference, start_gateway):
+    gateway = start_gateway(inference.url, log_level="INFO")
+    http = httpx.Client(base_url=gateway.url, timeout=30)
+    dicom = to_bytes(dataset(mr_slice(96)))
+    with structlog.testing.capture_logs() as events, http:
+        response = http.post(
+            "/api/v1/predictions",
+            files={"file": ("a.dcm", dicom)},
+            headers={"X-Request-ID": "log-check-1"},
+        )
+        no_image = to_bytes(dataset(None))
+        refused = http.post("/api/v1/predictions", files={"file": ("b.dcm", no_image)})
+    assert response.status_code == 200 and refused.status_code == 422
+    predictions = [e for e in events if e["event"] == "prediction"]
+    assert len(predictions) == 1
+    (event,) = predictions
+    body = response.json()
+    assert event["brainscan.prediction.label"] == body["label"]
+    assert event["brainscan.prediction.uncertain"] == body["uncertain"]
+    assert event["brainscan.prediction.threshold"] == body["threshold"]
+    assert abs(event["brainscan.prediction.confidence"] - body["confidence"]) < 1e-4
+    assert event["brainscan.model.version"] == "1"
+    assert event["brainscan.image.format"] == "dicom"
+    for timing in ("decode_ms", "inference_ms", "total_ms"):
+        assert event[f"brainscan.timings.{timing}"] >= 0
+    refusals = [e for e in events if e["event"] == "request refused"]
+    assert [e["error.code"] for e in refusals] == ["dicom_no_pixel_data"]
+    text = repr(events)
+    assert PATIENT_NAME not in text and PATIENT_ID not in text
+    assert "Doe" not in text
