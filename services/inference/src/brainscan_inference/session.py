@@ -35,6 +35,9 @@ def create_session(onnx_path: Path, settings: InferenceSettings) -> ort.Inferenc
         else ort.ExecutionMode.ORT_SEQUENTIAL
     )
     options.graph_optimization_level = _OPTIMIZATION_LEVELS[settings.graph_optimization_level]
+    spinning = "1" if settings.thread_spinning else "0"
+    options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
+    options.add_session_config_entry("session.inter_op.allow_spinning", spinning)
     options.log_severity_level = 3  # onnxruntime's warnings are not actionable for operators
     return ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
 

@@ -45,6 +45,10 @@ class InferenceSettings(BaseSettings):
     inter_op_threads: int = Field(1, ge=0)
     """onnxruntime threads running independent operators in parallel (1: sequential execution)."""
 
+    thread_spinning: bool = False
+    """Let onnxruntime's idle threads spin waiting for work. Off by default: spinning threads
+    take CPU from the event loop that parses the next requests, which costs more than it saves."""
+
     graph_optimization_level: Literal["disabled", "basic", "extended", "all"] = "all"
     """onnxruntime graph optimisation level applied when a session is created."""
 

@@ -12,19 +12,19 @@ from ..settings import InferenceSettings
 from ..updater import ModelUpdater
 
 
-def get_settings(request: Request) -> InferenceSettings:
+async def get_settings(request: Request) -> InferenceSettings:
     return request.app.state.settings
 
 
-def get_registry(request: Request) -> ModelRegistry:
+async def get_registry(request: Request) -> ModelRegistry:
     return request.app.state.registry
 
 
-def get_metrics(request: Request) -> InferenceMetrics:
+async def get_metrics(request: Request) -> InferenceMetrics:
     return request.app.state.metrics
 
 
-def get_updater(request: Request) -> ModelUpdater:
+async def get_updater(request: Request) -> ModelUpdater:
     return request.app.state.updater
 
 

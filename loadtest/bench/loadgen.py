@@ -1,0 +1,121 @@
+"""Closed-loop HTTP load generator: N virtual users on kept-alive connections, one process.
+
+Raw asyncio streams instead of an HTTP library so that the client spends as little of the
+shared CPU as possible; every target gets this same client. Each user sends the same request
+back to back. After a warm-up, each repeat counts the requests completed in its window and
+their latencies. Run as a script: prints one JSON line (one entry per repeat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlsplit
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bool]:
+    """Status code, and whether the server keeps the connection open."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    length = 0
+    keep_alive = True
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        name = name.strip().lower()
+        if name == "content-length":
+            length = int(value)
+        elif name == "connection" and value.strip().lower() == "close":
+            keep_alive = False
+    if length:
+        await reader.readexactly(length)
+    return status, keep_alive
+
+
+async def user(host, port, request: bytes, state: dict) -> None:
+    """One virtual user; reconnects when the server closes (Flask's server does every time)."""
+    writer = None
+    while not state["stop"]:
+        started = time.perf_counter()
+        try:
+            if writer is None:
+                reader, writer = await asyncio.open_connection(host, port)
+            writer.write(request)
+            status, keep_alive = await read_response(reader)
+        except (OSError, asyncio.IncompleteReadError, ValueError):
+            status, keep_alive = 0, False
+        finished = time.perf_counter()
+        if not keep_alive and writer is not None:
+            writer.close()
+            writer = None
+        window = state["window"]
+        if window is not None and window["start"] <= started and finished <= window["end"]:
+            if status == 200:
+                window["latencies"].append(finished - started)
+            else:
+                window["errors"] += 1
+    if writer is not None:
+        writer.close()
+
+
+def summarise(window: dict) -> dict:
+    latencies = sorted(window["latencies"])
+    seconds = window["end"] - window["start"]
+    if not latencies:
+        return {"throughput": 0.0, "p50_ms": None, "p99_ms": None, "errors": window["errors"]}
+    return {
+        "throughput": len(latencies) / seconds,
+        "p50_ms": 1000 * latencies[len(latencies) // 2],
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+        "errors": window["errors"],
+        "requests": len(latencies),
+    }
+
+
+async def run(url: str, request_body: bytes, headers: dict, args) -> list[dict]:
+    parts = urlsplit(url)
+    head = [f"POST {parts.path} HTTP/1.1", f"Host: {parts.netloc}"]
+    head += [f"{k}: {v}" for k, v in headers.items()]
+    head += [f"Content-Length: {len(request_body)}", "", ""]
+    request = "\r\n".join(head).encode() + request_body
+    state: dict = {"stop": False, "window": None}
+    users = [
+        asyncio.create_task(user(parts.hostname, parts.port, request, state))
+        for _ in range(args.concurrency)
+    ]
+    await asyncio.sleep(args.warmup)
+    results = []
+    for _ in range(args.repeats):
+        now = time.perf_counter()
+        window = {"start": now, "end": now + args.seconds, "latencies": [], "errors": 0}
+        state["window"] = window
+        # Wait past the window for the requests in flight at its end to finish (not counted).
+        await asyncio.sleep(args.seconds)
+        state["window"] = None
+        results.append(summarise(window))
+    state["stop"] = True
+    await asyncio.wait(users, timeout=30)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--body", type=Path, required=True)
+    parser.add_argument("--header", action="append", default=[], help="Name: value")
+    parser.add_argument("--concurrency", type=int, required=True)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    args = parser.parse_args()
+    headers = dict(h.split(": ", 1) for h in args.header)
+    results = asyncio.run(run(args.url, args.body.read_bytes(), headers, args))
+    sys.stdout.write(json.dumps(results) + "\n")  # the result, for run.py
+
+
+if __name__ == "__main__":
+    main()
