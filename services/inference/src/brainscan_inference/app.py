@@ -64,9 +64,9 @@ def create_app(
     )
     app.add_middleware(RequestIdMiddleware, skip_access_log=_QUIET_PATHS)
     install_error_handlers(app, settings.retry_after_seconds)
+    app.include_router(infer.router)  # first: routes are matched in order, infer is the hot path
     app.include_router(health.router)
     app.include_router(models.router)
-    app.include_router(infer.router)
     if settings.repository_api:
         app.include_router(repository.router)
     app.include_router(metrics_route.router)

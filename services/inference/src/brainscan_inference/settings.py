@@ -77,8 +77,8 @@ class InferenceSettings(BaseSettings):
     """Largest inference request body accepted (after decompression); larger ones get 413."""
 
     repository_api: bool = True
-    """Serve `GET|POST /v2/repository/...` (model index, reload now). Turn off where untrusted
-    clients reach the port."""
+    """Serve `POST /v2/repository/index` and `.../models/{name}/load` (reload from the source
+    now). Turn off where untrusted clients reach the port."""
 
     log_level: str = "INFO"
     """Log level of the service's ECS JSON logs (DEBUG, INFO, WARNING, ERROR)."""

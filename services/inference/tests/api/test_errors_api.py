@@ -279,3 +279,21 @@ def test_garbage_never_gets_a_5xx(shared_server, body: bytes) -> None:
     response = post(shared_server, body)
     assert 400 <= response.status_code < 500, response.text
     assert response.json()["error"]
+
+
+def test_a_failing_model_call_is_500_for_that_batch_only(serve, settings_factory, model_dir):
+    server = serve(settings_factory(model_dir))
+    batcher = server.app.state.registry.current.batcher
+    real = batcher._run_batch
+
+    def broken(payloads):  # fault injection: onnxruntime failing inside the worker thread
+        raise RuntimeError("onnxruntime exploded")
+
+    batcher._run_batch = broken
+    assert_error(post(server, {"inputs": [good_input()]}), 500, "internal", "internal error")
+    batcher._run_batch = real
+    assert post(server, {"inputs": [good_input()]}).status_code == 200
+    errors = server.app.state.metrics.registry.get_sample_value(
+        "brainscan_inference_requests_total", {"model": "tiny", "version": "1", "outcome": "error"}
+    )
+    assert errors == 1

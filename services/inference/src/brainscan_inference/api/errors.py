@@ -6,13 +6,15 @@ readable code and the request ID to quote when reporting a problem.
 
 from __future__ import annotations
 
-from brainscan_servicekit import current_request_id
+from brainscan_servicekit import current_request_id, get_logger
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from ..errors import InferenceError
+
+_log = get_logger(__name__)
 
 
 def error_response(
@@ -37,6 +39,12 @@ def install_error_handlers(app: FastAPI, retry_after_seconds: int) -> None:
         )
         return error_response(400, f"invalid request: {problems}", "bad_request")
 
+    async def unexpected_error(_request: Request, exc: Exception) -> JSONResponse:
+        # Reached only by a bug: answer in the same JSON form instead of a text page.
+        _log.error("unhandled error", exc_info=exc)
+        return error_response(500, "internal error", "internal")
+
     app.add_exception_handler(InferenceError, inference_error)
+    app.add_exception_handler(Exception, unexpected_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
