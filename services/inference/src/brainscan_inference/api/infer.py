@@ -80,7 +80,7 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
             f"the inference queue is full ({exc}); retry later", code="queue_full"
         ) from None
     except InferenceError as exc:
-        outcome = "client_error" if exc.status < 500 else "unavailable"
+        outcome = {503: "unavailable", 500: "error"}.get(exc.status, "client_error")
         raise
     except Exception:
         _log.exception("inference failed", **{"model.name": labels[0], "model.version": labels[1]})
@@ -93,8 +93,6 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
 async def _unless_client_leaves(receive: Receive, model: LoadedModel, parsed):
     """The model's outputs, or None if the client disconnects first (its request is dropped)."""
     work = asyncio.ensure_future(model.infer(parsed))
-    if work.done():
-        return work.result()
     gone = asyncio.ensure_future(_disconnected(receive))
     try:
         await asyncio.wait((work, gone), return_when=asyncio.FIRST_COMPLETED)
