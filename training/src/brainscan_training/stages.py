@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import warnings
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
@@ -100,7 +101,12 @@ def _log_dataset(params: Params, split, context: str) -> None:
     import pandas as pd
 
     frame = pd.DataFrame({"path": split.paths, "label": [params.classes[i] for i in split.labels]})
-    dataset = mlflow.data.from_pandas(frame, source=str(paths.RAW_DIR), name=f"brainscan-{context}")
+    with warnings.catch_warnings():
+        # MLflow's two local-file source classes both claim a path; either is right here.
+        warnings.filterwarnings("ignore", message="The specified dataset source can be interpreted")
+        dataset = mlflow.data.from_pandas(
+            frame, source=str(paths.RAW_DIR.resolve()), name=f"brainscan-{context}"
+        )
     mlflow.log_input(dataset, context=context)
 
 

@@ -156,6 +156,7 @@ def train_model(
             train_ds,
             validation_data=val_ds,
             epochs=phase.epochs,
+            shuffle=False,  # the tf.data pipeline reshuffles every epoch
             class_weight=class_weights(train.labels, num_classes),
             callbacks=[
                 MlflowEpochLogger(phase.name, epoch_offset),
