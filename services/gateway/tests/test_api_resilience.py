@@ -128,3 +128,19 @@ def test_inference_timeout_is_a_504(start_gateway):
         assert response.json()["error"]["code"] == "inference_timeout"
     finally:
         listener.close()
+
+
+def test_explain_on_a_model_without_activation_data_is_a_clear_422(tmp_path, start_gateway):
+    model_dir = tmp_path / "models"
+    write_package(model_dir / "1", with_cam=False)
+    server = RunningServer(lambda: create_inference(inference_settings(model_dir))).start()
+    try:
+        server.wait_until("/v2/health/ready")
+        gateway = start_gateway(server.url)
+        assert httpx.get(f"{gateway.url}/api/v1/model").json()["explain_available"] is False
+        response = predict(gateway.url, explain="true")
+        assert response.status_code == 422
+        assert response.json()["error"]["code"] == "explanation_unavailable"
+        assert predict(gateway.url).status_code == 200
+    finally:
+        server.stop()

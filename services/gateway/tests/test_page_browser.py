@@ -166,3 +166,28 @@ def test_dicom_shows_the_servers_preview(page, tmp_path):
     assert page.get_attribute("#preview", "src").startswith("data:image/png;base64,")
     assert "rendered by the server" in page.text_content("#preview-caption")
     screenshot(page, "page-dicom", tmp_path)
+
+
+def test_api_key_is_asked_for_and_used(browser, inference, tmp_path):
+    from brainscan_gateway.app import create_app
+    from playwright.sync_api import expect
+
+    settings = gateway_settings(inference.url, api_keys=["reading-room-7"])
+    server = RunningServer(lambda: create_app(settings)).start()
+    context = browser.new_context()
+    try:
+        server.wait_until("/healthz")
+        page = context.new_page()
+        page.goto(server.url + "/")
+        expect(page.locator("#model-line")).to_contain_text("needs an API key")
+        key = page.get_by_label("API key")
+        expect(key).to_be_visible()
+        key.fill("reading-room-7")
+        key.press("Enter")
+        key.blur()  # "change" fires on commit
+        expect(page.locator("#model-line")).to_contain_text("version 1")
+        page.get_by_label("Choose a file…").set_input_files(str(mri_png(tmp_path)))
+        expect(page.locator("#prediction")).to_be_visible()
+    finally:
+        context.close()
+        server.stop()
