@@ -19,7 +19,7 @@ def echo(_request):
 
 
 @pytest.fixture
-def client():
+def client(capsys):
     configure_logging("testsvc", "1.2.3")
     app = Starlette(routes=[Route("/echo", echo)])
     app.add_middleware(RequestIdMiddleware, skip_access_log=("/healthz",))

@@ -38,7 +38,8 @@ def configure_logging(service_name: str, service_version: str, level: str = "INF
             ecs_logging.StructlogFormatter(),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        # No fixed file: each logger takes sys.stdout when made, so a replaced stdout is honoured.
+        logger_factory=structlog.PrintLoggerFactory(),
         cache_logger_on_first_use=False,
     )
 
