@@ -1,7 +1,9 @@
-"""`make demo`: the training half end to end on the embedded defaults.
+"""`make demo`: the main job end to end on the embedded defaults.
 
 Starts MLflow on the given port unless one already answers there, runs `dvc repro` (data ->
-prepare -> train -> evaluate -> export -> register), then prints what was registered.
+prepare -> train -> evaluate -> export -> register), prints what was registered, then serves the
+model (inference + gateway), sends a few test images through the gateway and prints the answers.
+Interactive runs keep serving until Ctrl-C; the page's URL is printed.
 """
 
 from __future__ import annotations
@@ -10,22 +12,28 @@ import argparse
 import json
 import logging
 import os
+import signal
 import subprocess
 import sys
 import time
 from contextlib import ExitStack
 from pathlib import Path
 
+import httpx
+
 from . import paths
+from .dataset import read_split_csv
 from .mlflow_server import MlflowServer, is_healthy
+from .stack import start_serving
 
 log = logging.getLogger("brainscan.demo")
 MLFLOW_HOME = Path(".mlflow")
+LOGS = Path("logs")
 
 
 def ensure_mlflow(stack: ExitStack, port: int) -> str:
     url = f"http://127.0.0.1:{port}"
-    if is_healthy(url):
+    if is_healthy(f"{url}/health"):
         log.info("using the MLflow server already running at %s", url)
         return url
     log.info("starting MLflow at %s (store: %s/)", url, MLFLOW_HOME)
@@ -63,9 +71,53 @@ def summary(tracking_uri: str) -> str:
     return "\n".join(lines)
 
 
+def predict_samples(gateway_url: str, per_class: int = 2) -> str:
+    """Send a few test-split images through the gateway, as a radiology tool would."""
+    rows = read_split_csv(paths.split_csv("test"))
+    chosen: dict[str, list[str]] = {}
+    for path, label in rows:
+        if len(chosen.setdefault(label, [])) < per_class:
+            chosen[label].append(path)
+    header = f"  {'file':<38} {'truth':<11} {'predicted':<11} {'confidence':>10}  flag"
+    lines = ["", "predictions through the gateway (test split):", header]
+    with httpx.Client(base_url=gateway_url, timeout=30) as client:
+        for label, files in chosen.items():
+            for relative in files:
+                with open(paths.RAW_DIR / relative, "rb") as handle:
+                    response = client.post(
+                        "/api/v1/predictions",
+                        files={"file": (Path(relative).name, handle, "image/jpeg")},
+                    )
+                if response.status_code != 200:
+                    lines.append(f"  {relative:<38} {label:<11} error {response.status_code}")
+                    continue
+                answer = response.json()
+                flag = "uncertain" if answer["uncertain"] else ""
+                lines.append(
+                    f"  {relative:<38} {label:<11} {answer['label']:<11}"
+                    f" {answer['confidence']:>10.3f}  {flag}"
+                )
+    return "\n".join(lines)
+
+
+def serve_until_interrupted() -> None:
+    sys.stdout.write("\nServing. Press Ctrl-C to stop everything.\n")
+    sys.stdout.flush()
+    try:
+        signal.pause()
+    except KeyboardInterrupt:
+        sys.stdout.write("\nstopping...\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mlflow-port", type=int, default=5000)
+    parser.add_argument(
+        "--serve",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="keep the stack up until Ctrl-C (auto: only when run from a terminal)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     started = time.monotonic()
@@ -77,7 +129,16 @@ def main(argv: list[str] | None = None) -> int:
             log.error("the pipeline failed (exit %s); see the stage output above", exc.returncode)
             return 1
         sys.stdout.write(summary(tracking_uri) + "\n")
-    sys.stdout.write(f"  took               {time.monotonic() - started:.0f} s\n")
+        log.info("starting inference and gateway (logs in %s/)", LOGS)
+        urls = start_serving(stack, paths.EXPORT_DIR, LOGS)
+        sys.stdout.write(predict_samples(urls["gateway"]) + "\n")
+        sys.stdout.write(
+            f"\n  web page           {urls['gateway']}/\n"
+            f"  API docs           {urls['gateway']}/docs\n"
+            f"  took               {time.monotonic() - started:.0f} s\n"
+        )
+        if args.serve == "yes" or (args.serve == "auto" and sys.stdin.isatty()):
+            serve_until_interrupted()
     return 0
 
 
