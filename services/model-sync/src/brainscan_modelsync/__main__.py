@@ -1,0 +1,5 @@
+"""``python -m brainscan_modelsync``."""
+
+from .main import run
+
+run()

@@ -1,0 +1,1 @@
+"""HTTP routes of model-sync: models and artifacts, webhooks, health, metrics."""

@@ -1,0 +1,92 @@
+"""Every error as ``{"error": {"code", "message", "request_id"}}``: ours, FastAPI's, and bugs."""
+
+from __future__ import annotations
+
+from brainscan_servicekit import current_request_id, get_logger
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import ErrorCode, ModelSyncError, error_body
+
+_log = get_logger(__name__)
+
+_HTTP_CODES = {
+    400: ErrorCode.INVALID_REQUEST,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    422: ErrorCode.INVALID_REQUEST,
+}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    return JSONResponse(
+        error_body(code, message, current_request_id()), status_code=status, headers=headers
+    )
+
+
+def _describe_validation(exc: RequestValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ())]
+        where = f"{location[0]} parameter {'.'.join(location[1:])!r}" if location else "request"
+        problems.append(f"{where}: {error.get('msg', 'invalid')}")
+    return "invalid request: " + "; ".join(problems)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def model_sync_error(_request: Request, exc: ModelSyncError) -> JSONResponse:
+        return error_response(exc.status, exc.code.value, exc.message, exc.headers)
+
+    async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = "no such endpoint: see docs/model-sync.md or /docs for the API"
+        elif exc.status_code == 405:
+            message = "method not allowed on this endpoint"
+        return error_response(exc.status_code, str(code), message, exc.headers)
+
+    async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(400, ErrorCode.INVALID_REQUEST.value, _describe_validation(exc))
+
+    app.add_exception_handler(ModelSyncError, model_sync_error)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+
+
+class UnhandledErrorMiddleware:
+    """A bug becomes a logged traceback and a JSON 500 that still carries the request ID."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            _log.exception("unhandled error", **{"url.path": scope.get("path", "")})
+            if started:
+                raise
+            response = error_response(
+                500,
+                ErrorCode.INTERNAL_ERROR.value,
+                "an unexpected error occurred in model-sync; quote the request id when"
+                " reporting it",
+            )
+            await response(scope, receive, send)

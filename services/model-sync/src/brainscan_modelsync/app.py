@@ -1,0 +1,85 @@
+"""The FastAPI application: ``create_app(settings)`` wires registry, cache, syncer and routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from brainscan_servicekit import RequestIdMiddleware, configure_logging, get_logger
+from fastapi import FastAPI
+
+from . import SERVICE_NAME, __version__
+from .api import health, models, webhooks
+from .api import metrics as metrics_route
+from .api.errors import UnhandledErrorMiddleware, install_error_handlers
+from .cache import PackageCache
+from .metrics import ModelSyncMetrics
+from .mlflow_registry import MlflowRegistry, configure_mlflow_http
+from .settings import ModelSyncSettings
+from .syncer import ModelSyncer
+from .webhook_signature import WebhookVerifier
+
+_log = get_logger(__name__)
+_QUIET_PATHS = ("/metrics", "/healthz", "/readyz")
+
+
+def create_app(settings: ModelSyncSettings | None = None) -> FastAPI:
+    """An app that starts following the registry when it starts, and stops when it stops."""
+    settings = settings or ModelSyncSettings()
+    configure_logging(SERVICE_NAME, __version__, settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_mlflow_http(settings.mlflow_timeout)
+        metrics = ModelSyncMetrics()
+        registry = MlflowRegistry(
+            settings.mlflow_tracking_uri,
+            alias=settings.alias,
+            follow_legacy_stage=settings.follow_legacy_stage,
+        )
+        cache = PackageCache(settings.cache_dir, settings.cache_max_versions)
+        syncer = ModelSyncer(settings, registry, cache, metrics)
+        app.state.settings = settings
+        app.state.metrics = metrics
+        app.state.syncer = syncer
+        app.state.webhook_verifier = (
+            WebhookVerifier(
+                settings.webhook_secret.get_secret_value(), settings.webhook_tolerance_seconds
+            )
+            if settings.webhook_secret is not None
+            else None
+        )
+        syncer.start()
+        _log.info(
+            "model-sync started",
+            **{
+                "brainscan.registry.url": settings.mlflow_tracking_uri,
+                "brainscan.models": settings.models,
+                "brainscan.webhook.state": syncer.webhook.state,
+            },
+        )
+        try:
+            yield
+        finally:
+            await syncer.stop()
+            _log.info("model-sync stopped")
+
+    app = FastAPI(
+        title="brainscan model-sync",
+        version=__version__,
+        summary="Follows the MLflow registry's production model and serves it to inference",
+        description=(
+            'Errors are always `{"error": {"code", "message", "request_id"}}`. '
+            "Replicas long poll `GET /v1/models/{name}?wait=S&known=V` and fetch "
+            "`GET /v1/models/{name}/versions/{v}/artifact` (ETag = sha256)."
+        ),
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(models.router)
+    app.include_router(webhooks.router)
+    app.include_router(health.router)
+    app.include_router(metrics_route.router)
+    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(RequestIdMiddleware, skip_access_log=_QUIET_PATHS)
+    return app
