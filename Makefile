@@ -38,5 +38,8 @@ mlflow: install ## Serve the demo's MLflow store (UI + registry) on MLFLOW_PORT
 		--backend-store-uri sqlite:///$(CURDIR)/.mlflow/mlflow.db \
 		--artifacts-destination $(CURDIR)/.mlflow/artifacts
 
+bench: install ## Benchmark serving: raw onnxruntime limit, the service over HTTP, Flask+Keras baseline
+	$(PY) loadtest/bench/run.py
+
 clean: ## Remove generated data, models and caches (not the DVC remote)
 	rm -rf data artifacts reports .pytest_cache .ruff_cache
