@@ -15,7 +15,7 @@ from .api.errors import install_error_handlers
 from .metrics import InferenceMetrics
 from .registry import ModelRegistry
 from .settings import InferenceSettings
-from .sources import LocalDirectorySource, ModelSource
+from .sources import LocalDirectorySource, ModelSource, ModelSyncSource
 from .updater import ModelUpdater
 
 _log = get_logger(__name__)
@@ -24,6 +24,14 @@ _QUIET_PATHS = ("/metrics", "/v2/health/live", "/v2/health/ready")
 
 def source_from_settings(settings: InferenceSettings) -> ModelSource:
     """The model source the settings name."""
+    if settings.model_source == "modelsync":
+        return ModelSyncSource(
+            settings.modelsync_url,
+            settings.followed_model or "",
+            settings.modelsync_cache_dir,
+            wait=settings.modelsync_wait,
+            timeout=settings.modelsync_timeout,
+        )
     return LocalDirectorySource(
         settings.model_dir,
         poll_interval=settings.model_poll_interval,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -20,8 +20,9 @@ class InferenceSettings(BaseSettings):
     )
 
     # --- where models come from ---------------------------------------------------------------
-    model_source: Literal["local"] = "local"
-    """Where model packages come from. `local`: a directory on disk (INFERENCE_MODEL_DIR)."""
+    model_source: Literal["local", "modelsync"] = "local"
+    """Where model packages come from. `local`: a directory on disk (INFERENCE_MODEL_DIR).
+    `modelsync`: the model-sync service (INFERENCE_MODELSYNC_URL), followed by long poll."""
 
     model_dir: Path = Path("models")
     """Local source: a model package (`model.onnx` + `manifest.json`) or a directory of versions
@@ -37,6 +38,21 @@ class InferenceSettings(BaseSettings):
     model_poll_interval: float = Field(5.0, ge=0.0)
     """Seconds between checks of the model source for a new version; 0 checks only at start-up
     and on `POST /v2/repository/models/{name}/load`."""
+
+    modelsync_url: str = "http://localhost:8002"
+    """model-sync source: base URL of the model-sync service."""
+
+    modelsync_model: str | None = None
+    """model-sync source: registered model to follow. Unset: INFERENCE_MODEL_NAME."""
+
+    modelsync_wait: float = Field(30.0, gt=0, le=600)
+    """model-sync source: seconds one long poll may wait for a new version."""
+
+    modelsync_timeout: float = Field(10.0, gt=0)
+    """model-sync source: seconds to connect, or to wait for data beyond the long poll itself."""
+
+    modelsync_cache_dir: Path = Path("model-cache")
+    """model-sync source: where downloaded packages are kept (the newest two versions)."""
 
     # --- onnxruntime ----------------------------------------------------------------------------
     intra_op_threads: int = Field(0, ge=0)
@@ -83,7 +99,7 @@ class InferenceSettings(BaseSettings):
     log_level: str = "INFO"
     """Log level of the service's ECS JSON logs (DEBUG, INFO, WARNING, ERROR)."""
 
-    @field_validator("model_name", "model_version", mode="before")
+    @field_validator("model_name", "model_version", "modelsync_model", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
@@ -95,6 +111,20 @@ class InferenceSettings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+    @model_validator(mode="after")
+    def _modelsync_knows_the_model(self) -> InferenceSettings:
+        if self.model_source == "modelsync" and self.followed_model is None:
+            raise ValueError(
+                "INFERENCE_MODEL_SOURCE=modelsync needs the registered model to follow:"
+                " set INFERENCE_MODELSYNC_MODEL (or INFERENCE_MODEL_NAME)"
+            )
+        return self
+
+    @property
+    def followed_model(self) -> str | None:
+        """The registered model the model-sync source follows."""
+        return self.modelsync_model or self.model_name
 
     @property
     def max_queue_delay(self) -> float:
