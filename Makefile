@@ -41,5 +41,8 @@ mlflow: install ## Serve the demo's MLflow store (UI + registry) on MLFLOW_PORT
 bench: install ## Benchmark serving: raw onnxruntime limit, the service over HTTP, Flask+Keras baseline
 	$(PY) loadtest/bench/run.py
 
+# Each area (images, Kubernetes, observability, load tests) keeps its targets in mk/<area>.mk.
+-include mk/*.mk
+
 clean: ## Remove generated data, models and caches (not the DVC remote)
 	rm -rf data artifacts reports .pytest_cache .ruff_cache
