@@ -33,6 +33,7 @@ class Template:
     t1: np.ndarray  # float32 (x, y, z), T1 intensities in [0, 1]
     brain: np.ndarray  # bool (x, y, z)
     signed_mm: np.ndarray  # float32 mm to the brain surface, positive outside, negative inside
+    far_mm: float  # the largest distance outside the brain (fills the canvas around a slice)
     slice_ranges: dict[str, tuple[int, int]]  # usable slice indices per plane, inclusive
     affine: np.ndarray  # voxel -> MNI mm
 
@@ -65,10 +66,12 @@ def load_template() -> Template:
     t1 = np.asarray(image.get_fdata(), dtype=np.float32)
     t1 /= t1.max()
     brain = t1 > BRAIN_THRESHOLD
+    signed_mm = _signed_distance_mm(brain)
     return Template(
         t1=t1,
         brain=brain,
-        signed_mm=_signed_distance_mm(brain),
+        signed_mm=signed_mm,
+        far_mm=float(signed_mm.max()),
         slice_ranges=_slice_ranges(brain),
         affine=np.asarray(image.affine),
     )
@@ -118,7 +121,6 @@ def _on_canvas(section: np.ndarray, fill: float) -> np.ndarray:
 def cut_slice(template: Template, plane: str, index: int) -> SliceMaps:
     """Cut slice `index` along `plane` and centre it on the canvas."""
     t1 = _section(template.t1, plane, index)
-    far = float(template.signed_mm.max())
     midline = None
     if plane != "sagittal":
         midline = voxel_to_canvas(template, plane, (MIDLINE_X, 0, 0))[1]
@@ -127,7 +129,7 @@ def cut_slice(template: Template, plane: str, index: int) -> SliceMaps:
         index=index,
         t1=_on_canvas(t1, 0.0),
         brain=_on_canvas(_section(template.brain, plane, index), False),
-        signed_mm=_on_canvas(_section(template.signed_mm, plane, index), far),
+        signed_mm=_on_canvas(_section(template.signed_mm, plane, index), template.far_mm),
         midline_col=midline,
         mni_mm=float(template.affine[NORMAL_AXIS[plane], 3] + index),
     )

@@ -1,12 +1,16 @@
-"""Tumours drawn into a slice where and how each class occurs, with intensities set relative to
-the tissue around them (so a lesion stays visible whatever the contrast).
+"""Tumours drawn into a slice where and how each class occurs, as they look on the Kaggle set's
+mostly post-contrast T1 images (and on T2 and FLAIR).
 
-- glioma: intra-axial, centred in white matter; lobulated, frayed edge; heterogeneous core, often
-  a necrotic centre and (T1) an enhancing rim; oedema spreading along white matter around it.
+- glioma: intra-axial, centred in white matter; lobulated, frayed edge; a heterogeneous core that
+  is dark on T1 and bright on T2/FLAIR, mostly with an irregular enhancing ring around a necrotic
+  centre (high grade) or patchy enhancement; oedema spreading along white matter around it.
 - meningioma: extra-axial, based on the dura (brain convexity or the falx at the midline); round,
-  sharp-edged, homogeneous, clipped flat against the inner skull; pushes the brain away.
-- pituitary: adenoma of the gland in the sella turcica, midline below the hypothalamus; grows
-  upward out of the sella (macroadenoma) or is a small dark spot in the gland (microadenoma).
+  sharp-edged, enhancing brightly and homogeneously, often with a dural tail; clipped flat against
+  the inner skull; pushes the brain away, sometimes with oedema in it.
+- pituitary: adenoma in the sella turcica, midline below the hypothalamus (see sella.py).
+
+Non-enhancing signal is set relative to the tissue around the lesion, so it stays visible on any
+contrast; enhancing tissue takes the contrast's enhancement level.
 """
 
 from __future__ import annotations
@@ -15,18 +19,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from brainscan_training.data.anatomy import (
-    NORMAL_AXIS,
-    SELLA_VOXEL,
-    SliceMaps,
-    Template,
-    voxel_to_canvas,
-)
+from brainscan_training.data.anatomy import SliceMaps
 from brainscan_training.data.contrast import T1_GREY, T1_WHITE, Contrast
-from brainscan_training.data.shapes import Box, blob_level, local_mean, smooth_noise, soft_inside
-
-# A normal pituitary gland: semi-axes (left-right, back-front, up-down) in mm.
-NORMAL_GLAND_MM = (6.0, 4.5, 3.0)
+from brainscan_training.data.shapes import (
+    Box,
+    blob_level,
+    fade_within,
+    local_mean,
+    smooth_noise,
+    soft_inside,
+)
 
 
 @dataclass
@@ -51,14 +53,22 @@ class Placement:
     details: dict = field(default_factory=dict)
 
 
-def _blend(target: np.ndarray, value: np.ndarray, opacity: np.ndarray) -> None:
+def blend(target: np.ndarray, value: np.ndarray | float, opacity: np.ndarray) -> None:
+    """Paint `value` over `target` in place with per-pixel `opacity` in [0, 1]."""
     target *= 1.0 - opacity
     target += value * opacity
 
 
-def _towards(local: np.ndarray, level: float, fraction: float) -> np.ndarray:
-    """Signal moved `fraction` of the way from the local tissue towards `level` (e.g. CSF)."""
+def towards(local: np.ndarray, level: float, fraction: float) -> np.ndarray:
+    """Signal moved `fraction` of the way from the local tissue towards `level` (e.g. oedema)."""
     return local + (level - local) * fraction
+
+
+def free_fluid(contrast: Contrast, rng: np.random.Generator) -> float:
+    """Necrotic or cystic fluid: dark on T1, bright on T2, between CSF and oedema on FLAIR."""
+    if contrast.name == "flair":  # proteinaceous fluid is not fully nulled
+        return float(towards(np.float32(contrast.csf), contrast.edema, rng.uniform(0.3, 0.7)))
+    return contrast.csf * (rng.uniform(1.0, 1.5) if contrast.is_t1 else rng.uniform(0.85, 1.0))
 
 
 # --- glioma -------------------------------------------------------------------------------------
@@ -66,8 +76,8 @@ def _towards(local: np.ndarray, level: float, fraction: float) -> np.ndarray:
 
 def place_glioma(maps: SliceMaps, rng: np.random.Generator) -> Placement | None:
     """Centre a glioma in white matter deep enough that its core stays inside the brain."""
-    radius = rng.uniform(9.0, 24.0)
-    deep = maps.brain & (maps.signed_mm < -(0.6 * radius + 3.0)) & (maps.t1 > 0.7)
+    radius = rng.uniform(12.0, 30.0)
+    deep = maps.brain & (maps.signed_mm < -(0.5 * radius + 2.0)) & (maps.t1 > 0.7)
     candidates = np.flatnonzero(deep)
     if candidates.size == 0:
         return None
@@ -75,34 +85,37 @@ def place_glioma(maps: SliceMaps, rng: np.random.Generator) -> Placement | None:
     return Placement(
         center=(float(row), float(col)),
         radius=radius,
-        displaced_radius=radius * rng.uniform(0.15, 0.45),
+        displaced_radius=radius * rng.uniform(0.3, 0.6),
         reach=radius * rng.uniform(0.6, 1.2),
     )
 
 
 def paint_glioma(scene: Scene, place: Placement, rng: np.random.Generator) -> np.ndarray:
-    """Paint oedema, core, rim and necrosis; return the tumour (core) mask on the canvas."""
+    """Paint oedema, core, enhancement and necrosis; return the tumour (core) mask."""
     r = place.radius
-    box = Box.around(place.center, 2.6 * r + 4, scene.image.shape)
+    half = 2.4 * r + 16
+    box = Box.around(place.center, half, scene.image.shape)
     center = box.local(place.center)
     image, brain = scene.image[box.slices], scene.brain[box.slices]
     local = local_mean(image, brain, sigma=5.0)
-    csf, is_t1 = scene.contrast.csf, scene.contrast.name == "t1"
+    contrast = scene.contrast
     texture = smooth_noise(rng, box.shape, rng.uniform(1.5, 3.5))
 
-    # Oedema follows white-matter tracts, so it is weighted by how white the tissue is.
+    # Oedema reaches a few centimetres beyond the tumour, following white-matter tracts (so it
+    # is weighted by how white the tissue is).
+    edema_radius = r + rng.uniform(0.3, 1.0) * min(r, 20.0) + 3.0
     edema_level = blob_level(
-        rng, box.shape, center, r * rng.uniform(1.4, 2.4), lobulation=0.45, roughness=0.35,
+        rng, box.shape, center, edema_radius, lobulation=0.45, roughness=0.35,
         noise_scale=5.0, elongation=rng.uniform(1.0, 1.6), angle=rng.uniform(0, np.pi),
     )  # fmt: skip
     whiteness = np.clip((scene.t1[box.slices] - T1_GREY) / (T1_WHITE - T1_GREY), 0, 1)
     edema = soft_inside(edema_level, 0.6) * brain * (0.35 + 0.65 * whiteness)
-    edema *= rng.uniform(0.6, 1.0)
-    if is_t1:
-        edema_value = local * rng.uniform(0.8, 0.92)
+    edema *= rng.uniform(0.7, 1.0) * fade_within(box, place.center, half)
+    if contrast.is_t1:
+        edema_value = local * rng.uniform(0.78, 0.9)
     else:
-        edema_value = _towards(local, csf, rng.uniform(0.45, 0.8))
-    _blend(image, edema_value, edema)
+        edema_value = towards(local, contrast.edema, rng.uniform(0.5, 0.85))
+    blend(image, edema_value, edema)
 
     core_level = blob_level(
         rng, box.shape, center, r, lobulation=rng.uniform(0.15, 0.4),
@@ -110,29 +123,43 @@ def paint_glioma(scene: Scene, place: Placement, rng: np.random.Generator) -> np
         angle=rng.uniform(0, np.pi), noise_scale=rng.uniform(2.0, 4.0),
     )  # fmt: skip
     core = soft_inside(core_level, rng.uniform(0.25, 0.5)) * brain
-    heterogeneity = 1.0 + rng.uniform(0.06, 0.15) * texture
-    if is_t1:
-        core_value = local * rng.uniform(0.6, 0.85) * heterogeneity
+    heterogeneity = 1.0 + rng.uniform(0.08, 0.18) * texture
+    if contrast.is_t1:
+        core_value = local * rng.uniform(0.55, 0.8) * heterogeneity
     else:
-        core_value = _towards(local, csf, rng.uniform(0.4, 0.75)) * heterogeneity
-    _blend(image, core_value, core)
+        core_value = towards(local, contrast.edema, rng.uniform(0.55, 0.85)) * heterogeneity
+    blend(image, core_value, core)
 
-    if is_t1 and rng.random() < 0.55:  # ring enhancement of a high-grade glioma after contrast
-        rim_at, rim_width = rng.uniform(0.72, 0.9), rng.uniform(0.07, 0.15)
-        rim = np.exp(-(((core_level - rim_at) / rim_width) ** 2)) * brain
-        rim *= np.clip(0.75 + 0.35 * texture, 0, 1)
-        _blend(image, local * rng.uniform(1.15, 1.45), rim.astype(np.float32))
-    if rng.random() < 0.5:  # necrotic centre: fluid-like, dark on T1 and bright on T2
+    # After gadolinium a high-grade glioma enhances as an irregular ring around necrosis, or in
+    # patches; a low-grade one (about one in ten here) does not enhance.
+    pattern = rng.choice(["ring", "patchy", "none"], p=[0.7, 0.2, 0.1]) if contrast.is_t1 else ""
+    enhancing = np.float32(contrast.enhancing * rng.uniform(0.85, 1.0)) * (1 + 0.06 * texture)
+    if pattern == "ring":  # a thick, irregular wall around a necrotic centre
+        inner = rng.uniform(0.5, 0.75)
+        wall = soft_inside(core_level, 0.15) * (1.0 - soft_inside(core_level / inner, 0.25))
+        wall *= np.clip(0.8 + 0.3 * texture, 0.4, 1.0) * brain
+        blend(image, enhancing, wall.astype(np.float32))
+        if rng.random() < 0.85:
+            necrosis = soft_inside(core_level / (inner * 0.9), 0.3) * brain
+            blend(image, np.float32(free_fluid(contrast, rng)) * heterogeneity, necrosis)
+    elif pattern == "patchy":
+        spots = smooth_noise(rng, box.shape, rng.uniform(2.5, 4.5))
+        patches = np.clip((spots - rng.uniform(0.0, 0.6)) / 0.4, 0, 1) * core
+        blend(image, enhancing, patches.astype(np.float32))
+    if pattern != "ring" and rng.random() < 0.3:  # a necrotic or cystic centre
         necrosis_level = blob_level(
             rng, box.shape, center, r * rng.uniform(0.3, 0.55), lobulation=0.3, roughness=0.2
         )
         necrosis = soft_inside(necrosis_level, 0.4) * brain
-        fluid = csf * rng.uniform(1.0, 1.6) if is_t1 else csf * rng.uniform(0.8, 0.95)
-        _blend(image, np.float32(fluid) * heterogeneity, necrosis)
+        blend(image, np.float32(free_fluid(contrast, rng)) * heterogeneity, necrosis)
 
     mask = np.zeros(scene.image.shape, dtype=bool)
     mask[box.slices] = (core_level < 1.0) & (brain > 0.5)
     return mask
+
+
+# Template T1 below which the midline is the fissure (CSF and cortex), not white or deep grey.
+FISSURE_T1 = 0.58
 
 
 # --- meningioma ---------------------------------------------------------------------------------
@@ -140,14 +167,11 @@ def paint_glioma(scene: Scene, place: Placement, rng: np.random.Generator) -> np
 
 def place_meningioma(maps: SliceMaps, rng: np.random.Generator) -> Placement | None:
     """Base a meningioma on the dura: at the brain convexity, or on the falx at the midline."""
-    radius = rng.uniform(8.0, 26.0)
-    on_falx = maps.midline_col is not None and rng.random() < 0.35
+    radius = rng.uniform(10.0, 28.0)
+    on_falx = maps.midline_col is not None and rng.random() < 0.3
     if on_falx:
         col = maps.midline_col
-        strip = maps.brain[:, col - 1 : col + 2].all(axis=1) & (
-            maps.signed_mm[:, col] < -(0.5 * radius)
-        )
-        rows = np.flatnonzero(strip)
+        rows = np.flatnonzero(falx_rows(maps) & (maps.signed_mm[:, col] < -(0.5 * radius)))
         if rows.size == 0:
             return None
         base = (float(rng.choice(rows)), float(col))
@@ -174,6 +198,24 @@ def place_meningioma(maps: SliceMaps, rng: np.random.Generator) -> Placement | N
     )
 
 
+def falx_rows(maps: SliceMaps) -> np.ndarray:
+    """Rows of the midline column where the falx is: the interhemispheric fissure, followed in
+    from the brain's edge (front and back on axial cuts, the top on coronal ones) until the
+    corpus callosum or deep grey matter closes it."""
+    col = maps.midline_col
+    fissure = maps.brain[:, col - 1 : col + 2].all(axis=1) & (maps.t1[:, col] < FISSURE_T1)
+    inside = np.flatnonzero(maps.brain[:, col])
+    falx = np.zeros(maps.brain.shape[0], dtype=bool)
+    if inside.size == 0:
+        return falx
+    starts = [(inside[0], 1)] + ([(inside[-1], -1)] if maps.plane == "axial" else [])
+    for row, step in starts:
+        while 0 <= row < falx.size and fissure[row]:
+            falx[row] = True
+            row += step
+    return falx
+
+
 def _inward_normal(signed_mm: np.ndarray, row: int, col: int) -> tuple[float, float]:
     r0, r1 = max(row - 3, 0), min(row + 4, signed_mm.shape[0])
     c0, c1 = max(col - 3, 0), min(col + 4, signed_mm.shape[1])
@@ -187,180 +229,63 @@ def _inward_normal(signed_mm: np.ndarray, row: int, col: int) -> tuple[float, fl
 
 
 def paint_meningioma(scene: Scene, place: Placement, rng: np.random.Generator) -> np.ndarray:
-    """Paint a sharp, homogeneous, dura-based mass with a CSF cleft; return its mask."""
+    """Paint a sharp, homogeneous, dura-based mass (cleft, tail, oedema); return its mask."""
     r = place.radius
-    box = Box.around(place.center, 1.8 * r + 4, scene.image.shape)
+    contrast = scene.contrast
+    enhanced = contrast.is_t1 and rng.random() < 0.95
+    tail = enhanced and rng.random() < 0.65
+    half = (2.6 if tail else 2.0) * r + 4
+    box = Box.around(place.center, half, scene.image.shape)
     center = box.local(place.center)
     image, brain = scene.image[box.slices], scene.brain[box.slices]
     signed = scene.maps.signed_mm[box.slices]
-    contrast, csf = scene.contrast, scene.contrast.csf
+    falx = place.details["site"] == "falx"
+    rows = np.arange(box.r0, box.r1, dtype=np.float32)[:, None]
+    cols = np.arange(box.c0, box.c1, dtype=np.float32)[None, :]
     # Extra-axial: it cannot cross the inner skull, nor (on the falx) much of the other hemisphere.
     allowed = signed < 1.0
-    if place.details["site"] == "falx":
-        cols = np.arange(box.c0, box.c1)[None, :]
+    if falx:
         margin = r * rng.uniform(0.0, 0.25)
         allowed = allowed & ((cols - place.details["base"][1]) * place.details["side"] > -margin)
     level = blob_level(
         rng, box.shape, center, r, lobulation=rng.uniform(0.02, 0.1), roughness=0.03,
         elongation=rng.uniform(1.0, 1.35), angle=rng.uniform(0, np.pi), noise_scale=4.0,
     )  # fmt: skip
-    reference = contrast.level(T1_GREY) * rng.uniform(0.95, 1.05)
-    local = 0.5 * local_mean(image, brain, sigma=6.0) + 0.5 * reference
-    if contrast.name == "t1":
-        enhanced = rng.random() < 0.9
-        value = local * (rng.uniform(1.15, 1.45) if enhanced else rng.uniform(0.85, 0.97))
+    local = 0.5 * local_mean(image, brain, sigma=6.0) + 0.5 * contrast.level(T1_GREY)
+    if enhanced:
+        value = np.full_like(image, contrast.enhancing * rng.uniform(0.85, 1.0))
+    elif contrast.is_t1:
+        value = local * rng.uniform(0.8, 0.92)
     else:
-        value = _towards(local, csf, rng.uniform(0.15, 0.45))
+        value = towards(local, contrast.edema, rng.uniform(0.3, 0.6))
     value = value * (1.0 + rng.uniform(0.02, 0.06) * smooth_noise(rng, box.shape, 4.0))
 
+    if rng.random() < 0.35:  # vasogenic oedema in the brain next to a larger meningioma
+        edema_level = level / rng.uniform(1.3, 1.8) + 0.25 * smooth_noise(rng, box.shape, 5.0)
+        edema = soft_inside(edema_level, 0.5) * brain * rng.uniform(0.6, 1.0)
+        edema *= fade_within(box, place.center, half)
+        if contrast.is_t1:
+            edema_value = image * rng.uniform(0.85, 0.93)
+        else:
+            edema_value = towards(image, contrast.edema, rng.uniform(0.4, 0.75))
+        blend(image, edema_value, edema)
+    if tail:  # dural tail: the dura next to the base enhances, thinning away from the tumour
+        base_r, base_c = place.details["base"]
+        distance = np.hypot(rows - base_r, cols - base_c)
+        taper = r * rng.uniform(0.4, 0.9)
+        fade = np.exp(-np.maximum(distance - 0.8 * r, 0.0) / taper)
+        fade *= fade_within(box, place.center, half)
+        if falx:
+            band = np.clip(1.6 - np.abs(cols - base_c), 0, 1) * (signed < 0)
+        else:
+            band = np.clip(1.5 - np.abs(signed - 0.8), 0, 1)
+        blend(image, value * 0.9, (band * fade * rng.uniform(0.6, 0.9)).astype(np.float32))
     if rng.random() < 0.6:  # CSF cleft: a thin rim of fluid between tumour and brain
         cleft = soft_inside(np.abs(level - 1.06) / 0.06, 0.5) * allowed
-        _blend(image, np.full_like(image, csf), cleft * rng.uniform(0.4, 0.8))
+        blend(image, np.float32(contrast.csf), cleft * rng.uniform(0.4, 0.8))
     opacity = soft_inside(level, rng.uniform(0.05, 0.12)) * allowed
-    _blend(image, value.astype(np.float32), opacity)
+    blend(image, value.astype(np.float32), opacity)
 
     mask = np.zeros(scene.image.shape, dtype=bool)
     mask[box.slices] = (level < 1.0) & allowed
-    return mask
-
-
-# --- pituitary ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PituitaryPlan:
-    """A pituitary adenoma in 3-D (voxel centre, semi-axes in mm), decided before the slice."""
-
-    center: tuple[float, float, float]
-    semi_axes: tuple[float, float, float]
-    micro: bool
-
-
-def plan_pituitary(rng: np.random.Generator) -> PituitaryPlan:
-    """Size and place an adenoma in the sella; macroadenomas grow upward out of it."""
-    x, y, z = SELLA_VOXEL
-    if rng.random() < 0.2:  # microadenoma: a few millimetres, inside the gland
-        semi = tuple(rng.uniform(2.5, 4.5, size=3))
-        center = (x + rng.uniform(-3, 3), y + rng.uniform(-1.5, 1.5), z + rng.uniform(-1, 1))
-        return PituitaryPlan(center=center, semi_axes=semi, micro=True)
-    semi = (rng.uniform(6.0, 13.0), rng.uniform(5.0, 11.0), rng.uniform(5.0, 15.0))
-    floor = z - 3.0  # the sella floor stops downward growth
-    center = (x + rng.uniform(-1.5, 1.5), y + rng.uniform(-1.5, 1.5), floor + semi[2] * 0.9)
-    return PituitaryPlan(center=center, semi_axes=semi, micro=False)
-
-
-def slice_through(
-    center: tuple[float, float, float],
-    semi_axes: tuple[float, float, float],
-    plane: str,
-    rng: np.random.Generator,
-) -> int:
-    """A slice index of `plane` cutting the ellipsoid well inside its extent.
-
-    Sagittal cuts keep 2 mm off the exact midline where the ellipsoid allows: the template's
-    midline is the interhemispheric fissure, a blur of grey matter and CSF.
-    """
-    axis = NORMAL_AXIS[plane]
-    reach = 0.55 * semi_axes[axis]
-    nearest = 2.0 if plane == "sagittal" and reach > 2.5 else 0.0
-    offset = rng.uniform(nearest, max(reach, nearest)) * rng.choice([-1.0, 1.0])
-    return round(center[axis] + offset)
-
-
-def ellipsoid_section(
-    template: Template,
-    maps: SliceMaps,
-    center: tuple[float, float, float],
-    semi_axes: tuple[float, float, float],
-) -> tuple[tuple[float, float], float, float] | None:
-    """Canvas centre and (row, col) semi-axes of an ellipsoid's cut by this slice, or None."""
-    axis = NORMAL_AXIS[maps.plane]
-    offset = (maps.index - center[axis]) / semi_axes[axis]
-    if abs(offset) >= 0.95:
-        return None
-    shrink = float(np.sqrt(1.0 - offset**2))
-    canvas_center = voxel_to_canvas(template, maps.plane, center)
-    lateral, front_back, up_down = semi_axes
-    row_semi, col_semi = {
-        "axial": (front_back, lateral),
-        "coronal": (up_down, lateral),
-        "sagittal": (up_down, front_back),
-    }[maps.plane]
-    return canvas_center, row_semi * shrink, col_semi * shrink
-
-
-def _paint_ellipse(
-    scene: Scene,
-    section: tuple[tuple[float, float], float, float],
-    value_factor: float,
-    rng: np.random.Generator,
-    *,
-    lobulation: float,
-    texture: float,
-    edge: float,
-) -> np.ndarray:
-    """Paint an elliptical mass relative to grey matter's signal; return its canvas mask."""
-    center, row_semi, col_semi = section
-    box = Box.around(center, 1.5 * max(row_semi, col_semi) + 3, scene.image.shape)
-    level = blob_level(
-        rng, box.shape, box.local(center), row_semi, lobulation=lobulation, roughness=0.04,
-        elongation=col_semi / row_semi, angle=rng.uniform(-0.2, 0.2), noise_scale=3.0,
-    )  # fmt: skip
-    reference = scene.contrast.level(T1_GREY)
-    value = reference * value_factor * (1 + texture * smooth_noise(rng, box.shape, 2.0))
-    _blend(scene.image[box.slices], value.astype(np.float32), soft_inside(level, edge))
-    mask = np.zeros(scene.image.shape, dtype=bool)
-    mask[box.slices] = level < 1.0
-    return mask
-
-
-def paint_normal_gland(scene: Scene, template: Template, rng: np.random.Generator) -> None:
-    """Every brain has a pituitary gland: draw it where the slice passes through the sella."""
-    section = ellipsoid_section(template, scene.maps, SELLA_VOXEL, NORMAL_GLAND_MM)
-    if section is None:
-        return
-    factor = rng.uniform(1.05, 1.25) if scene.contrast.name == "t1" else rng.uniform(0.9, 1.05)
-    _paint_ellipse(scene, section, factor, rng, lobulation=0.05, texture=0.03, edge=0.3)
-
-
-def place_pituitary(template: Template, maps: SliceMaps, plan: PituitaryPlan) -> Placement | None:
-    """The adenoma's cut in this slice; a macroadenoma lifts the chiasm and hypothalamus."""
-    section = ellipsoid_section(template, maps, plan.center, plan.semi_axes)
-    if section is None:
-        return None
-    center, row_semi, col_semi = section
-    displaced = 0.0 if plan.micro else 0.5 * min(row_semi, col_semi)
-    return Placement(
-        center=center,
-        radius=max(row_semi, col_semi),
-        displaced_radius=displaced,
-        reach=6.0,
-        details={"section": section, "micro": plan.micro},
-    )
-
-
-def paint_pituitary(
-    scene: Scene, template: Template, place: Placement, rng: np.random.Generator
-) -> np.ndarray:
-    """Paint the adenoma (micro: a dark spot in an enhancing gland); return its mask."""
-    is_t1 = scene.contrast.name == "t1"
-    if place.details["micro"]:
-        paint_normal_gland(scene, template, rng)
-        factor = rng.uniform(0.6, 0.85) if is_t1 else rng.uniform(1.15, 1.4)
-        return _paint_ellipse(
-            scene, place.details["section"], factor, rng, lobulation=0.1, texture=0.05, edge=0.3
-        )
-    # Enhancing adenoma: brighter than white matter on T1, grey-like against bright CSF on T2.
-    factor = rng.uniform(1.3, 1.7) if is_t1 else rng.uniform(1.05, 1.4)
-    mask = _paint_ellipse(
-        scene, place.details["section"], factor, rng, lobulation=rng.uniform(0.03, 0.15),
-        texture=rng.uniform(0.05, 0.12), edge=0.2,
-    )  # fmt: skip
-    if rng.random() < 0.3:  # a cystic part: fluid signal inside the mass
-        center, row_semi, col_semi = place.details["section"]
-        shift = (rng.uniform(-0.3, 0.3) * row_semi, rng.uniform(-0.3, 0.3) * col_semi)
-        cyst = ((center[0] + shift[0], center[1] + shift[1]), row_semi * 0.4, col_semi * 0.4)
-        fluid = scene.contrast.csf / scene.contrast.level(T1_GREY)
-        _paint_ellipse(scene, cyst, fluid * rng.uniform(0.9, 1.2), rng, lobulation=0.1,
-                       texture=0.03, edge=0.4)  # fmt: skip
     return mask

@@ -23,7 +23,7 @@ def push_away(
     if displaced_radius <= 0.5:
         return [a.copy() for a in arrays]
     shape = arrays[0].shape
-    box = Box.around(center, displaced_radius + 3.0 * reach, shape)
+    box = Box.around(center, displaced_radius + 2.5 * reach, shape)
     rows = np.arange(box.r0, box.r1, dtype=np.float32)[:, None] - center[0]
     cols = np.arange(box.c0, box.c1, dtype=np.float32)[None, :] - center[1]
     rho = np.hypot(rows, cols)

@@ -42,6 +42,14 @@ class Box:
         return point[0] - self.r0, point[1] - self.c0
 
 
+def fade_within(box: Box, center: tuple[float, float], half: float) -> np.ndarray:
+    """1 near `center`, falling to 0 over the outer quarter of a `half`-sized box around it, so
+    something painted in the box never ends in the box's straight edge."""
+    rows = np.arange(box.r0, box.r1, dtype=np.float32)[:, None] - center[0]
+    cols = np.arange(box.c0, box.c1, dtype=np.float32)[None, :] - center[1]
+    return np.clip((half - np.hypot(rows, cols)) / (0.25 * half), 0.0, 1.0)
+
+
 def smooth_noise(rng: np.random.Generator, shape: tuple[int, int], scale: float) -> np.ndarray:
     """Gaussian random field with unit standard deviation and correlation length `scale` pixels."""
     field = ndi.gaussian_filter(rng.standard_normal(shape, dtype=np.float32), scale, mode="wrap")
@@ -87,11 +95,16 @@ def blob_level(
     u = (cos * cols + sin * rows) / elongation
     v = -sin * cols + cos * rows
     rho = np.hypot(u, v)
-    theta = np.arctan2(v, u)
+    # cos(k theta) and sin(k theta) by the angle-addition recurrence: no arctan2 or cos per pixel.
+    safe = np.maximum(rho, 1e-6)
+    c1, s1 = u / safe, v / safe
+    ck, sk = c1, s1
     outline = np.ones_like(rho)
     for k in range(2, 6):
+        ck, sk = ck * c1 - sk * s1, sk * c1 + ck * s1
         amplitude = lobulation * rng.uniform(0.3, 1.0) / (k - 1)
-        outline += amplitude * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
+        phase = rng.uniform(0, 2 * np.pi)
+        outline += amplitude * (np.cos(phase) * ck - np.sin(phase) * sk)
     level = rho / (radius * np.maximum(outline, 0.3))
     if roughness > 0:
         level += roughness * smooth_noise(rng, shape, noise_scale)

@@ -31,15 +31,17 @@ from brainscan_training.data.lesions import (
     Scene,
     paint_glioma,
     paint_meningioma,
-    paint_normal_gland,
-    paint_pituitary,
     place_glioma,
     place_meningioma,
-    place_pituitary,
-    plan_pituitary,
-    slice_through,
 )
 from brainscan_training.data.mass_effect import push_away
+from brainscan_training.data.sella import (
+    paint_normal_gland,
+    paint_pituitary,
+    place_pituitary,
+    plan_pituitary,
+    slice_through_plan,
+)
 from brainscan_training.data.shapes import coarse_noise
 
 log = logging.getLogger(__name__)
@@ -65,7 +67,7 @@ class RenderedImage:
     brain_mask: np.ndarray  # bool (H, W): brain tissue, after any mass effect
     plane: str  # axial, coronal or sagittal
     slice_mm: float  # MNI coordinate of the slice along its normal
-    contrast: str  # t1 or t2
+    contrast: str  # t1c (post-contrast T1), t2 or flair
 
 
 def _choose_plane(rng: np.random.Generator, weights: dict[str, float]) -> str:
@@ -81,7 +83,7 @@ def _slice_and_placement(
         if class_name == "pituitary":
             plan = plan_pituitary(rng)
             plane = _choose_plane(rng, PITUITARY_PLANE_WEIGHTS)
-            index = slice_through(plan.center, plan.semi_axes, plane, rng)
+            index = slice_through_plan(plan, plane, rng)
             maps = cut_slice(template, plane, index)
             placement = place_pituitary(template, maps, plan)
         else:
