@@ -127,3 +127,18 @@ def test_push_and_pull_through_the_remote(reproduced):
     assert len(list((root / "data/raw/Training/glioma").iterdir())) == 24
     assert (root / "artifacts/train/model.keras").stat().st_size > 0
     assert "up to date" in run(["dvc", "status"], root, env)
+
+
+def test_retrain_warm_starts_from_production(reproduced, mlflow_server):
+    """warm_start: production loads the registered Keras weights and says so in the lineage."""
+    root, env, _ = reproduced
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["warm_start"] = "production"
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    output = run(["dvc", "repro"], root, env)
+    assert "Running stage 'train'" in output and "Running stage 'data'" not in output
+    manifest = json.loads((root / "artifacts/export/manifest.json").read_text())
+    assert manifest["lineage"]["warm_start_from"].endswith("@1")
+    decision = json.loads((root / "reports/registration.json").read_text())
+    assert decision["version"] == "2"
+    assert decision["champion_version"] == "1"  # judged against v1 on the same test split

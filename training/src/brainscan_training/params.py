@@ -78,6 +78,9 @@ class Params(_Section):
     augmentation: AugmentationParams = AugmentationParams()
     export: ExportParams = ExportParams()
     registration: RegisterParams = Field(RegisterParams(), alias="register")
+    # production: start from the weights of the current production model when it has the same
+    # architecture (a retrain on new data then takes a fraction of the time); none: from scratch.
+    warm_start: Literal["none", "production"] = "none"
 
     @model_validator(mode="after")
     def _profile_exists(self) -> Params:
@@ -91,7 +94,11 @@ class Params(_Section):
 
     def flat(self) -> dict[str, object]:
         """The parameters that shaped this run, flattened for MLflow (active profile only)."""
-        flat: dict[str, object] = {"profile": self.profile, "seed": self.seed}
+        flat: dict[str, object] = {
+            "profile": self.profile,
+            "seed": self.seed,
+            "warm_start": self.warm_start,
+        }
         sections = {
             "data": self.data,
             "model": self.model,

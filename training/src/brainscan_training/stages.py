@@ -89,11 +89,44 @@ def train(params: Params) -> None:
             mlflow.log_artifact(str(report), "data")
         _log_dataset(params, train_split, "training")
         _log_dataset(params, val_split, "validation")
-        model, history = train_model(params, train_split, val_split)
+        warm_model, warm_source = _warm_start_model(params)
+        mlflow.set_tag("warm_start_from", warm_source)
+        model, history = train_model(params, train_split, val_split, warm_start=warm_model)
         paths.TRAIN_DIR.mkdir(parents=True, exist_ok=True)
         model.save(paths.KERAS_MODEL)
         save_history(history, paths.HISTORY_FILE)
         paths.RUN_FILE.write_text(json.dumps({"run_id": run.info.run_id}) + "\n")
+
+
+def _warm_start_model(params: Params):
+    """The production model's Keras weights when asked for and compatible, else (None, why not)."""
+    if params.warm_start == "none":
+        return None, "none"
+    import tempfile
+
+    import keras
+    from mlflow import MlflowClient
+
+    from .registry import PRODUCTION, Registry
+
+    client = MlflowClient()
+    registry = Registry(client, params.model.name)
+    version = registry.alias_version(PRODUCTION)
+    if version is None:
+        return None, "none (no production version)"
+    run_id = client.get_model_version(params.model.name, version).run_id
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client.download_artifacts(run_id, "keras/model.keras", tmp)
+        except Exception as exc:
+            log.warning("production v%s has no Keras model to start from: %s", version, exc)
+            return None, f"none (production v{version} has no Keras model)"
+        previous = keras.models.load_model(path)
+    expected = (None, params.model.input_size, params.model.input_size, 3)
+    if tuple(previous.input_shape) != expected or previous.output_shape[-1] != len(params.classes):
+        return None, f"none (production v{version} has another architecture)"
+    log.info("warm start from %s version %s", params.model.name, version)
+    return previous, f"{params.model.name}@{version}"
 
 
 def _log_dataset(params: Params, split, context: str) -> None:
@@ -152,6 +185,7 @@ def export(params: Params) -> None:
             data_hash=dvc_data_hash(),
             params=params.flat(),
             run_id=run_id,
+            warm_start_from=_run_tag(run_id, "warm_start_from"),
         ),
     )
     test = _load("test", params)
@@ -173,6 +207,13 @@ def export(params: Params) -> None:
         )
     log.info("exported %s (sha256 %s), parity %.2e", onnx_path, manifest.onnx_sha256[:12],
              parity.max_abs_diff_probabilities)  # fmt: skip
+
+
+def _run_tag(run_id: str, key: str) -> str | None:
+    from mlflow import MlflowClient
+
+    require_tracking_server()
+    return MlflowClient().get_run(run_id).data.tags.get(key)
 
 
 def register(params: Params) -> None:
