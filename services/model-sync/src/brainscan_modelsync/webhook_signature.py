@@ -69,14 +69,15 @@ class WebhookVerifier:
             hmac.compare_digest(candidate.encode(), expected) for candidate in signature.split()
         ):
             raise WebhookRejected("signature does not match (wrong secret or altered body)")
-        self._forget_older_than(now - self.tolerance)
         if delivery_id in self._seen:
             raise WebhookRejected(f"delivery {delivery_id} was already received (replay)")
         return delivery_id
 
     def remember(self, delivery_id: str, now: float | None = None) -> None:
-        """Record an accepted delivery so a replay of it is refused."""
-        self._seen[delivery_id] = time.time() if now is None else now
+        """Record an accepted delivery so a replay of it is refused (while it is not stale)."""
+        now = time.time() if now is None else now
+        self._forget_older_than(now - self.tolerance)
+        self._seen[delivery_id] = now
         while len(self._seen) > self._max_remembered:
             self._seen.popitem(last=False)
 

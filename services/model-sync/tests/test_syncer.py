@@ -1,0 +1,250 @@
+"""The syncer against a real MLflow: publish, refuse, roll back, lose the alias, lose MLflow."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+from brainscan_manifest import MODEL_FILE
+from brainscan_modelsync.cache import PackageCache
+from brainscan_modelsync.history import Trigger
+from brainscan_modelsync.metrics import ModelSyncMetrics
+from brainscan_modelsync.mlflow_registry import MlflowRegistry, configure_mlflow_http
+from brainscan_modelsync.syncer import ALREADY_REFUSED, REGISTRY_UNAVAILABLE, UNCHANGED, ModelSyncer
+from modelsync_packages import CONFUSED, good_package, wrong_class_count_package
+from modelsync_servers import modelsync_settings
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_client_without_retries() -> None:
+    configure_mlflow_http(timeout=5)
+
+
+def dead_url() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+
+
+def make_syncer(tracking_uri: str, name: str, cache_dir, **overrides) -> ModelSyncer:
+    settings = modelsync_settings(tracking_uri, name, cache_dir, **overrides)
+    syncer = ModelSyncer(
+        settings,
+        MlflowRegistry(tracking_uri, follow_legacy_stage=settings.follow_legacy_stage),
+        PackageCache(cache_dir, settings.cache_max_versions),
+        ModelSyncMetrics(),
+    )
+    syncer.cache.prepare(name)
+    return syncer
+
+
+def outcomes(syncer: ModelSyncer, name: str) -> list[tuple[str | None, str, str]]:
+    history = syncer.publications[name].history.newest_first()
+    return [(e.version, str(e.trigger), str(e.outcome)) for e in reversed(history)]
+
+
+async def sync(syncer: ModelSyncer, name: str, trigger: Trigger = Trigger.POLL):
+    return await syncer.sync(name, trigger)
+
+
+async def test_publishes_updates_and_rolls_back_from_the_cache(registry, tmp_path) -> None:
+    name = registry.name
+    syncer = make_syncer(registry.client.tracking_uri, name, tmp_path / "cache")
+    v1 = registry.register(good_package(tmp_path / "v1", name))
+    registry.promote(v1)
+    assert (await sync(syncer, name, Trigger.STARTUP)).outcome == "published"
+    assert syncer.publications[name].current.manifest.version == v1
+    assert (await sync(syncer, name)).outcome == UNCHANGED
+    cached_v1 = syncer.cache.find(name, v1).stat().st_ino
+
+    v2 = registry.register(good_package(tmp_path / "v2", name, CONFUSED))
+    registry.promote(v2)
+    result = await sync(syncer, name, Trigger.WEBHOOK)
+    assert (result.outcome, result.version) == ("published", v2)
+
+    registry.promote(v1)
+    result = await sync(syncer, name, Trigger.MANUAL)
+    assert (result.outcome, result.version) == ("rolled_back", v1)
+    assert syncer.cache.find(name, v1).stat().st_ino == cached_v1  # not downloaded again
+    assert outcomes(syncer, name) == [
+        (v1, "startup", "published"),
+        (v2, "webhook", "published"),
+        (v1, "manual", "rolled_back"),
+    ]
+    assert syncer.publications[name].history.newest_first()[0].previous_version == v2
+
+
+async def test_the_cache_keeps_a_bounded_number_of_versions(registry, tmp_path) -> None:
+    name = registry.name
+    syncer = make_syncer(
+        registry.client.tracking_uri, name, tmp_path / "cache", cache_max_versions=2
+    )
+    versions = []
+    for index in range(3):
+        versions.append(registry.register(good_package(tmp_path / f"v{index}", name)))
+        registry.promote(versions[-1])
+        assert (await sync(syncer, name)).outcome == "published"
+    assert sorted(syncer.cache.versions(name)) == sorted(versions[1:])
+
+
+async def test_a_refused_version_is_recorded_once_and_the_served_one_stays(
+    registry, tmp_path
+) -> None:
+    name = registry.name
+    syncer = make_syncer(registry.client.tracking_uri, name, tmp_path / "cache")
+    v1 = registry.register(good_package(tmp_path / "v1", name))
+    registry.promote(v1)
+    await sync(syncer, name)
+    bad = registry.register_raw(wrong_class_count_package(tmp_path / "bad", name))
+    registry.promote(bad)
+
+    result = await sync(syncer, name, Trigger.WEBHOOK)
+    assert result.outcome == "refused" and "3 probability outputs" in result.reason
+    publication = syncer.publications[name]
+    assert publication.current.version == v1
+    assert f"names version {bad}, which was refused" in publication.degraded_reason
+    assert syncer.cache.find(name, bad) is None
+    assert list((syncer.cache.model_dir(name) / "incoming").iterdir()) == []
+
+    again = await sync(syncer, name)
+    assert again.outcome == ALREADY_REFUSED and "3 probability outputs" in again.reason
+    assert outcomes(syncer, name)[-1] == (bad, "webhook", "refused")  # recorded once
+    refused = syncer.metrics.registry.get_sample_value(
+        "brainscan_modelsync_versions_refused_total", {"model": name}
+    )
+    assert refused == 1
+
+    registry.promote(v1)
+    assert (await sync(syncer, name)).outcome == UNCHANGED
+    assert publication.degraded_reason is None
+    assert outcomes(syncer, name)[-1] == (v1, "poll", "resumed")
+
+
+async def test_a_changed_hash_tag_on_the_served_version_is_refused(registry, tmp_path) -> None:
+    name = registry.name
+    syncer = make_syncer(registry.client.tracking_uri, name, tmp_path / "cache")
+    v1 = registry.register(good_package(tmp_path / "v1", name))
+    registry.promote(v1)
+    await sync(syncer, name)
+    registry.set_tag(v1, "manifest.onnx_sha256", "0" * 64)
+    result = await sync(syncer, name)
+    assert result.outcome == "refused" and "tag of served version" in result.reason
+    assert syncer.publications[name].current.version == v1
+
+
+async def test_a_missing_alias_keeps_the_served_version_and_says_so(registry, tmp_path) -> None:
+    name = registry.name
+    syncer = make_syncer(registry.client.tracking_uri, name, tmp_path / "cache")
+    assert (await sync(syncer, name)).outcome == "alias_missing"  # model not registered yet
+    v1 = registry.register(good_package(tmp_path / "v1", name))
+    registry.promote(v1)
+    await sync(syncer, name)
+    registry.remove_production()
+    for _ in range(2):
+        result = await sync(syncer, name)
+        assert result.outcome == "alias_missing" and f"still serving version {v1}" in result.reason
+    publication = syncer.publications[name]
+    assert publication.current.version == v1 and publication.degraded_reason
+    assert [o for _, _, o in outcomes(syncer, name)] == [
+        "alias_missing",
+        "published",
+        "alias_missing",  # once, although checked twice
+    ]
+
+
+async def test_legacy_stage_versions_are_published_when_asked(registry, tmp_path) -> None:
+    import warnings
+
+    name = registry.name
+    v1 = registry.register(good_package(tmp_path / "v1", name))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        registry.client.transition_model_version_stage(name, v1, "Production")
+    syncer = make_syncer(
+        registry.client.tracking_uri, name, tmp_path / "cache", follow_legacy_stage=True
+    )
+    result = await sync(syncer, name)
+    assert (result.outcome, result.version) == ("published", v1)
+    assert syncer.publications[name].current.selected_by == "stage Production"
+
+
+async def test_a_restart_without_mlflow_serves_the_verified_cache(registry, tmp_path) -> None:
+    name = registry.name
+    cache_dir = tmp_path / "cache"
+    first = make_syncer(registry.client.tracking_uri, name, cache_dir)
+    v1 = registry.register(good_package(tmp_path / "v1", name))
+    registry.promote(v1)
+    await sync(first, name)
+
+    restarted = make_syncer(dead_url(), name, cache_dir, retry_initial_delay=0.05)
+    restarted.start()
+    try:
+        for _ in range(200):
+            if restarted.ready and restarted.registry_status.reachable is False:
+                break
+            await asyncio.sleep(0.02)
+        assert restarted.publications[name].current.version == v1
+        assert restarted.registry_status.reachable is False
+        assert "MLflow" in restarted.registry_status.last_error
+        assert outcomes(restarted, name)[-1] == (v1, "startup", "restored")
+        samples = restarted.metrics.registry.get_sample_value
+        # Retries with backoff (0.05 s, 0.1 s, ...) while the registry stays down.
+        for _ in range(200):
+            attempts = samples(
+                "brainscan_modelsync_sync_runs_total",
+                {"model": name, "trigger": "poll", "outcome": REGISTRY_UNAVAILABLE},
+            )
+            if attempts and attempts >= 2:
+                break
+            await asyncio.sleep(0.02)
+        assert attempts >= 2
+        assert samples("brainscan_modelsync_registry_up") == 0
+    finally:
+        await restarted.stop()
+
+
+async def test_a_damaged_cached_copy_is_not_restored(registry, tmp_path) -> None:
+    name = registry.name
+    cache_dir = tmp_path / "cache"
+    first = make_syncer(registry.client.tracking_uri, name, cache_dir)
+    v1 = registry.register(good_package(tmp_path / "v1", name))
+    registry.promote(v1)
+    await sync(first, name)
+    model = first.cache.find(name, v1) / MODEL_FILE
+    model.write_bytes(model.read_bytes()[:100])
+
+    restarted = make_syncer(dead_url(), name, cache_dir)
+    await restarted._restore(name)
+    assert not restarted.ready
+    assert outcomes(restarted, name)[-1][1:] == ("startup", "refused")
+    assert "cached copy failed verification" in (
+        restarted.publications[name].history.newest_first()[0].reason
+    )
+
+
+async def test_a_requested_sync_runs_at_once_and_reports_its_trigger(registry, tmp_path) -> None:
+    name = registry.name
+    syncer = make_syncer(registry.client.tracking_uri, name, tmp_path / "cache")
+    v1 = registry.register(good_package(tmp_path / "v1", name))
+    registry.promote(v1)
+    syncer.start()
+    try:
+        for _ in range(500):
+            if syncer.ready:
+                break
+            await asyncio.sleep(0.02)
+        v2 = registry.register(good_package(tmp_path / "v2", name, CONFUSED))
+        registry.promote(v2)
+        result = await asyncio.wait_for(syncer.request_sync(name, Trigger.WEBHOOK), 30)
+        assert (result.outcome, result.trigger, result.version) == ("published", "webhook", v2)
+    finally:
+        await syncer.stop()
+    assert outcomes(syncer, name) == [(v1, "startup", "published"), (v2, "webhook", "published")]
