@@ -235,8 +235,11 @@ class ModelSyncer:
             except PackageRefused as exc:
                 _log.warning(
                     "cached copy failed verification; downloading again",
-                    reason=str(exc),
-                    **{"model.name": name, "model.version": target.version},
+                    **{
+                        "error.message": str(exc),
+                        "model.name": name,
+                        "model.version": target.version,
+                    },
                 )
                 self.cache.discard(cached)
             else:
@@ -289,7 +292,17 @@ class ModelSyncer:
             reason = f"the cached copy failed verification: {exc}"
             publication.record(HistoryEntry(version, Trigger.STARTUP, Outcome.REFUSED, reason))
             self.metrics.refused.labels(name).inc()
-            _log.error("cached version refused", reason=reason, **{"model.name": name})
+            _log.error(
+                "cached version refused",
+                **{
+                    "event.action": str(Outcome.REFUSED),
+                    "event.outcome": "failure",
+                    "event.reason": reason,
+                    "brainscan.sync.trigger": str(Trigger.STARTUP),
+                    "model.name": name,
+                    "model.version": version,
+                },
+            )
             return
         self._publish(name, package, directory, Trigger.STARTUP, "cache", restored=True)
 
@@ -347,10 +360,11 @@ class ModelSyncer:
         self.metrics.cache_versions.labels(name).set(len(self.cache.versions(name)))
         _log.info(
             "model published",
-            reason=reason,
             **{
                 "event.action": str(outcome),
-                "event.reason": str(trigger),
+                "event.outcome": "success",
+                "event.reason": reason,
+                "brainscan.sync.trigger": str(trigger),
                 "model.name": name,
                 "model.version": package.version,
                 "model.sha256": package.sha256,
@@ -384,9 +398,11 @@ class ModelSyncer:
         self.metrics.degraded.labels(name).set(1)
         _log.error(
             "version refused",
-            reason=reason,
             **{
-                "event.reason": str(trigger),
+                "event.action": str(Outcome.REFUSED),
+                "event.outcome": "failure",
+                "event.reason": reason,
+                "brainscan.sync.trigger": str(trigger),
                 "model.name": name,
                 "model.version": target.version,
                 "model.serving_version": current.version if current else None,
@@ -412,7 +428,7 @@ class ModelSyncer:
                     current.version if current else None,
                 )
             )
-            _log.warning("no version to follow", reason=reason, **{"model.name": name})
+            _log.warning("no version to follow", **{"event.reason": reason, "model.name": name})
         self.metrics.degraded.labels(name).set(1)
         return SyncResult(name, str(trigger), str(Outcome.ALIAS_MISSING), None, reason)
 
@@ -436,8 +452,8 @@ class ModelSyncer:
             current = self.publications[name].current
             _log.warning(
                 "registry unavailable; retrying with backoff",
-                reason=reason,
                 **{
+                    "error.message": reason,
                     "model.name": name,
                     "model.serving_version": current.version if current else None,
                 },
@@ -473,7 +489,7 @@ class ModelSyncer:
                 )
             except WebhookUnsupported as exc:
                 self.webhook = WebhookStatus("unsupported", f"{exc}; following by polling only")
-                _log.warning("webhook not registered; polling only", reason=str(exc))
+                _log.warning("webhook not registered; polling only", **{"error.message": str(exc)})
                 return
             except RegistryUnavailable as exc:
                 failures += 1

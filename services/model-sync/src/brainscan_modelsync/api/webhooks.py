@@ -56,9 +56,9 @@ async def mlflow_webhook(
         metrics.webhooks.labels("rejected").inc()
         _log.warning(
             "webhook rejected",
-            reason=str(exc),
             **{
                 "event.outcome": "failure",
+                "error.message": str(exc),
                 "brainscan.webhook.delivery_id": request.headers.get(DELIVERY_ID_HEADER, "")[:64],
             },
         )
