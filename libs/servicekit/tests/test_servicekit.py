@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 import structlog
 from brainscan_servicekit import RequestIdMiddleware, configure_logging, current_request_id
+from brainscan_servicekit.logging import event_dataset
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -59,3 +61,31 @@ def test_missing_or_malformed_request_id_is_replaced(client):
 def test_unknown_log_level_is_an_error():
     with pytest.raises(ValueError, match="unknown log level"):
         configure_logging("x", "1", level="LOUD")
+
+
+def test_event_dataset_is_a_valid_data_stream_dataset():
+    assert event_dataset("brainscan-model-sync") == "brainscan.model_sync"
+    assert event_dataset("brainscan-gateway") == "brainscan.gateway"
+    assert event_dataset("testsvc") == "brainscan.testsvc"
+
+
+def test_logged_exception_carries_ecs_error_fields(capsys):
+    configure_logging("brainscan-testsvc", "1")
+    try:
+        raise KeyError("missing-key")
+    except KeyError:
+        structlog.get_logger().exception("it failed")
+    (event,) = log_lines(capsys)
+    assert event["event"]["dataset"] == "brainscan.testsvc"
+    assert event["error"]["type"] == "KeyError"
+    assert event["error"]["message"] == "'missing-key'"
+    assert "Traceback" in event["error"]["stack_trace"]
+
+
+def test_stdlib_records_leave_out_fields_outside_ecs(capsys):
+    configure_logging("testsvc", "1")
+    logging.getLogger("uvicorn.error").info("Started %s", "x", extra={"color_message": "\x1b[1m"})
+    (event,) = log_lines(capsys)
+    assert event["message"] == "Started x"
+    assert "color_message" not in event
+    assert "original" not in event["log"]

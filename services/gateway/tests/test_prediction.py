@@ -22,14 +22,14 @@ def test_one_log_event_per_prediction_without_patient_data(inference, start_gate
     assert len(predictions) == 1
     (event,) = predictions
     body = response.json()
-    assert event["brainscan.prediction.label"] == body["label"]
-    assert event["brainscan.prediction.uncertain"] == body["uncertain"]
-    assert event["brainscan.prediction.threshold"] == body["threshold"]
-    assert abs(event["brainscan.prediction.confidence"] - body["confidence"]) < 1e-4
-    assert event["brainscan.model.version"] == "1"
-    assert event["brainscan.image.format"] == "dicom"
+    assert event["prediction.label"] == body["label"]
+    assert event["prediction.below_threshold"] == body["uncertain"]
+    assert event["prediction.threshold"] == body["threshold"]
+    assert abs(event["prediction.confidence"] - body["confidence"]) < 1e-4
+    assert event["model.version"] == "1"
+    assert event["prediction.image_format"] == "dicom"
     for timing in ("decode_ms", "inference_ms", "total_ms"):
-        assert event[f"brainscan.timings.{timing}"] >= 0
+        assert event[f"prediction.latency.{timing}"] >= 0
     refusals = [e for e in events if e["event"] == "request refused"]
     assert [e["error.code"] for e in refusals] == ["dicom_no_pixel_data"]
     text = repr(events)

@@ -13,6 +13,28 @@ import sys
 import ecs_logging
 import structlog
 
+# log.original left ECS in 8.0 (it repeats `message`); color_message is uvicorn's ANSI copy of it.
+_NOT_ECS_STDLIB_FIELDS = ("log.original", "color_message")
+
+
+def event_dataset(service_name: str) -> str:
+    """``brainscan-model-sync`` -> ``brainscan.model_sync``: a valid data stream dataset name."""
+    return "brainscan." + service_name.removeprefix("brainscan-").replace("-", "_")
+
+
+def add_error_fields(_logger, _method, event_dict):
+    """ECS ``error.type`` and ``error.message`` for a logged exception (the formatter adds
+    ``error.stack_trace``), as the standard library formatter does."""
+    exc_info = event_dict.get("exc_info")
+    if isinstance(exc_info, BaseException):
+        exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
+    elif exc_info and not isinstance(exc_info, tuple):
+        exc_info = sys.exc_info()
+    if isinstance(exc_info, tuple) and exc_info[0] is not None:
+        event_dict.setdefault("error.type", exc_info[0].__name__)
+        event_dict.setdefault("error.message", str(exc_info[1]))
+    return event_dict
+
 
 def configure_logging(service_name: str, service_version: str, level: str = "INFO") -> None:
     """Route structlog and the standard library's logging (uvicorn, httpx) to ECS JSON on stdout."""
@@ -22,7 +44,7 @@ def configure_logging(service_name: str, service_version: str, level: str = "INF
     service_fields = {
         "service.name": service_name,
         "service.version": service_version,
-        "event.dataset": f"brainscan.{service_name}",
+        "event.dataset": event_dataset(service_name),
     }
 
     def add_service_fields(_logger, _method, event_dict):
@@ -34,6 +56,7 @@ def configure_logging(service_name: str, service_version: str, level: str = "INF
         processors=[
             structlog.contextvars.merge_contextvars,
             add_service_fields,
+            add_error_fields,
             structlog.processors.format_exc_info,
             ecs_logging.StructlogFormatter(),
         ],
@@ -45,7 +68,9 @@ def configure_logging(service_name: str, service_version: str, level: str = "INF
 
     # Third-party loggers (uvicorn errors, onnxruntime, httpx) in the same ECS JSON shape.
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(ecs_logging.StdlibFormatter(extra=service_fields))
+    handler.setFormatter(
+        ecs_logging.StdlibFormatter(extra=service_fields, exclude_fields=_NOT_ECS_STDLIB_FIELDS)
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric_level)

@@ -76,7 +76,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             "gateway started",
             **{
                 "brainscan.inference.url": settings.inference_url,
-                "brainscan.model.name": settings.model_name,
+                "model.name": settings.model_name,
                 "brainscan.api_keys": api_keys.enabled,
             },
         )

@@ -86,8 +86,9 @@ class ServedModel:
             _log.info(
                 "serving model",
                 **{
-                    "brainscan.model.name": manifest.name,
-                    "brainscan.model.version": manifest.version,
+                    "event.action": "model-changed",
+                    "model.name": manifest.name,
+                    "model.version": manifest.version,
                 },
             )
             if self.on_change is not None:

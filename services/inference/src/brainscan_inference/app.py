@@ -56,7 +56,9 @@ def create_app(
         app.state.registry = registry
         app.state.updater = updater
         updater.start()
-        _log.info("inference service started", source=updater.source.description)
+        _log.info(
+            "inference service started", **{"brainscan.model_source": updater.source.description}
+        )
         try:
             yield
         finally:

@@ -122,6 +122,8 @@ class ModelRegistry:
         log.info(
             "model loaded",
             **{
+                "event.action": "model-loaded",
+                "event.outcome": "success",
                 "model.name": model.name,
                 "model.sha256": model.sha256,
                 "model.previous_version": previous.version if previous else None,
@@ -166,8 +168,12 @@ class ModelRegistry:
         ).inc()
         log.error(
             "model refused",
-            reason=reason,
-            **{"model.serving_version": self._current.version if self._current else None},
+            **{
+                "event.action": "model-refused",
+                "event.outcome": "failure",
+                "error.message": reason,
+                "model.serving_version": self._current.version if self._current else None,
+            },
         )
         return LoadOutcome("refused", candidate.version, reason, candidate.origin)
 

@@ -32,7 +32,10 @@ class ModelUpdater:
             except asyncio.CancelledError:
                 raise
             except Exception:  # a broken source must not stop the service; try again
-                _log.exception("model source failed; retrying", source=self.source.description)
+                _log.exception(
+                    "model source failed; retrying",
+                    **{"brainscan.model_source": self.source.description},
+                )
                 await asyncio.sleep(5.0)
 
     async def load_now(self) -> LoadOutcome:

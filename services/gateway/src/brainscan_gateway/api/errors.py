@@ -58,6 +58,7 @@ def install_error_handlers(app: FastAPI, metrics: GatewayMetrics) -> None:
             **{
                 "event.outcome": "failure",
                 "error.code": exc.code.value,
+                "error.message": exc.message,  # never quotes the upload (see ..errors)
                 "http.response.status_code": exc.status,
             },
         )

@@ -48,7 +48,9 @@ class LocalDirectorySource:
                 candidate, fingerprint = await asyncio.to_thread(self._scan_with_fingerprint)
             except SourceError as exc:
                 if str(exc) != last_error:  # say it once, not every poll
-                    _log.warning("model source has no usable package", reason=str(exc))
+                    _log.warning(
+                        "model source has no usable package", **{"error.message": str(exc)}
+                    )
                     last_error = str(exc)
             else:
                 last_error = None

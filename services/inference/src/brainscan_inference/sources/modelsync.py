@@ -81,7 +81,9 @@ class ModelSyncSource:
                 except SourceError as exc:
                     failures += 1
                     if str(exc) != last_error:  # say it once, not on every retry
-                        _log.warning("model-sync unavailable; retrying", reason=str(exc))
+                        _log.warning(
+                            "model-sync unavailable; retrying", **{"error.message": str(exc)}
+                        )
                         last_error = str(exc)
                     await asyncio.sleep(min(self.retry_max_delay, 0.25 * 2 ** min(failures, 8)))
                     continue
