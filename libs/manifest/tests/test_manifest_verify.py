@@ -136,3 +136,31 @@ def test_preprocess_follows_the_manifest():
     scaled = to_input_array(image, spec)
     assert scaled.shape == (3, 4, 6) and scaled.dtype == np.float32
     assert scaled[0, 0, 0] == pytest.approx(100 / 127.5 - 1)
+
+
+def test_activation_map_weights_must_fit_the_feature_map(tmp_path):
+    model = softmax_model()
+    # Expose the cast input as a 4-D "feature map" with 3 channels.
+    model.graph.output.append(helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 8, 8, 3]))
+    path = tmp_path / "model.onnx"
+    onnx.save(model, str(path))
+
+    def manifest_with(rows: int) -> Manifest:
+        return Manifest(
+            name="m",
+            classes=["a", "b", "c", "d"],
+            input=InputSpec(name="image", height=8, width=8),
+            outputs=OutputSpec(
+                probabilities="probabilities",
+                activation_map={
+                    "feature_map": "x",
+                    "weights": [[0.0] * 4] * rows,
+                    "bias": [0.0] * 4,
+                },
+            ),
+            onnx_sha256=sha256_file(path),
+        )
+
+    verify_package(path, manifest_with(3))
+    with pytest.raises(PackageError, match="3 channels, activation_map.weights has 5 rows"):
+        verify_package(path, manifest_with(5))

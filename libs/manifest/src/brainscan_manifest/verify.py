@@ -107,11 +107,27 @@ def check_signature(onnx_path: Path, manifest: Manifest) -> None:
     for name in wanted:
         if name not in outputs:
             raise PackageError(f"output {name!r} not in model (has {sorted(outputs)})")
+    if manifest.outputs.activation_map:
+        _check_activation_map(outputs[manifest.outputs.activation_map.feature_map], manifest)
     prob_dims = outputs[manifest.outputs.probabilities].type.tensor_type.shape.dim
     n_out = prob_dims[-1].dim_value if prob_dims and prob_dims[-1].HasField("dim_value") else None
     if n_out is not None and n_out != len(manifest.classes):
         raise PackageError(
             f"model has {n_out} probability outputs, manifest lists {len(manifest.classes)} classes"
+        )
+
+
+def _check_activation_map(feature_output, manifest: Manifest) -> None:
+    """The feature map must be [N, h, w, K] (or [N, K, h, w]) with K = rows of the CAM weights."""
+    cam = manifest.outputs.activation_map
+    dims = feature_output.type.tensor_type.shape.dim
+    if len(dims) != 4:
+        raise PackageError(f"feature map {cam.feature_map!r} has rank {len(dims)}, expected 4")
+    channel_dim = dims[3] if cam.layout == "NHWC" else dims[1]
+    channels = channel_dim.dim_value if channel_dim.HasField("dim_value") else None
+    if channels is not None and channels != len(cam.weights):
+        raise PackageError(
+            f"feature map has {channels} channels, activation_map.weights has {len(cam.weights)} rows"
         )
 
 
