@@ -162,5 +162,5 @@ def test_activation_map_weights_must_fit_the_feature_map(tmp_path):
         )
 
     verify_package(path, manifest_with(3))
-    with pytest.raises(PackageError, match="3 channels, activation_map.weights has 5 rows"):
+    with pytest.raises(PackageError, match=r"3 channels, activation_map\.weights has 5 rows"):
         verify_package(path, manifest_with(5))

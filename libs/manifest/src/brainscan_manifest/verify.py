@@ -127,7 +127,8 @@ def _check_activation_map(feature_output, manifest: Manifest) -> None:
     channels = channel_dim.dim_value if channel_dim.HasField("dim_value") else None
     if channels is not None and channels != len(cam.weights):
         raise PackageError(
-            f"feature map has {channels} channels, activation_map.weights has {len(cam.weights)} rows"
+            f"feature map has {channels} channels, "
+            f"activation_map.weights has {len(cam.weights)} rows"
         )
 
 
