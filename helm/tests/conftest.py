@@ -12,7 +12,7 @@ import pytest
 # The helper module lives beside this file; pytest's importlib mode does not put it on sys.path.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import k8s_render  # noqa: E402
+import k8s_render
 
 SCENARIOS = k8s_render.scenarios()
 
@@ -50,19 +50,20 @@ def _openapi_get_paths(app) -> set[str]:
 @pytest.fixture(scope="session")
 def served_get_paths() -> dict[str, set[str]]:
     """GET paths each component really serves, read from the services' own apps."""
-    from brainscan_gateway.app import create_app as gateway_app
-    from brainscan_gateway.settings import GatewaySettings
-    from brainscan_inference.app import create_app as inference_app
-    from brainscan_inference.settings import InferenceSettings
-    from brainscan_modelsync.app import create_app as modelsync_app
-    from brainscan_modelsync.settings import ModelSyncSettings
-    from mlflow.server import app as mlflow_app
+    with warnings.catch_warnings():
+        # MLflow's server imports warn about SQLAlchemy deprecations: not ours to fix.
+        warnings.simplefilter("ignore")
+        from brainscan_gateway.app import create_app as gateway_app
+        from brainscan_gateway.settings import GatewaySettings
+        from brainscan_inference.app import create_app as inference_app
+        from brainscan_inference.settings import InferenceSettings
+        from brainscan_modelsync.app import create_app as modelsync_app
+        from brainscan_modelsync.settings import ModelSyncSettings
+        from mlflow.server import app as mlflow_app
 
     return {
         "gateway": _openapi_get_paths(gateway_app(GatewaySettings())),
         "inference": _openapi_get_paths(inference_app(InferenceSettings())),
         "model-sync": _openapi_get_paths(modelsync_app(ModelSyncSettings())),
-        "mlflow": {
-            rule.rule for rule in mlflow_app.url_map.iter_rules() if "GET" in rule.methods
-        },
+        "mlflow": {rule.rule for rule in mlflow_app.url_map.iter_rules() if "GET" in rule.methods},
     }

@@ -48,7 +48,7 @@ def test_defaults_render_the_whole_stack(releases):
 
 
 def test_the_chart_never_renders_a_secret(scenario):
-    """Secrets are created beforehand (Ansible Vault) and only referenced, never in Helm's history."""
+    """Secrets are made from Ansible Vault and only referenced: none in Helm's history."""
     _, _, release = scenario
     assert release.of_kind("Secret") == []
 
