@@ -38,11 +38,15 @@ def build_model(
     dtype: str = "uint8",
     layout: str = "NHWC",
     seed: int = 0,
+    probabilities_dtype: int = TensorProto.FLOAT,
+    feature_map_dtype: int = TensorProto.FLOAT,
+    feature_map_shape: list[int | str] | None = None,
 ) -> tuple[onnx.ModelProto, np.ndarray, np.ndarray]:
     """image -> per-pixel features (the "feature map") -> global mean -> dense -> softmax.
 
     Returns the model and its dense layer (weights [K, C], bias [C]), which is exactly what a
-    class activation map needs.
+    class activation map needs. The output dtypes (a Cast at the end) and the feature map's
+    declared shape can be changed, to build models that are odd but valid ONNX.
     """
     rng = np.random.default_rng(seed)
     pixel_weights = rng.normal(0, 1, (3, features)).astype(np.float32)
@@ -64,21 +68,25 @@ def build_model(
         helper.make_node("ReduceMean", ["features_nhwc"], ["pooled"], axes=[1, 2], keepdims=0),
         helper.make_node("MatMul", ["pooled", "dense"], ["dense_out"]),
         helper.make_node("Add", ["dense_out", "bias"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
+        helper.make_node("Softmax", ["logits"], ["softmax"], axis=-1),
+        helper.make_node("Cast", ["softmax"], ["probabilities"], to=probabilities_dtype),
     ]
     if layout == "NCHW":
         nodes.append(
-            helper.make_node("Transpose", ["features_nhwc"], ["feature_map"], perm=[0, 3, 1, 2])
+            helper.make_node("Transpose", ["features_nhwc"], ["features"], perm=[0, 3, 1, 2])
         )
     else:
-        nodes.append(helper.make_node("Identity", ["features_nhwc"], ["feature_map"]))
+        nodes.append(helper.make_node("Identity", ["features_nhwc"], ["features"]))
+    nodes.append(helper.make_node("Cast", ["features"], ["feature_map"], to=feature_map_dtype))
     graph = helper.make_graph(
         nodes,
         "tiny_classifier",
         [helper.make_tensor_value_info("image", onnx_dtype, in_shape)],
         [
-            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", num_outputs]),
-            helper.make_tensor_value_info("feature_map", TensorProto.FLOAT, fmap_shape),
+            helper.make_tensor_value_info("probabilities", probabilities_dtype, ["N", num_outputs]),
+            helper.make_tensor_value_info(
+                "feature_map", feature_map_dtype, feature_map_shape or fmap_shape
+            ),
         ],
         initializer=[
             numpy_helper.from_array(np.array(1 / 255, np.float32), "inv255"),
@@ -103,10 +111,18 @@ def write_package(
     seed: int = 0,
     num_outputs: int = len(CLASSES),
     with_cam: bool = True,
+    cam_weights: list[list[float]] | None = None,
+    **model_options: object,
 ) -> Path:
-    """A complete model package (model.onnx + manifest.json) in ``directory``."""
+    """A complete model package (model.onnx + manifest.json) in ``directory``.
+
+    ``cam_weights`` replaces the dense layer's weights in the manifest (a broken package);
+    ``model_options`` go to ``build_model``.
+    """
     directory.mkdir(parents=True, exist_ok=True)
-    model, dense, bias = build_model(num_outputs=num_outputs, dtype=dtype, layout=layout, seed=seed)
+    model, dense, bias = build_model(
+        num_outputs=num_outputs, dtype=dtype, layout=layout, seed=seed, **model_options
+    )
     onnx.save(model, directory / MODEL_FILE)
     if num_outputs != len(CLASSES):  # a broken package: keep the manifest itself valid
         dense = np.resize(dense, (dense.shape[0], len(CLASSES)))
@@ -114,7 +130,7 @@ def write_package(
     cam = {
         "feature_map": "feature_map",
         "layout": layout,
-        "weights": dense.tolist(),
+        "weights": dense.tolist() if cam_weights is None else cam_weights,
         "bias": bias.tolist(),
     }
     manifest = Manifest.model_validate(

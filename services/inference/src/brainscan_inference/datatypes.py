@@ -23,6 +23,24 @@ _V2_TO_NUMPY: dict[str, np.dtype] = {
 }
 _NUMPY_TO_V2 = {dtype.newbyteorder("="): name for name, dtype in _V2_TO_NUMPY.items()}
 
+# onnxruntime's type strings (``NodeArg.type``) as protocol datatypes.
+_ONNXRUNTIME_TO_V2 = {
+    "tensor(bool)": "BOOL",
+    "tensor(uint8)": "UINT8",
+    "tensor(uint16)": "UINT16",
+    "tensor(uint32)": "UINT32",
+    "tensor(uint64)": "UINT64",
+    "tensor(int8)": "INT8",
+    "tensor(int16)": "INT16",
+    "tensor(int32)": "INT32",
+    "tensor(int64)": "INT64",
+    "tensor(float16)": "FP16",
+    "tensor(float)": "FP32",
+    "tensor(double)": "FP64",
+    "tensor(string)": "BYTES",
+    "tensor(bfloat16)": "BF16",
+}
+
 # Manifest dtypes (brainscan_manifest.InputSpec.dtype) as protocol datatypes.
 MANIFEST_TO_V2 = {"uint8": "UINT8", "float32": "FP32"}
 
@@ -41,3 +59,11 @@ def numpy_dtype(datatype: str) -> np.dtype:
 def v2_datatype(dtype: np.dtype) -> str:
     """The protocol datatype of a numpy dtype (native or little-endian)."""
     return _NUMPY_TO_V2[np.dtype(dtype).newbyteorder("=")]
+
+
+def onnxruntime_datatype(type_name: str) -> str:
+    """The protocol datatype of an onnxruntime output type such as ``tensor(float)``."""
+    try:
+        return _ONNXRUNTIME_TO_V2[type_name]
+    except KeyError:
+        raise ValueError(f"onnxruntime type {type_name!r} has no protocol datatype") from None

@@ -64,10 +64,10 @@ class LoadedModel:
 
     # --- metadata ------------------------------------------------------------------------------
     def _output_specs(self) -> dict[str, TensorSpec]:
-        shapes = {o.name: _dims(o.shape) for o in self.runner.session.get_outputs()}
+        runner = self.runner
         specs = {
-            name: TensorSpec(name, "FP32", shapes.get(name, [-1]))
-            for name in self.runner.output_names
+            name: TensorSpec(name, runner.output_datatypes[name], _dims(runner.output_shapes[name]))
+            for name in runner.output_names
         }
         cam = self.manifest.outputs.activation_map
         if cam is not None:

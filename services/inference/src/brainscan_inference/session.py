@@ -10,6 +10,7 @@ import onnxruntime as ort
 from brainscan_manifest import Manifest
 from brainscan_manifest.verify import smoke_input
 
+from .datatypes import onnxruntime_datatype
 from .settings import InferenceSettings
 
 _OPTIMIZATION_LEVELS = {
@@ -53,6 +54,12 @@ class ModelRunner:
         # Always ask for the feature map when there is one: it costs almost nothing and keeps
         # every batch the same call, whoever in it wants an activation map.
         self.output_names = [manifest.outputs.probabilities] + ([cam.feature_map] if cam else [])
+        declared = {o.name: o for o in session.get_outputs()}
+        # Protocol datatypes as the graph declares them (an unknown one refuses the model here).
+        self.output_datatypes = {
+            name: onnxruntime_datatype(declared[name].type) for name in self.output_names
+        }
+        self.output_shapes = {name: declared[name].shape for name in self.output_names}
 
     def run_batch(self, inputs: Sequence[np.ndarray]) -> list[dict[str, np.ndarray]]:
         """Outputs per request, in request order, split back from one call."""

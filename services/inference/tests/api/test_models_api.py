@@ -5,6 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 from brainscan_manifest import Manifest
+from onnx import TensorProto
 
 
 def test_metadata_describes_inputs_outputs_and_version(shared_server) -> None:
@@ -62,3 +63,40 @@ def test_metadata_before_any_model_is_503_with_retry_after(serve, settings_facto
     assert response.status_code == 503
     assert response.headers["retry-after"] == "1"
     assert response.json()["code"] == "not_ready"
+
+
+@pytest.mark.parametrize(
+    ("probabilities", "feature_map"),
+    [(TensorProto.DOUBLE, TensorProto.INT64), (TensorProto.FLOAT, TensorProto.UINT8)],
+)
+def test_metadata_gives_the_datatypes_the_model_really_outputs(
+    serve, settings_factory, package_factory, tmp_path, images, probabilities, feature_map
+) -> None:
+    package_factory(
+        tmp_path / "models" / "1", probabilities_dtype=probabilities, feature_map_dtype=feature_map
+    )
+    server = serve(settings_factory(tmp_path / "models"))
+    metadata = httpx.get(f"{server.url}/v2/models/tiny").json()
+    datatypes = {o["name"]: o["datatype"] for o in metadata["outputs"]}
+    v2 = {TensorProto.DOUBLE: "FP64", TensorProto.FLOAT: "FP32", TensorProto.INT64: "INT64"}
+    v2[TensorProto.UINT8] = "UINT8"
+    assert datatypes == {
+        "probabilities": v2[probabilities],
+        "feature_map": v2[feature_map],
+        "activation_map": "FP32",  # computed by the service, always FP32
+    }
+    # ...and the answers carry the same datatypes as the metadata promised.
+    batch = images(1)
+    body = {
+        "inputs": [
+            {
+                "name": "image",
+                "shape": list(batch.shape),
+                "datatype": "UINT8",
+                "data": batch.ravel().tolist(),
+            }
+        ],
+        "outputs": [{"name": name} for name in datatypes],
+    }
+    answer = httpx.post(f"{server.url}/v2/models/tiny/infer", json=body).json()
+    assert {o["name"]: o["datatype"] for o in answer["outputs"]} == datatypes
