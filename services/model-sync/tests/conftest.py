@@ -8,38 +8,16 @@ from collections.abc import Iterator
 
 import pytest
 from brainscan_training.mlflow_server import MlflowServer
-from cryptography.fernet import Fernet
+from modelsync_mlflow import start_mlflow
 from modelsync_registry import RegistryHelper
 from modelsync_servers import ServerThread
 
-# MLflow refuses webhooks to private addresses and plain http unless told otherwise; its webhook
-# list is cached for 60 s by default (a webhook registered mid-session would be missed), and the
-# key that encrypts webhook secrets must be fixed for a restarted server to read them back.
-WEBHOOK_SERVER_ENV = {
-    "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
-    "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
-    "MLFLOW_WEBHOOK_CACHE_TTL": "0",
-    "MLFLOW_WEBHOOK_REQUEST_MAX_RETRIES": "0",
-    "MLFLOW_WEBHOOK_REQUEST_TIMEOUT": "5",
-}
 # model-sync sets these process-wide for MLflow's client; restored after each test.
 _MLFLOW_CLIENT_ENV = (
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
     "MLFLOW_HTTP_REQUEST_TIMEOUT",
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR",
 )
-
-
-def start_mlflow(root, port: int | None = None, key: str | None = None) -> MlflowServer:
-    """A real `mlflow server` (sqlite + local artifacts) that delivers webhooks on loopback."""
-    server = MlflowServer(root) if port is None else MlflowServer(root, port=port)
-    server.encryption_key = key or Fernet.generate_key().decode()
-    with pytest.MonkeyPatch.context() as env:
-        for name, value in WEBHOOK_SERVER_ENV.items():
-            env.setenv(name, value)
-        env.setenv("MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY", server.encryption_key)
-        server.start()
-    return server
 
 
 @pytest.fixture(scope="session")

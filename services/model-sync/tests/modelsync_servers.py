@@ -27,12 +27,13 @@ IMAGE_SIZE = 16  # training_models.SIZE: the quadrant classifiers' input
 
 
 class ServerThread:
-    """uvicorn serving one app in a thread, on a socket bound at construction."""
+    """uvicorn serving one app in a thread, on a socket bound at construction (a free port, or
+    ``port`` to come back where a stopped server was)."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0) -> None:
         self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.socket.bind(("127.0.0.1", 0))
+        self.socket.bind(("127.0.0.1", port))
         self.port = self.socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self.app = None
@@ -100,10 +101,11 @@ def start_modelsync(
     cache_dir: Path,
     *,
     webhooks: bool = True,
+    port: int = 0,
     **overrides: object,
 ) -> ServerThread:
     """model-sync on a free port; with ``webhooks`` it registers its webhook in MLflow."""
-    thread = ServerThread()
+    thread = ServerThread(port)
     servers.append(thread)
     if webhooks:
         overrides = {
