@@ -29,6 +29,16 @@ def test_defaults_add_no_batching_delay_and_listen_on_8001() -> None:
     assert settings.port == 8001
 
 
+def test_the_repository_api_is_off_by_default_and_needs_a_token_when_on() -> None:
+    assert InferenceSettings().repository_api is False
+    with pytest.raises(ValidationError, match="INFERENCE_REPOSITORY_TOKEN"):
+        InferenceSettings(repository_api=True)
+    with pytest.raises(ValidationError, match="at least 16"):
+        InferenceSettings(repository_api=True, repository_token="short")
+    settings = InferenceSettings(repository_api=True, repository_token="s" * 16)
+    assert "s" * 16 not in repr(settings)  # a secret: never printed
+
+
 def test_every_field_is_documented() -> None:
     for name, field in InferenceSettings.model_fields.items():
         assert field.description, f"{name} has no docstring"

@@ -27,6 +27,13 @@ class BadRequest(InferenceError):
     code = "bad_request"
 
 
+class Unauthorized(InferenceError):
+    """The caller did not present the credentials this endpoint requires."""
+
+    status = 401
+    code = "unauthorized"
+
+
 class PayloadTooLarge(InferenceError):
     status = 413
     code = "payload_too_large"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -92,9 +92,13 @@ class InferenceSettings(BaseSettings):
     max_request_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     """Largest inference request body accepted (after decompression); larger ones get 413."""
 
-    repository_api: bool = True
+    repository_api: bool = False
     """Serve `POST /v2/repository/index` and `.../models/{name}/load` (reload from the source
-    now). Turn off where untrusted clients reach the port."""
+    now), to callers holding INFERENCE_REPOSITORY_TOKEN. Off: those paths are 404."""
+
+    repository_token: SecretStr | None = None
+    """Shared token the repository API requires as `Authorization: Bearer <token>` (at least 16
+    characters); required when INFERENCE_REPOSITORY_API is on."""
 
     log_level: str = "INFO"
     """Log level of the service's ECS JSON logs (DEBUG, INFO, WARNING, ERROR)."""
@@ -111,6 +115,20 @@ class InferenceSettings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"unknown log level {value!r}")
         return level
+
+    @model_validator(mode="after")
+    def _repository_api_has_a_token(self) -> InferenceSettings:
+        if not self.repository_api:
+            return self
+        token = self.repository_token.get_secret_value() if self.repository_token else ""
+        if not token:
+            raise ValueError(
+                "INFERENCE_REPOSITORY_API=true needs INFERENCE_REPOSITORY_TOKEN: the repository"
+                " API reloads models, so it is never open to anyone who reaches the port"
+            )
+        if len(token) < 16:
+            raise ValueError("INFERENCE_REPOSITORY_TOKEN must be at least 16 characters long")
+        return self
 
     @model_validator(mode="after")
     def _modelsync_knows_the_model(self) -> InferenceSettings:

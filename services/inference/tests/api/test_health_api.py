@@ -28,7 +28,7 @@ def test_not_ready_without_a_model_then_ready_when_one_appears(
 def test_server_metadata_lists_the_extensions(shared_server) -> None:
     body = httpx.get(f"{shared_server.url}/v2").json()
     assert body["name"] == "brainscan-inference"
-    assert body["extensions"] == ["binary_tensor_data", "model_repository"]
+    assert body["extensions"] == ["binary_tensor_data"]  # model_repository: off by default
     assert body["version"]
 
 

@@ -20,7 +20,9 @@ _log = get_logger(__name__)
 def error_response(
     status: int, message: str, code: str, retry_after: int | None = None
 ) -> JSONResponse:
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"  # RFC 9110: a 401 names the scheme it wants
     body = {"error": message, "code": code, "request_id": current_request_id()}
     return JSONResponse(body, status_code=status, headers=headers)
 

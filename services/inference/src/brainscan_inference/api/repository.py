@@ -1,15 +1,37 @@
-"""Model repository extension (subset): what is loaded, and reload from the source now."""
+"""Model repository extension (subset): what is loaded, and reload from the source now.
+
+Off unless INFERENCE_REPOSITORY_API is set, and then only for callers presenting the shared
+token: a load makes the service read its source and swap models, not something for anyone
+who can reach the port.
+"""
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends, Request
 
-from ..errors import BadRequest, ModelNotFound
+from ..errors import BadRequest, ModelNotFound, Unauthorized
 from .deps import RegistryDep, SettingsDep, UpdaterDep
 
-router = APIRouter(tags=["repository"])
+
+async def require_token(request: Request, settings: SettingsDep) -> None:
+    """401 unless the request carries ``Authorization: Bearer <INFERENCE_REPOSITORY_TOKEN>``."""
+    expected = settings.repository_token.get_secret_value() if settings.repository_token else ""
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    # compare_digest: the time taken must not tell how much of a guessed token was right.
+    if not (
+        expected
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(presented.strip().encode(), expected.encode())
+    ):
+        raise Unauthorized(
+            "the repository API needs the service's token as 'Authorization: Bearer <token>'"
+        )
+
+
+router = APIRouter(tags=["repository"], dependencies=[Depends(require_token)])
 
 
 @router.post("/v2/repository/index")
