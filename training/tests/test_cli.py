@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -84,9 +83,8 @@ def test_unreachable_mlflow_gives_one_clear_line(monkeypatch, workdir, capsys):
 
 
 def test_unreachable_mlflow_fails_a_stage_within_bounded_time(tmp_path):
-    """The real process, real retries with backoff: it gives up, it does not hang."""
+    """The real process, real retries with backoff: it gives up (a hang would hit the timeout)."""
     env = {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}", "PATH": "/usr/bin:/bin"}
-    started = time.monotonic()
     result = subprocess.run(
         [sys.executable, "-m", "brainscan_training.cli", "--params", str(PARAMS), "status"],
         capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path,
@@ -94,7 +92,6 @@ def test_unreachable_mlflow_fails_a_stage_within_bounded_time(tmp_path):
     assert result.returncode == 2
     assert "is not reachable after 5 attempts" in result.stderr
     assert "Traceback" not in result.stderr
-    assert time.monotonic() - started < 120
 
 
 def test_bad_params_file_is_reported(tmp_path, capsys):
@@ -103,3 +100,18 @@ def test_bad_params_file_is_reported(tmp_path, capsys):
     code = main(["--params", str(bad), "status"])
     assert code == 2
     assert "profile 'tiny' not in profiles" in capsys.readouterr().err
+
+
+def test_promote_moves_production_and_refuses_a_missing_version(
+    tracking, model_name, workdir, capsys
+):
+    for mapping in (PERFECT, CONFUSED):
+        onnx_path, _ = write_package(workdir / "byom", mapping)
+        run_cli(
+            capsys, "register-external", "--onnx", str(onnx_path),
+            "--manifest", str(workdir / "byom/manifest.json"), model=model_name,
+        )  # fmt: skip
+    code, decision, _ = run_cli(capsys, "promote", "--version", "2", model=model_name)
+    assert code == 0 and decision["version"] == "2" and decision["reason"] == "manual promotion"
+    code, _, err = run_cli(capsys, "promote", "--version", "7", model=model_name)
+    assert code == 2 and f"{model_name} has no version 7" in err

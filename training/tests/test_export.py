@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
-from brainscan_manifest import Lineage, Manifest
+from brainscan_manifest import InputSpec, Lineage, Manifest
 from brainscan_manifest.verify import load_package, sha256_file, verify_package
 from brainscan_training.export import (
     FEATURE_MAP_OUTPUT,
@@ -103,3 +103,13 @@ def test_manifest_is_complete_and_verifies(package):
     assert manifest.onnx_sha256 == sha256_file(loaded_path)
     verify_package(loaded_path, loaded)
     assert Manifest.model_validate_json(manifest.model_dump_json()) == manifest
+
+
+def test_training_resize_filter_reaches_the_manifest(package, tmp_path):
+    model, _, _, _ = package
+    spec = InputSpec(name="image", height=32, width=32, resize_filter="bicubic")
+    _, manifest = export_package(model, tmp_path, CLASSES, input_spec=spec)
+    assert manifest.input.resize_filter == "bicubic"
+    wrong = InputSpec(name="image", height=64, width=64)
+    with pytest.raises(ValueError, match="does not match the model"):
+        export_package(model, tmp_path / "wrong", CLASSES, input_spec=wrong)

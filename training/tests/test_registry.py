@@ -129,3 +129,48 @@ def test_scorer_refuses_a_model_with_other_classes(scorer, tmp_path):
     onnx_path, manifest = write_package(tmp_path / "other", PERFECT, classes=["a", "b", "c", "d"])
     with pytest.raises(RegistryError, match="differ from the test split"):
         scorer(onnx_path, manifest)
+
+
+def test_version_that_failed_parity_needs_force(registry, scorer, tmp_path):
+    v1, first = register(registry, tmp_path / "v1", PERFECT)
+    registry.decide(v1, first, scorer, parity_passed=True)
+    v2, second = register(registry, tmp_path / "v2", PERFECT)
+    registry.client.set_model_version_tag(registry.model_name, v2, "parity.passed", "false")
+    registry.decide(v2, second, scorer, parity_passed=False)
+    with pytest.raises(RegistryError, match="failed the ONNX parity check"):
+        registry.set_production(v2, "manual")
+    assert registry.alias_version(PRODUCTION) == v1
+    assert registry.set_production(v2, "manual", force=True).promoted
+
+
+def test_min_improvement_is_required(registry, scorer, tmp_path):
+    v1, first = register(registry, tmp_path / "v1", PERFECT)
+    registry.decide(v1, first, scorer, parity_passed=True)
+    v2, second = register(registry, tmp_path / "v2", PERFECT)
+    decision = registry.decide(v2, second, scorer, parity_passed=True, min_improvement=0.01)
+    assert not decision.promoted and "(+0.01)" in decision.reason
+
+
+def test_damaged_champion_is_replaced(registry, scorer, tmp_path):
+    v1, first = register(registry, tmp_path / "v1", PERFECT)
+    registry.decide(v1, first, scorer, parity_passed=True)
+    registry.client.set_model_version_tag(registry.model_name, v1, "manifest.onnx_sha256", "0" * 64)
+    v2, second = register(registry, tmp_path / "v2", CONFUSED)
+    decision = registry.decide(v2, second, scorer, parity_passed=True)
+    assert decision.promoted and "cannot be scored" in decision.reason
+
+
+def test_unreachable_champion_never_promotes_untested(registry, scorer, tmp_path, monkeypatch):
+    from mlflow.exceptions import MlflowException
+
+    v1, first = register(registry, tmp_path / "v1", CONFUSED)
+    registry.decide(v1, first, scorer, parity_passed=True)
+    v2, second = register(registry, tmp_path / "v2", PERFECT)
+
+    def artifact_store_down(*_args, **_kwargs):
+        raise MlflowException("artifact store unavailable")
+
+    monkeypatch.setattr("mlflow.artifacts.download_artifacts", artifact_store_down)
+    decision = registry.decide(v2, second, scorer, parity_passed=True)
+    assert decision.alias == CHALLENGER and "not promoted" in decision.reason
+    assert registry.alias_version(PRODUCTION) == v1

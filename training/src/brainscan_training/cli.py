@@ -31,6 +31,10 @@ def _parser() -> argparse.ArgumentParser:
     promote.add_argument("--reason", default="manual promotion")
     rollback = commands.add_parser("rollback", help="move `production` back to an older version")
     rollback.add_argument("--to", required=True, dest="version")
+    for command in (promote, rollback):
+        command.add_argument(
+            "--force", action="store_true", help="serve it even if its export failed parity"
+        )
 
     external = commands.add_parser(
         "register-external", help="register any ONNX image classifier that has a manifest"
@@ -63,11 +67,12 @@ def _is_user_error(exc: Exception) -> bool:
     from brainscan_manifest.verify import PackageError
     from pydantic import ValidationError
 
+    from .data.checks import DataCheckError
     from .registry import RegistryError
     from .tracking import TrackingUnavailable
 
     user_errors = (TrackingUnavailable, RegistryError, PackageError, ValidationError,
-                   FileNotFoundError, ValueError)  # fmt: skip
+                   FileNotFoundError, DataCheckError)  # fmt: skip
     return isinstance(exc, user_errors)
 
 
@@ -79,9 +84,10 @@ def _dispatch(args: argparse.Namespace, params) -> int:
         return 0
     registry = _registry(args.model, params)
     if args.command == "promote":
-        decision = registry.set_production(args.version, args.reason)
+        decision = registry.set_production(args.version, args.reason, force=args.force)
     elif args.command == "rollback":
-        decision = registry.set_production(args.version, f"rollback to version {args.version}")
+        reason = f"rollback to version {args.version}"
+        decision = registry.set_production(args.version, reason, force=args.force)
     elif args.command == "register-external":
         decision = _register_external(registry, args, params)
     else:
@@ -98,9 +104,9 @@ def _registry(name: str | None, params):
     from mlflow import MlflowClient
 
     from .registry import Registry
-    from .tracking import require_tracking_server
+    from .tracking import connect
 
-    return Registry(MlflowClient(require_tracking_server()), name or params.model.name)
+    return Registry(MlflowClient(connect()), name or params.model.name)
 
 
 def _register_external(registry, args, params):

@@ -137,6 +137,20 @@ def check_parity(model, onnx_path: Path, images: np.ndarray) -> ParityReport:
     )
 
 
+def default_input_spec(model, resize_filter: str = "bilinear") -> InputSpec:
+    height, width, channels = model.input_shape[1:]
+    return InputSpec(
+        name=INPUT_NAME,
+        height=height,
+        width=width,
+        channels=channels,
+        color="RGB",
+        layout="NHWC",
+        dtype="uint8",
+        resize_filter=resize_filter,
+    )
+
+
 def build_manifest(
     model,
     onnx_path: Path,
@@ -144,27 +158,21 @@ def build_manifest(
     name: str,
     classes: list[str],
     default_threshold: float,
-    resize_filter: str = "bilinear",
+    input_spec: InputSpec | None = None,
     metrics: dict[str, float] | None = None,
     lineage: Lineage | None = None,
     description: str = "",
 ) -> Manifest:
-    height, width, channels = model.input_shape[1:]
+    """The manifest for an exported model; input_spec is how training fed it (size, filter)."""
+    spec = input_spec or default_input_spec(model)
+    if spec.shape()[1:] != list(model.input_shape[1:]) or spec.name != INPUT_NAME:
+        raise ValueError(f"input spec {spec.shape()} does not match the model {model.input_shape}")
     weights, bias = classifier_weights(model)
     return Manifest(
         name=name,
         description=description,
         classes=classes,
-        input=InputSpec(
-            name=INPUT_NAME,
-            height=height,
-            width=width,
-            channels=channels,
-            color="RGB",
-            layout="NHWC",
-            dtype="uint8",
-            resize_filter=resize_filter,
-        ),
+        input=spec,
         outputs=OutputSpec(
             probabilities=PROBABILITIES_OUTPUT,
             activation_map=ActivationMapSpec(
@@ -184,6 +192,7 @@ def export_package(
     classes: list[str],
     *,
     name: str = "brainscan-mobilenetv2",
+    input_spec: InputSpec | None = None,
     default_threshold: float = 0.5,
     opset: int = 17,
     metrics: dict[str, float] | None = None,
@@ -198,6 +207,7 @@ def export_package(
         onnx_path,
         name=name,
         classes=classes,
+        input_spec=input_spec,
         default_threshold=default_threshold,
         metrics=metrics,
         lineage=lineage,

@@ -108,12 +108,15 @@ class Registry:
         except MlflowException:
             return None
 
-    def download_package(self, version: str, destination: Path) -> tuple[Path, Manifest]:
-        """Fetch a version's ONNX + manifest and verify them against its sha256 tag."""
+    def _version(self, version: str):
         try:
-            model_version = self.client.get_model_version(self.model_name, version)
+            return self.client.get_model_version(self.model_name, version)
         except MlflowException as exc:
             raise RegistryError(f"{self.model_name} has no version {version}") from exc
+
+    def download_package(self, version: str, destination: Path) -> tuple[Path, Manifest]:
+        """Fetch a version's ONNX + manifest and verify them against its sha256 tag."""
+        model_version = self._version(version)
         import mlflow.artifacts
 
         local = Path(
@@ -149,11 +152,19 @@ class Registry:
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 champion_f1 = scorer(*self.download_package(champion, Path(tmp)))
-        except (PackageError, RegistryError, MlflowException) as exc:
+        except (PackageError, RegistryError) as exc:
+            # The champion itself is unusable (damaged package, other classes): replace it.
             reason = (
                 f"production version {champion} cannot be scored ({exc}); candidate replaces it"
             )
             return self._apply(Decision(version, PRODUCTION, reason, candidate_f1, champion))
+        except (MlflowException, OSError) as exc:
+            # A transient failure is no evidence either way: never promote untested.
+            reason = (
+                f"production version {champion} could not be fetched ({exc}); not promoted:"
+                " rerun the register stage or promote by hand"
+            )
+            return self._apply(Decision(version, CHALLENGER, reason, candidate_f1, champion))
         if candidate_f1 >= champion_f1 + min_improvement:
             reason = (
                 f"macro F1 {candidate_f1:.4f} >= production v{champion} {champion_f1:.4f}"
@@ -173,8 +184,16 @@ class Registry:
     def mark_challenger(self, version: str, reason: str) -> Decision:
         return self._apply(Decision(version, CHALLENGER, reason))
 
-    def set_production(self, version: str, reason: str) -> Decision:
-        """Move `production` to an existing version (manual promotion or rollback) after checks."""
+    def set_production(self, version: str, reason: str, force: bool = False) -> Decision:
+        """Move `production` to an existing version (manual promotion or rollback) after checks.
+
+        A version whose export failed the parity check is refused unless forced.
+        """
+        tags = self._version(version).tags
+        if tags.get("parity.passed") == "false" and not force:
+            raise RegistryError(
+                f"version {version} failed the ONNX parity check; use --force to serve it anyway"
+            )
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 self.download_package(version, Path(tmp))

@@ -19,7 +19,7 @@ import numpy as np
 
 from . import paths
 from .params import Params, input_spec
-from .tracking import require_tracking_server
+from .tracking import connect
 
 log = logging.getLogger(__name__)
 EXPERIMENT = "brainscan-training"
@@ -58,7 +58,7 @@ def prepare(params: Params) -> None:
 def _run(run_id: str | None = None, **start_kwargs):
     import mlflow
 
-    mlflow.set_tracking_uri(require_tracking_server())
+    connect()
     mlflow.set_experiment(EXPERIMENT)
     with mlflow.start_run(run_id=run_id, **start_kwargs) as run:
         yield run
@@ -122,11 +122,22 @@ def _warm_start_model(params: Params):
             log.warning("production v%s has no Keras model to start from: %s", version, exc)
             return None, f"none (production v{version} has no Keras model)"
         previous = keras.models.load_model(path)
-    expected = (None, params.model.input_size, params.model.input_size, 3)
-    if tuple(previous.input_shape) != expected or previous.output_shape[-1] != len(params.classes):
+    if not _same_architecture(previous, params):
         return None, f"none (production v{version} has another architecture)"
     log.info("warm start from %s version %s", params.model.name, version)
     return previous, f"{params.model.name}@{version}"
+
+
+def _same_architecture(previous, params: Params) -> bool:
+    """Same input, classes and layer shapes (alpha, dropout-free weights) as params would build."""
+    from .model import build_model
+
+    fresh = build_model(
+        len(params.classes), params.model.input_size, params.model.alpha, params.model.dropout
+    )
+    return tuple(previous.input_shape) == tuple(fresh.input_shape) and [
+        tuple(w.shape) for w in previous.weights
+    ] == [tuple(w.shape) for w in fresh.weights]
 
 
 def _log_dataset(params: Params, split, context: str) -> None:
@@ -177,6 +188,7 @@ def export(params: Params) -> None:
         paths.EXPORT_DIR,
         params.classes,
         name=params.model.name,
+        input_spec=input_spec(params),
         default_threshold=params.model.default_threshold,
         opset=params.export.opset,
         metrics={k: v for k, v in metrics.items() if v is not None},
@@ -212,8 +224,31 @@ def export(params: Params) -> None:
 def _run_tag(run_id: str, key: str) -> str | None:
     from mlflow import MlflowClient
 
-    require_tracking_server()
+    connect()
     return MlflowClient().get_run(run_id).data.tags.get(key)
+
+
+def _log_signature(params: Params) -> None:
+    """The ONNX model as an MLflow model too, so the UI shows its signature and an input example.
+
+    The served package stays the plain `model_package` artifacts: MLflow re-serialises ONNX
+    weights into a side file, which would change the bytes whose sha256 the manifest records.
+    """
+    import mlflow
+    import onnx
+    from brainscan_manifest.verify import load_package
+    from brainscan_manifest.verify import smoke_input as example_input
+    from mlflow.models import infer_signature
+
+    onnx_path, manifest = load_package(paths.EXPORT_DIR)
+    example = example_input(manifest, batch=1)
+    probabilities = np.full((1, len(manifest.classes)), 1.0 / len(manifest.classes), np.float32)
+    mlflow.onnx.log_model(
+        onnx.load(str(onnx_path)),
+        name="onnx_model",
+        signature=infer_signature(example, probabilities),
+        input_example=example,
+    )
 
 
 def register(params: Params) -> None:
@@ -227,6 +262,7 @@ def register(params: Params) -> None:
     run_id = _run_id()
     with _run(run_id):
         mlflow.log_artifact(str(paths.KERAS_MODEL), "keras")
+        _log_signature(params)
         registry = Registry(MlflowClient(), params.model.name)
         version = registry.register_package(
             paths.EXPORT_DIR, run_id, {"parity.passed": str(parity["passed"]).lower()}

@@ -46,3 +46,12 @@ def require_tracking_server(uri: str | None = None, attempts: int = 5, delay: fl
         f"MLflow tracking server {uri} is not reachable after {attempts} attempts ({last_error}). "
         "Start one with `make mlflow` or point MLFLOW_TRACKING_URI at a running server."
     )
+
+
+def connect(uri: str | None = None) -> str:
+    """Check the server answers, then point every MLflow client in this process at it."""
+    import mlflow
+
+    uri = require_tracking_server(uri)
+    mlflow.set_tracking_uri(uri)
+    return uri
