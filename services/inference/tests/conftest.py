@@ -41,12 +41,14 @@ def build_model(
     probabilities_dtype: int = TensorProto.FLOAT,
     feature_map_dtype: int = TensorProto.FLOAT,
     feature_map_shape: list[int | str] | None = None,
+    feature_map_rank: int = 4,
 ) -> tuple[onnx.ModelProto, np.ndarray, np.ndarray]:
     """image -> per-pixel features (the "feature map") -> global mean -> dense -> softmax.
 
     Returns the model and its dense layer (weights [K, C], bias [C]), which is exactly what a
     class activation map needs. The output dtypes (a Cast at the end) and the feature map's
-    declared shape can be changed, to build models that are odd but valid ONNX.
+    declared shape can be changed, and ``feature_map_rank=3`` averages its channels away
+    whatever the declared shape says: models that are odd or broken but valid ONNX.
     """
     rng = np.random.default_rng(seed)
     pixel_weights = rng.normal(0, 1, (3, features)).astype(np.float32)
@@ -77,7 +79,19 @@ def build_model(
         )
     else:
         nodes.append(helper.make_node("Identity", ["features_nhwc"], ["features"]))
-    nodes.append(helper.make_node("Cast", ["features"], ["feature_map"], to=feature_map_dtype))
+    if feature_map_rank == 3:
+        axis = 3 if layout == "NHWC" else 1
+        nodes.append(
+            helper.make_node("ReduceMean", ["features"], ["flat"], axes=[axis], keepdims=0)
+        )
+    nodes.append(
+        helper.make_node(
+            "Cast",
+            ["features" if feature_map_rank == 4 else "flat"],
+            ["feature_map"],
+            to=feature_map_dtype,
+        )
+    )
     graph = helper.make_graph(
         nodes,
         "tiny_classifier",

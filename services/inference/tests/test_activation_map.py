@@ -1,9 +1,17 @@
-"""Class activation maps: the CAM formula, both layouts, scaling to 0..1."""
+"""Class activation maps: the CAM formula, both layouts, scaling to 0..1, misfits named."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
-from brainscan_inference.activation_map import class_activation_maps
+import pytest
+from brainscan_inference.activation_map import (
+    ActivationMapError,
+    ActivationMapper,
+    class_activation_maps,
+)
+from brainscan_manifest import ActivationMapSpec
 
 
 def reference_cam(feature_map: np.ndarray, weights: np.ndarray, c: int) -> np.ndarray:
@@ -51,3 +59,30 @@ def test_a_flat_map_is_zeros_not_nan() -> None:
     features = np.ones((1, 2, 2, 3), np.float32)
     (cam,) = class_activation_maps(features, np.ones((3, 2), np.float32), np.array([0]))
     assert np.array_equal(cam, np.zeros((2, 2)))
+
+
+def mapper(rows: int, layout: str = "NHWC") -> ActivationMapper:
+    spec = ActivationMapSpec(
+        feature_map="features", layout=layout, weights=np.ones((rows, 2)).tolist(), bias=[0, 0]
+    )
+    return ActivationMapper(spec)
+
+
+def test_the_mapper_gives_the_maps_of_the_formula() -> None:
+    features = np.random.default_rng(2).random((2, 3, 3, 4)).astype(np.float32)
+    expected = class_activation_maps(features, np.ones((4, 2), np.float32), np.array([0, 1]))
+    np.testing.assert_array_equal(mapper(4).maps(features, np.array([0, 1])), expected)
+
+
+@pytest.mark.parametrize(
+    ("features", "layout", "message"),
+    [
+        (np.ones((1, 3, 3, 5)), "NHWC", "has 5 channels (shape [1, 3, 3, 5], NHWC), the manifest"),
+        (np.ones((1, 5, 3, 3)), "NCHW", "has 5 channels"),
+        (np.ones((1, 3, 3)), "NHWC", "has rank 3 (shape [1, 3, 3])"),
+    ],
+    ids=["rows-nhwc", "rows-nchw", "rank"],
+)
+def test_a_feature_map_that_does_not_fit_the_weights_says_how(features, layout, message) -> None:
+    with pytest.raises(ActivationMapError, match=re.escape(message)):
+        mapper(4, layout).maps(features, np.array([0]))

@@ -165,3 +165,33 @@ async def test_results_do_not_depend_on_batch_neighbours(
     batch = await model.batcher.submit(images(3, seed=4), size=3)
     np.testing.assert_allclose(one["probabilities"][0], batch["probabilities"][0], rtol=1e-5)
     await registry.close()
+
+
+SYMBOLIC_FEATURES = ["N", "height", "width", "channels"]  # static checks cannot see a misfit
+
+
+@pytest.mark.parametrize(
+    ("broken", "reason"),
+    [
+        ("weights_rows", "5 channels"),
+        ("feature_map_rank", "rank 3"),
+    ],
+)
+async def test_a_package_whose_activation_maps_cannot_be_computed_is_refused_at_load(
+    tmp_path, registry, package_factory, metrics, images, broken, reason
+) -> None:
+    await registry.load(candidate(package_factory(tmp_path / "1"), "1"))
+    serving = registry.current
+    options: dict = {"feature_map_shape": SYMBOLIC_FEATURES}
+    if broken == "weights_rows":  # 6 rows of class weights for a 5-channel feature map
+        options["cam_weights"] = np.ones((6, 4)).tolist()
+    else:
+        options["feature_map_rank"] = 3
+
+    outcome = await registry.load(candidate(package_factory(tmp_path / "2", **options), "2"))
+
+    assert outcome.state == "refused"
+    assert "activation map" in outcome.reason and reason in outcome.reason
+    assert registry.current is serving
+    assert count(metrics, "refused") == 1
+    await registry.close()

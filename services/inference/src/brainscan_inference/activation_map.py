@@ -9,6 +9,37 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
+from brainscan_manifest import ActivationMapSpec
+
+
+class ActivationMapError(ValueError):
+    """The feature map and the classifier weights do not fit together; the message says how."""
+
+
+class ActivationMapper:
+    """The maps of one model: its feature-map output, layout and classifier weights [K, C]."""
+
+    def __init__(self, spec: ActivationMapSpec) -> None:
+        self.feature_map = spec.feature_map
+        self.layout = spec.layout
+        self.weights = np.asarray(spec.weights, dtype=np.float32)
+
+    def maps(self, feature_map: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """Maps [N, h, w] for ``classes[i]`` of image i; ActivationMapError if they cannot be."""
+        shape = list(feature_map.shape)
+        if feature_map.ndim != 4:
+            raise ActivationMapError(
+                f"feature map {self.feature_map!r} has rank {feature_map.ndim} (shape {shape}), "
+                f"an activation map needs rank 4 ({self.layout})"
+            )
+        channels = shape[3] if self.layout == "NHWC" else shape[1]
+        if channels != self.weights.shape[0]:
+            raise ActivationMapError(
+                f"feature map {self.feature_map!r} has {channels} channels (shape {shape}, "
+                f"{self.layout}), the manifest's activation_map.weights has "
+                f"{self.weights.shape[0]} rows"
+            )
+        return class_activation_maps(feature_map, self.weights, classes, self.layout)
 
 
 def class_activation_maps(

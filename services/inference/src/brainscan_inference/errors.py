@@ -51,3 +51,11 @@ class Unavailable(InferenceError):
 
     status = 503
     code = "unavailable"
+
+
+class ActivationMapFailed(InferenceError):
+    """The served model's feature map and CAM weights do not fit: a broken package, not a bad
+    request. Warm-up refuses such packages, so this guards only against what it cannot see."""
+
+    status = 500
+    code = "activation_map_failed"

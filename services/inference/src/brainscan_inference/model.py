@@ -13,17 +13,18 @@ from typing import Any
 
 import numpy as np
 from brainscan_manifest import Manifest
+from brainscan_servicekit import get_logger
 
-from .activation_map import class_activation_maps
 from .batching import DynamicBatcher
 from .codec import InferRequest, ResponseOutput
 from .datatypes import MANIFEST_TO_V2
-from .errors import BadRequest
+from .errors import ActivationMapFailed, BadRequest
 from .session import ModelRunner
 
 ACTIVATION_MAP_OUTPUT = "activation_map"
 """The output computed by the service (not the ONNX graph): the class activation map."""
 PLATFORM = "onnxruntime_onnx"
+_log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -55,8 +56,7 @@ class LoadedModel:
         self.sha256 = manifest.onnx_sha256
         self.runner = runner
         self.batcher = batcher
-        cam = manifest.outputs.activation_map
-        self._cam_weights = np.asarray(cam.weights, dtype=np.float32) if cam else None
+        self.activation_maps = runner.activation_maps
         self.input_spec = TensorSpec(
             manifest.input.name, MANIFEST_TO_V2[manifest.input.dtype], _dims(manifest.input.shape())
         )
@@ -102,7 +102,7 @@ class LoadedModel:
                     if cam_class is None
                     else np.full(images.shape[0], cam_class)
                 )
-                tensor = self._activation_maps(results, classes)
+                tensor = self._activation_maps(results[self.activation_maps.feature_map], classes)
                 parameters = {**parameters, "activation_class": ",".join(map(str, classes))}
             else:
                 tensor = results[name]
@@ -173,7 +173,7 @@ class LoadedModel:
                 wanted[output.name] = (output.binary, {})
         if cam_param and ACTIVATION_MAP_OUTPUT not in wanted:
             wanted[ACTIVATION_MAP_OUTPUT] = (request.binary_output, {})
-        if ACTIVATION_MAP_OUTPUT in wanted and self._cam_weights is None:
+        if ACTIVATION_MAP_OUTPUT in wanted and self.activation_maps is None:
             raise BadRequest(
                 f"model {self.name!r} has no feature map and classifier weights in its "
                 "manifest, so it cannot give activation maps",
@@ -204,11 +204,30 @@ class LoadedModel:
             code="parameter",
         )
 
-    def _activation_maps(self, results: dict[str, np.ndarray], classes: np.ndarray) -> np.ndarray:
-        cam = self.manifest.outputs.activation_map
-        assert cam is not None and self._cam_weights is not None
-        feature_map = results[cam.feature_map]
-        return class_activation_maps(feature_map, self._cam_weights, classes, cam.layout)
+    def _activation_maps(self, feature_map: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """The maps, or 500 ``activation_map_failed``: the request was valid, the model is not.
+
+        Warm-up computes maps before a model is served, so this is reached only by a misfit
+        warm-up could not see; it is answered plainly rather than as an unexplained error.
+        """
+        assert self.activation_maps is not None
+        try:
+            return self.activation_maps.maps(feature_map, classes)
+        except Exception as exc:  # numpy raises several types; each means a broken model
+            _log.error(
+                "activation map failed",
+                **{
+                    "model.name": self.name,
+                    "model.version": self.version,
+                    "error.type": type(exc).__name__,
+                    "error.message": str(exc),
+                },
+            )
+            raise ActivationMapFailed(
+                f"model {self.name!r} version {self.version!r} cannot compute activation maps "
+                f"({exc}); this is a fault of the model package, not of the request: ask "
+                "without activation_map, or serve a package whose weights fit its feature map"
+            ) from None
 
     async def close(self) -> None:
         """Finish every queued request, then release the worker thread."""

@@ -10,6 +10,7 @@ import onnxruntime as ort
 from brainscan_manifest import Manifest
 from brainscan_manifest.verify import smoke_input
 
+from .activation_map import ActivationMapError, ActivationMapper
 from .datatypes import onnxruntime_datatype
 from .settings import InferenceSettings
 
@@ -54,6 +55,7 @@ class ModelRunner:
         # Always ask for the feature map when there is one: it costs almost nothing and keeps
         # every batch the same call, whoever in it wants an activation map.
         self.output_names = [manifest.outputs.probabilities] + ([cam.feature_map] if cam else [])
+        self.activation_maps = ActivationMapper(cam) if cam else None
         declared = {o.name: o for o in session.get_outputs()}
         # Protocol datatypes as the graph declares them (an unknown one refuses the model here).
         self.output_datatypes = {
@@ -75,7 +77,8 @@ class ModelRunner:
         return per_request
 
     def warm_up(self, batch_sizes: Sequence[int]) -> None:
-        """Run the deterministic smoke images at each batch size; raise WarmUpError if not sane."""
+        """Run the smoke images at each batch size, activation maps included; WarmUpError if not
+        sane, so a model that would fail requests is never served."""
         base = smoke_input(self.manifest, batch=2)
         classes = len(self.manifest.classes)
         for size in batch_sizes:
@@ -93,3 +96,21 @@ class ModelRunner:
             for name, tensor in outputs.items():
                 if not np.all(np.isfinite(tensor)):
                     raise WarmUpError(f"warm-up at batch {size}: output {name!r} is not finite")
+            if self.activation_maps is not None:
+                self._warm_up_activation_maps(outputs, probabilities.argmax(axis=1))
+
+    def _warm_up_activation_maps(self, outputs: dict[str, np.ndarray], classes: np.ndarray) -> None:
+        # Static checks cannot see every misfit (a symbolic channel count, a graph that returns
+        # another rank than it declares): computing one map per batch size is the real check.
+        mapper = self.activation_maps
+        assert mapper is not None
+        size = len(classes)
+        try:
+            maps = mapper.maps(outputs[mapper.feature_map], classes)
+        except ActivationMapError as exc:
+            raise WarmUpError(f"warm-up at batch {size}: activation map failed: {exc}") from exc
+        if maps.ndim != 3 or maps.shape[0] != size:
+            raise WarmUpError(
+                f"warm-up at batch {size}: activation maps have shape {maps.shape}, "
+                f"expected [{size}, h, w]"
+            )

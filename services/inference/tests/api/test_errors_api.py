@@ -11,6 +11,7 @@ import httpx
 import numpy as np
 import orjson
 import pytest
+from brainscan_inference.activation_map import ActivationMapper
 
 
 def post(server, body, *, path="/v2/models/tiny/infer", headers=None) -> httpx.Response:
@@ -297,3 +298,19 @@ def test_a_failing_model_call_is_500_for_that_batch_only(serve, settings_factory
         "brainscan_inference_requests_total", {"model": "tiny", "version": "1", "outcome": "error"}
     )
     assert errors == 1
+
+
+def test_activation_maps_that_fail_after_load_are_a_plain_500_and_probabilities_still_work(
+    serve, settings_factory, model_dir
+) -> None:
+    server = serve(settings_factory(model_dir))
+    model = server.app.state.registry.current
+    # Fault injection: weights that stopped fitting the feature map after warm-up checked them.
+    spec = model.manifest.outputs.activation_map.model_copy(update={"weights": [[1.0] * 4] * 6})
+    model.activation_maps = ActivationMapper(spec)
+    body = {"inputs": [good_input()], "parameters": {"activation_map": True}}
+    response = post(server, body)
+    assert_error(response, 500, "activation_map_failed", "cannot compute activation maps")
+    assert "5 channels" in response.json()["error"]
+    assert "not of the request" in response.json()["error"]
+    assert post(server, {"inputs": [good_input()]}).status_code == 200
