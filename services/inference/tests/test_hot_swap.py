@@ -109,3 +109,38 @@ def test_swap_under_load_fails_no_request_and_refused_models_change_nothing(
         samples("brainscan_inference_model_loads_total", {"model": "tiny", "outcome": "refused"})
         == 2
     )
+
+
+def test_a_broken_newest_version_does_not_keep_a_good_older_one_from_serving(
+    serve, settings_factory, tmp_path, package_factory, images
+) -> None:
+    models = tmp_path / "models"
+    package_factory(models / "2")
+    # Version 3's CAM weights do not fit its feature map: refused at warm-up.
+    package_factory(
+        models / "3",
+        seed=3,
+        feature_map_shape=["N", "h", "w", "k"],
+        cam_weights=[[1.0] * 4] * 6,
+    )
+    server = serve(settings_factory(models, model_name="tiny"))
+    assert httpx.get(f"{server.url}/v2/models/tiny").json()["versions"] == ["2"]
+    batch = images(1)
+    body = {
+        "inputs": [
+            {
+                "name": "image",
+                "shape": list(batch.shape),
+                "datatype": "UINT8",
+                "data": batch.ravel().tolist(),
+            }
+        ],
+        "parameters": {"activation_map": True},
+    }
+    assert httpx.post(f"{server.url}/v2/models/tiny/infer", json=body).status_code == 200
+    refused = server.app.state.metrics.registry.get_sample_value(
+        "brainscan_inference_model_loads_total", {"model": "tiny", "outcome": "refused"}
+    )
+    assert refused == 1
+    last = server.app.state.registry.last_outcome
+    assert last.version == "3" and "activation map" in last.reason

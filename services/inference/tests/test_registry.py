@@ -195,3 +195,32 @@ async def test_a_package_whose_activation_maps_cannot_be_computed_is_refused_at_
     assert registry.current is serving
     assert count(metrics, "refused") == 1
     await registry.close()
+
+
+async def test_a_refused_package_falls_back_to_the_highest_version_that_loads(
+    tmp_path, settings_factory, package_factory, metrics
+) -> None:
+    registry = ModelRegistry(settings_factory(tmp_path, model_name="tiny"), metrics)
+    good = candidate(package_factory(tmp_path / "2"), "2")
+    also_broken = candidate(package_factory(tmp_path / "3", seed=1, num_outputs=3), "3")
+    broken = ModelCandidate(
+        directory=package_factory(tmp_path / "4", seed=2, num_outputs=3),
+        version="4",
+        origin="test",
+        fallbacks=(also_broken, good),
+    )
+    outcome = await registry.load(broken)
+    assert outcome.state == "refused" and "3 probability outputs" in outcome.reason
+    assert outcome.fallback is not None and outcome.fallback.version == "2"
+    assert outcome.fallback.state == "loaded"
+    assert registry.current.version == "2"
+    assert registry.last_outcome == outcome  # the index still tells about version 4
+    assert count(metrics, "refused") == 2 and count(metrics, "loaded") == 1
+    # Offered again unchanged: version 4 refused again, version 3 (same files as when it was
+    # refused) skipped, version 2 stays without a reload.
+    served = registry.current
+    again = await registry.load(broken)
+    assert again.state == "refused" and again.fallback.state == "unchanged"
+    assert registry.current is served
+    assert count(metrics, "refused") == 3
+    await registry.close()

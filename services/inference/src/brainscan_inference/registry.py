@@ -3,17 +3,20 @@
 A new package is verified (sha256, ONNX checker, signature, smoke inference), loaded into a
 new session and warmed up beside the one serving; only then does one assignment make it
 current. Requests already queued on the old model finish there, then its batcher stops. A
-package that fails any step is refused and the old model keeps serving.
+package that fails any step is refused and the old model keeps serving, unless the source
+named fallbacks: then the first of them that loads (or is the one serving) is served.
 """
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
+from brainscan_manifest import MANIFEST_FILE, MODEL_FILE
 from brainscan_manifest.verify import PackageError, load_package, verify_package
 from brainscan_servicekit import get_logger
 
@@ -37,6 +40,8 @@ class LoadOutcome:
     reason: str = ""
     origin: str = ""
     at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    fallback: LoadOutcome | None = None
+    """For a refused candidate: what became of the fallback that is serving in its place."""
 
 
 class ModelRegistry:
@@ -49,6 +54,9 @@ class ModelRegistry:
         self._load_lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
         self.last_outcome: LoadOutcome | None = None
+        # (directory, version) -> file sizes and times when it was refused: a fallback that has
+        # not changed since is skipped rather than verified, logged and counted again.
+        self._refused_files: dict[tuple[Path, str], tuple] = {}
         metrics.watch_queue(lambda: self._current.batcher.queue_depth if self._current else 0)
 
     @property
@@ -78,10 +86,31 @@ class ModelRegistry:
         return model
 
     async def load(self, candidate: ModelCandidate) -> LoadOutcome:
-        """Verify, load and warm ``candidate``, then swap it in; never raises for a bad package."""
+        """Verify, load and warm ``candidate``, then swap it in; if it is refused, its fallbacks
+        in order until one loads or is already serving. Never raises for a bad package."""
         async with self._load_lock:
             outcome = await self._load(candidate)
+            if outcome.state == "refused":
+                outcome = await self._fall_back(candidate, outcome)
         self.last_outcome = outcome
+        return outcome
+
+    async def _fall_back(self, refused: ModelCandidate, outcome: LoadOutcome) -> LoadOutcome:
+        for fallback in refused.fallbacks:
+            files = _file_stats(fallback)
+            if self._refused_files.get((fallback.directory, fallback.version)) == files:
+                continue  # refused before with these very files: it would be refused again
+            result = await self._load(fallback)
+            if result.state != "refused":
+                _log.warning(
+                    "serving an older version in place of a refused one",
+                    **{
+                        "event.action": "model-fallback",
+                        "model.version": fallback.version,
+                        "model.refused_version": refused.version,
+                    },
+                )
+                return replace(outcome, fallback=result)
         return outcome
 
     async def _load(self, candidate: ModelCandidate) -> LoadOutcome:
@@ -163,6 +192,7 @@ class ModelRegistry:
         return runner, onnx_path
 
     def _refuse(self, candidate: ModelCandidate, reason: str, log) -> LoadOutcome:
+        self._refused_files[(candidate.directory, candidate.version)] = _file_stats(candidate)
         self._metrics.model_loads.labels(
             self._current.name if self._current else (self._settings.model_name or ""), "refused"
         ).inc()
@@ -185,3 +215,16 @@ class ModelRegistry:
             await model.close()
         if self._retiring:
             await asyncio.gather(*self._retiring, return_exceptions=True)
+
+
+def _file_stats(candidate: ModelCandidate) -> tuple:
+    """Sizes and modification times of a package's files (None for a missing one)."""
+    stats = []
+    for name in (MANIFEST_FILE, MODEL_FILE):
+        try:
+            stat = (candidate.directory / name).stat()
+        except OSError:
+            stats.append(None)
+        else:
+            stats.append((stat.st_size, stat.st_mtime_ns))
+    return tuple(stats)

@@ -52,6 +52,7 @@ def test_a_refused_load_says_why_and_the_old_model_keeps_serving(
     assert response.status_code == 400
     assert response.json()["code"] == "model_refused"
     assert "3 probability outputs" in response.json()["error"]
+    assert "serving version 1" in response.json()["error"]  # the fallback, already serving
     served, refused = index(manual_server)
     assert served["version"] == "1" and served["state"] == "READY"
     assert refused["version"] == "2" and refused["state"] == "UNAVAILABLE"

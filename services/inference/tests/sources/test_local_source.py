@@ -68,3 +68,25 @@ async def test_changes_waits_for_a_package_to_appear(tmp_path, package_factory):
     package_factory(tmp_path / "models" / "1")
     assert (await asyncio.wait_for(first, 5)).version == "1"
     await changes.aclose()
+
+
+async def test_lower_versions_are_offered_as_fallbacks_highest_first(tmp_path, package_factory):
+    for version in ("1", "3", "2"):
+        package_factory(tmp_path / version)
+    candidate = await LocalDirectorySource(tmp_path).latest()
+    assert candidate.version == "3"
+    assert [f.version for f in candidate.fallbacks] == ["2", "1"]
+    assert [f.directory for f in candidate.fallbacks] == [tmp_path / "2", tmp_path / "1"]
+    pinned = await LocalDirectorySource(tmp_path, pinned_version="3").latest()
+    assert pinned.fallbacks == ()  # a pin means that version or nothing
+
+
+async def test_a_change_to_a_fallback_version_is_offered_again(tmp_path, package_factory):
+    package_factory(tmp_path / "1")
+    package_factory(tmp_path / "2", seed=2)
+    changes = LocalDirectorySource(tmp_path, poll_interval=0.02).changes()
+    assert (await anext(changes)).version == "2"
+    package_factory(tmp_path / "1", seed=5)  # e.g. the good version repaired under a broken one
+    again = await asyncio.wait_for(anext(changes), 5)
+    assert again.version == "2" and [f.version for f in again.fallbacks] == ["1"]
+    await changes.aclose()

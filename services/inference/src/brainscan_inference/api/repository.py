@@ -66,5 +66,9 @@ async def repository_load(
         raise ModelNotFound(f"unknown model {name!r}; this service serves {served!r}")
     outcome = await updater.load_now()
     if outcome.state == "refused":
-        raise BadRequest(f"model refused: {outcome.reason}", code="model_refused")
+        instead = f"; serving version {outcome.fallback.version}" if outcome.fallback else ""
+        raise BadRequest(
+            f"model refused: version {outcome.version}: {outcome.reason}{instead}",
+            code="model_refused",
+        )
     return {"name": name, "version": outcome.version, "state": outcome.state}

@@ -9,7 +9,7 @@ methods and the rest of the service does not change.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -29,6 +29,9 @@ class ModelCandidate:
     """The hash the source vouches for (e.g. a registry's), checked on top of the manifest's."""
     origin: str = ""
     """Human-readable provenance for logs and the repository index."""
+    fallbacks: tuple[ModelCandidate, ...] = field(default=(), repr=False)
+    """Packages to try in this order if this one is refused (a local directory's lower
+    versions, highest first), so one broken version does not keep a good one from serving."""
 
 
 @runtime_checkable

@@ -6,16 +6,20 @@ Two layouts:
   ``version``, or the first 12 hex digits of its sha256 when the manifest has none.
 - ``<dir>/<version>/model.onnx`` + ``manifest.json``: several versions; the highest is served
   unless one is pinned (integer names in numeric order, then any other names in text order).
+  The lower versions come with it as fallbacks, highest first: if the highest is refused, the
+  highest one that loads is served instead.
 
-Changes are found by polling file sizes and modification times, so a package copied in place
-(or a new version directory) is picked up without any extra dependency; a half-copied file fails
-the sha256 check, is refused, and is offered again once its files change.
+Changes are found by polling file sizes and modification times (of every version, since any of
+them may end up served), so a package copied in place (or a new version directory) is picked up
+without any extra dependency; a half-copied file fails the sha256 check, is refused, and is
+offered again once its files change.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, Manifest
@@ -70,18 +74,24 @@ class LocalDirectorySource:
         return self._scan_with_fingerprint()[0]
 
     def _scan_with_fingerprint(self) -> tuple[ModelCandidate, tuple]:
-        directory, version = self._locate()
-        files = [directory / MANIFEST_FILE, directory / MODEL_FILE]
-        try:
-            stats = [(f.stat().st_size, f.stat().st_mtime_ns) for f in files]
-        except OSError as exc:
-            raise SourceError(f"{directory}: cannot read package files: {exc}") from exc
-        candidate = ModelCandidate(
-            directory=directory, version=version, origin=f"local:{directory}"
+        packages = self._locate()
+        fingerprint = []
+        for directory, version in packages:
+            files = [directory / MANIFEST_FILE, directory / MODEL_FILE]
+            # A file that cannot be read is still offered: the registry refuses it with the
+            # reason, falls back to the next version, and the package is offered again once
+            # its files change.
+            stats = [_size_and_mtime(f) for f in files]
+            fingerprint.append((str(directory), version, *stats))
+        best, *lower = (
+            ModelCandidate(directory=directory, version=version, origin=f"local:{directory}")
+            for directory, version in packages
         )
-        return candidate, (str(directory), version, *stats)
+        candidate = replace(best, fallbacks=tuple(lower))
+        return candidate, tuple(fingerprint)
 
-    def _locate(self) -> tuple[Path, str]:
+    def _locate(self) -> list[tuple[Path, str]]:
+        """Packages to serve, best first: the highest version, then the lower ones."""
         root = self.directory
         if not root.is_dir():
             raise SourceError(f"model directory {root} does not exist")
@@ -90,7 +100,7 @@ class LocalDirectorySource:
                 raise SourceError(
                     f"{root} holds a single package; a pinned version needs <dir>/<version>/"
                 )
-            return root, _single_package_version(root)
+            return [(root, _single_package_version(root))]
         versions = sorted(
             (p.name for p in root.iterdir() if (p / MANIFEST_FILE).is_file()), key=_version_key
         )
@@ -101,8 +111,16 @@ class LocalDirectorySource:
                 raise SourceError(
                     f"pinned version {self.pinned_version!r} not in {root} (has {versions})"
                 )
-            return root / self.pinned_version, self.pinned_version
-        return root / versions[-1], versions[-1]
+            return [(root / self.pinned_version, self.pinned_version)]
+        return [(root / version, version) for version in reversed(versions)]
+
+
+def _size_and_mtime(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
 
 
 def _single_package_version(directory: Path) -> str:
