@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Build brainscan images with podman (no Docker engine needed; see docs/containers.md).
+# Usage: build.sh COMPONENT...   components: gateway inference model-sync mlflow training
+# Environment:
+#   IMAGE_PREFIX  repository prefix (default localhost: images are localhost/brainscan-<component>)
+#   IMAGE_TAG     tag (default latest)
+#   BASE_IMAGE    base image (default: the debootstrap-made local base, built when missing;
+#                 BASE_IMAGE=python:3.11-slim-bookworm where a registry is reachable)
+#   CA_BUNDLE     CA bundle passed as the build secret `ca_bundle` (default: the system bundle)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+prefix="${IMAGE_PREFIX:-localhost}"
+tag="${IMAGE_TAG:-latest}"
+local_base="localhost/brainscan/python-base:3.11-bookworm"
+base="${BASE_IMAGE:-$local_base}"
+ca_bundle="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
+# runc, ulimits (containers.conf) and chroot isolation: what works on these machines.
+export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/infra/images/containers.conf}"
+export BUILDAH_ISOLATION="${BUILDAH_ISOLATION:-chroot}"
+
+dockerfile_of() {
+    case "$1" in
+        gateway | inference | model-sync) echo "services/$1/Dockerfile" ;;
+        mlflow) echo "infra/mlflow/Dockerfile" ;;
+        training) echo "training/Dockerfile" ;;
+        *) echo "unknown component '$1' (gateway inference model-sync mlflow training)" >&2; return 1 ;;
+    esac
+}
+
+version_of() {
+    # The component's own package version; MLflow's image is versioned by the MLflow it runs.
+    local pyproject
+    case "$1" in
+        gateway | inference | model-sync) pyproject="services/$1/pyproject.toml" ;;
+        training) pyproject="training/pyproject.toml" ;;
+        mlflow) sed -n "s/^mlflow==\([^ ]*\).*/\1/p" infra/mlflow/requirements.txt; return ;;
+    esac
+    sed -n 's/^version = "\(.*\)"/\1/p' "$pyproject" | head -n 1
+}
+
+[[ $# -gt 0 ]] || { sed -n '2,10p' "$0" >&2; exit 2; }
+for component in "$@"; do dockerfile_of "$component" >/dev/null; done
+
+if [[ "$base" == "$local_base" ]]; then
+    bash infra/images/build-base.sh "$base"
+fi
+
+secret=()
+[[ -s "$ca_bundle" ]] && secret=(--secret "id=ca_bundle,src=$ca_bundle")
+revision="$(git rev-parse HEAD 2>/dev/null || echo unknown)"
+source_url="$(git config --get remote.origin.url 2>/dev/null || echo unknown)"
+created="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+
+for component in "$@"; do
+    image="$prefix/brainscan-$component:$tag"
+    echo "== $image ($(dockerfile_of "$component"), base $base)"
+    start=$SECONDS
+    podman build --format docker --layers \
+        -f "$(dockerfile_of "$component")" \
+        "${secret[@]}" \
+        --build-arg "BASE_IMAGE=$base" \
+        --build-arg "VERSION=$(version_of "$component")" \
+        --build-arg "REVISION=$revision" \
+        --build-arg "CREATED=$created" \
+        --build-arg "SOURCE_URL=$source_url" \
+        -t "$image" .
+    size=$(podman image inspect --format '{{.Size}}' "$image")
+    echo "== $image: $((size / 1000000)) MB, built in $((SECONDS - start)) s"
+done
