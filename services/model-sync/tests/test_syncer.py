@@ -248,3 +248,33 @@ async def test_a_requested_sync_runs_at_once_and_reports_its_trigger(registry, t
     finally:
         await syncer.stop()
     assert outcomes(syncer, name) == [(v1, "startup", "published"), (v2, "webhook", "published")]
+
+
+async def test_each_followed_model_is_published_on_its_own(mlflow_server, tmp_path) -> None:
+    from modelsync_registry import RegistryHelper
+
+    first = RegistryHelper(mlflow_server.url, f"brainscan-test-a-{tmp_path.name[-6:]}")
+    second = RegistryHelper(mlflow_server.url, f"brainscan-test-b-{tmp_path.name[-6:]}")
+    first.promote(first.register(good_package(tmp_path / "a1", first.name)))
+    settings = modelsync_settings(mlflow_server.url, first.name, tmp_path / "cache")
+    settings = settings.model_copy(update={"models": [first.name, second.name]})
+    syncer = ModelSyncer(
+        settings,
+        MlflowRegistry(mlflow_server.url),
+        PackageCache(tmp_path / "cache", settings.cache_max_versions),
+        ModelSyncMetrics(),
+    )
+    syncer.start()
+    try:
+        for _ in range(500):
+            if syncer.publications[first.name].current is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert syncer.publications[first.name].current.version == "1"
+        assert syncer.publications[second.name].current is None and not syncer.ready
+        second.promote(second.register(good_package(tmp_path / "b1", second.name, CONFUSED)))
+        result = await asyncio.wait_for(syncer.request_sync(second.name, Trigger.MANUAL), 30)
+        assert result.outcome == "published" and syncer.ready
+        assert syncer.cache.model_dir(first.name) != syncer.cache.model_dir(second.name)
+    finally:
+        await syncer.stop()

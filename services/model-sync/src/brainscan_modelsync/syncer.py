@@ -159,7 +159,10 @@ class ModelSyncer:
         return pending[0][0], [future for _, future in pending]
 
     async def _follow(self, name: str) -> None:
-        await self._restore(name)
+        try:
+            await self._restore(name)
+        except Exception:  # a damaged cache must not stop following the registry
+            _log.exception("restoring from the cache failed", **{"model.name": name})
         trigger, waiters = Trigger.STARTUP, []
         failures = 0
         while True:
