@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
 from brainscan_servicekit import RequestIdMiddleware, configure_logging, get_logger
@@ -55,6 +56,9 @@ def create_app(
         app.state.metrics = metrics
         app.state.registry = registry
         app.state.updater = updater
+        # Large JSON bodies are parsed here, off the event loop. Two threads: parsing holds the
+        # GIL, so more would not be faster, and each holds a request's values in memory.
+        app.state.codec_executor = ThreadPoolExecutor(2, thread_name_prefix="json-codec")
         updater.start()
         _log.info(
             "inference service started", **{"brainscan.model_source": updater.source.description}
@@ -64,6 +68,7 @@ def create_app(
         finally:
             await updater.stop()
             await registry.close()
+            app.state.codec_executor.shutdown(wait=False, cancel_futures=True)
             _log.info("inference service stopped")
 
     app = FastAPI(

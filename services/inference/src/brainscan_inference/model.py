@@ -37,6 +37,18 @@ class TensorSpec:
         return {"name": self.name, "datatype": self.datatype, "shape": self.shape}
 
 
+@dataclass(frozen=True)
+class CheckedRequest:
+    """An inference request checked against one model: the input array and what to answer."""
+
+    model: LoadedModel
+    images: np.ndarray
+    outputs: dict[str, tuple[bool, dict[str, Any]]]
+    """Output name -> (binary?, parameters echoed back), in the order the client asked."""
+    activation_class: int | None
+    """The class the maps are for; None: each image's predicted class."""
+
+
 class LoadedModel:
     """One model version ready to serve; replaced as a whole on a hot swap."""
 
@@ -87,20 +99,31 @@ class LoadedModel:
         }
 
     # --- inference -----------------------------------------------------------------------------
-    async def infer(self, request: InferRequest) -> list[ResponseOutput]:
-        """Check the request against the model, run it through the batcher, shape the outputs."""
+    def check(self, request: InferRequest) -> CheckedRequest:
+        """The request checked against this model, its input as an array; 400 if it does not fit.
+
+        Blocking work for a JSON tensor (building the array from its values): the caller runs
+        it off the event loop when the request is large.
+        """
         images = self._input_array(request)
         wanted = self._requested_outputs(request)
         cam_class = self._activation_class(request) if ACTIVATION_MAP_OUTPUT in wanted else None
+        return CheckedRequest(self, images, wanted, cam_class)
+
+    async def run(self, checked: CheckedRequest) -> list[ResponseOutput]:
+        """Run a request checked by this model through the batcher and shape the outputs."""
+        if checked.model is not self:
+            raise ValueError("the request was checked against another model version")
+        images = checked.images
         results = await self.batcher.submit(images, size=images.shape[0])
         outputs = []
         probabilities = results[self.manifest.outputs.probabilities]
-        for name, (binary, parameters) in wanted.items():
+        for name, (binary, parameters) in checked.outputs.items():
             if name == ACTIVATION_MAP_OUTPUT:
                 classes = (
                     np.argmax(probabilities, axis=1)
-                    if cam_class is None
-                    else np.full(images.shape[0], cam_class)
+                    if checked.activation_class is None
+                    else np.full(images.shape[0], checked.activation_class)
                 )
                 tensor = self._activation_maps(results[self.activation_maps.feature_map], classes)
                 parameters = {**parameters, "activation_class": ",".join(map(str, classes))}
@@ -108,6 +131,10 @@ class LoadedModel:
                 tensor = results[name]
             outputs.append(ResponseOutput(name, tensor, binary, parameters))
         return outputs
+
+    async def infer(self, request: InferRequest) -> list[ResponseOutput]:
+        """Check the request against the model, run it through the batcher, shape the outputs."""
+        return await self.run(self.check(request))
 
     def _input_array(self, request: InferRequest) -> np.ndarray:
         spec = self.input_spec

@@ -92,6 +92,11 @@ class InferenceSettings(BaseSettings):
     max_request_bytes: int = Field(64 * 1024 * 1024, ge=1024)
     """Largest inference request body accepted (after decompression); larger ones get 413."""
 
+    max_json_request_bytes: int = Field(16 * 1024 * 1024, ge=1024)
+    """Largest JSON accepted in an inference request (after decompression): the whole body of
+    a JSON request, the JSON header of a binary one; larger gets 413. Lower than the binary
+    limit because JSON tensors cost 20-100 ms of CPU per MB to decode, binary ones next to none."""
+
     repository_api: bool = False
     """Serve `POST /v2/repository/index` and `.../models/{name}/load` (reload from the source
     now), to callers holding INFERENCE_REPOSITORY_TOKEN. Off: those paths are 404."""
