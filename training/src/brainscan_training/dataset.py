@@ -1,6 +1,8 @@
 """Load a prepared split (CSV of path,label) into memory as model-ready uint8 arrays.
 
-Pixels go through brainscan_manifest.preprocess, the same function the gateway uses.
+Each file is opened with Pillow, normalised by brainscan_manifest.decode (EXIF orientation,
+16-bit stretch, alpha, palette) and preprocessed by brainscan_manifest.preprocess: the same two
+functions the gateway applies to an upload, so a model sees the same pixels in both.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 from brainscan_manifest import InputSpec
+from brainscan_manifest.decode import upright_eight_bit
 from brainscan_manifest.preprocess import to_input_array
 from PIL import Image
 
@@ -31,18 +34,22 @@ def read_split_csv(csv_path: Path) -> list[tuple[str, str]]:
         return [(row["path"], row["label"]) for row in csv.DictReader(handle)]
 
 
+def load_image(path: Path, spec: InputSpec) -> np.ndarray:
+    """One image file -> one model input sample, decoded as the gateway decodes an upload."""
+    with Image.open(path) as image:
+        image.load()
+        return to_input_array(upright_eight_bit(image), spec)
+
+
 def load_split(csv_path: Path, raw_dir: Path, classes: list[str], spec: InputSpec) -> Split:
     rows = read_split_csv(csv_path)
     unknown = sorted({label for _, label in rows} - set(classes))
     if unknown:
         raise ValueError(f"{csv_path}: labels {unknown} are not among the classes {classes}")
 
-    def load(relative: str) -> np.ndarray:
-        with Image.open(Path(raw_dir) / relative) as image:
-            return to_input_array(image, spec)
-
+    files = [Path(raw_dir) / path for path, _ in rows]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        images = list(pool.map(load, [path for path, _ in rows]))
+        images = list(pool.map(load_image, files, [spec] * len(files)))
     index = {name: i for i, name in enumerate(classes)}
     return Split(
         images=np.stack(images) if images else np.zeros((0, *spec.shape()[1:]), np.uint8),
