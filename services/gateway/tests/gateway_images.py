@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import numpy as np
 from PIL import Image
@@ -36,3 +38,19 @@ def jpeg_bytes(size: int = 96, mode: str = "RGB", **options) -> bytes:
 def png_bomb(side: int = 20_000) -> bytes:
     """A 1-bit PNG: a few kilobytes on disk, side*side pixels once decoded."""
     return encode(Image.new("1", (side, side), 0), "PNG", optimize=True)
+
+
+def png_header_bomb(width: int, height: int, bit_depth: int = 16) -> bytes:
+    """A valid grey PNG of zeros, compressed row by row without holding the pixels in memory."""
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        body = kind + payload
+        return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
+
+    row = bytes(1 + width * bit_depth // 8)  # filter byte + zero samples
+    compressor = zlib.compressobj(9)
+    pixels = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+    )

@@ -1,16 +1,13 @@
 import io
+import tracemalloc
 
 import numpy as np
 import pytest
 from brainscan_gateway.errors import BadUpload, ErrorCode
-from brainscan_gateway.image_decoding import (
-    DecodeLimits,
-    decode_upload,
-    stretch_to_uint8,
-    to_eight_bit,
-)
+from brainscan_gateway.image_decoding import DecodeLimits, decode_upload
+from brainscan_gateway.settings import GatewaySettings
 from brainscan_gateway.upload_format import UploadFormat
-from gateway_images import encode, jpeg_bytes, mri_like, png_bomb, png_bytes
+from gateway_images import encode, jpeg_bytes, mri_like, png_bomb, png_bytes, png_header_bomb
 from PIL import Image
 
 LIMITS = DecodeLimits(max_pixels=4_000_000, min_side=32)
@@ -164,16 +161,29 @@ def test_text_named_like_an_image_is_unsupported():
     assert caught.value.status == 415
 
 
-def test_stretch_handles_flat_and_non_finite_images():
-    assert stretch_to_uint8(np.full((4, 4), 7.0)).max() == 0
-    assert stretch_to_uint8(np.full((4, 4), np.nan)).max() == 0
-    stretched = stretch_to_uint8(np.array([[0.0, np.inf], [5.0, 10.0]]))
-    assert stretched.tolist() == [[0, 0], [128, 255]]
+def test_default_limit_refuses_the_small_sixteen_bit_bomb_but_fits_real_slices():
+    settings = GatewaySettings()
+    limits = DecodeLimits(settings.max_image_pixels, settings.min_image_side)
+    bomb = png_header_bomb(6300, 6300)  # 77 KB on disk, 40 Mpx of 16-bit pixels
+    assert len(bomb) < 100_000
+    with pytest.raises(BadUpload) as caught:
+        decode_upload(bomb, limits)
+    assert caught.value.code is ErrorCode.TOO_MANY_PIXELS
+    # The largest MRI slices (2048 px a side) and a generous 4000 x 4000 still pass.
+    assert decode_upload(png_header_bomb(4000, 4000), limits).size == (4000, 4000)
 
 
-def test_float_mode_images_become_grey():
-    image = Image.fromarray(np.linspace(-1, 1, 64 * 64, dtype=np.float32).reshape(64, 64))
-    assert image.mode == "F"
-    converted = to_eight_bit(image)
-    assert converted.mode == "L"
-    assert np.asarray(converted)[0, 0] == 0 and np.asarray(converted)[-1, -1] == 255
+def test_decoding_a_large_sixteen_bit_png_needs_little_more_than_its_eight_bit_result():
+    side = 2000
+    values = (np.arange(side * side, dtype=np.uint32) % 4096).astype(np.uint16) * 16
+    data = encode(Image.fromarray(values.reshape(side, side)), "PNG")
+    tracemalloc.start()
+    try:
+        image = decode_upload(data, DecodeLimits(max_pixels=side * side, min_side=32)).image
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert image.mode == "L" and image.size == (side, side)
+    # Python-side allocations (NumPy): the 1-byte result plus a few MB of bands. Stretching
+    # the whole image in float64 took over 30 bytes per pixel.
+    assert peak < side * side * 2, f"{peak / side / side:.1f} bytes per pixel"

@@ -71,6 +71,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             settings.class_thresholds,
             settings.preview_max_side,
             metrics,
+            max_concurrent_image_work=settings.max_concurrent_decodes,
         )
         _log.info(
             "gateway started",

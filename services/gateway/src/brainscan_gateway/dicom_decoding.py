@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pydicom
+from brainscan_manifest.decode import stretch_to_uint8
 from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
 from .errors import BadUpload, ErrorCode
-from .image_decoding import DecodeLimits, check_dimensions, stretch_to_uint8
+from .image_decoding import DecodeLimits, check_dimensions
 
 _PIXEL_DATA_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _GREY = ("MONOCHROME1", "MONOCHROME2")
 _COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422")
 _SUPPORTED_PHOTOMETRIC = ", ".join(_GREY + _COLOUR)
+# Rows are rendered this many values at a time, so float temporaries stay a few MB.
+_CHUNK_VALUES = 1 << 18
 
 
 def decode_dicom(data: bytes, limits: DecodeLimits) -> Image.Image:
@@ -61,7 +65,7 @@ def decode_dicom(data: bytes, limits: DecodeLimits) -> Image.Image:
         return Image.fromarray(np.ascontiguousarray(rgb), mode="RGB")
     grey = render_grey(stored, dataset)
     if photometric == "MONOCHROME1":  # MONOCHROME1: the lowest value is displayed white
-        grey = 255 - grey
+        np.subtract(255, grey, out=grey)
     return Image.fromarray(grey, mode="L")
 
 
@@ -112,22 +116,48 @@ def _pixels(dataset: Dataset) -> np.ndarray:
 
 
 def render_grey(stored: np.ndarray, dataset: Dataset) -> np.ndarray:
-    """Stored values -> modality values -> VOI window -> uint8 (MONOCHROME2 sense)."""
-    try:
-        values = np.asarray(apply_modality_lut(stored, dataset), dtype=np.float64)
-    except Exception:  # a broken rescale or modality LUT: show the stored values
-        values = stored.astype(np.float64)
+    """Stored values -> modality values -> VOI window -> uint8 (MONOCHROME2 sense).
+
+    Modality values are kept in float32 (exact for 16-bit data) and everything else is
+    computed a band of rows at a time, so a large slice never has full-size float64 copies.
+    """
+    values = np.empty(stored.shape, dtype=np.float32)
+    for rows in _row_bands(stored):
+        values[rows] = _modality_values(stored[rows], dataset)
     window = _first_window(dataset)
     if window is not None:
         centre, width = window
         function = str(dataset.get("VOILUTFunction", "LINEAR")).strip().upper()
-        return apply_window(values, centre, width, function)
+        return _per_band(values, lambda band: apply_window(band, centre, width, function))
     if "VOILUTSequence" in dataset:
         try:
-            return stretch_to_uint8(apply_voi_lut(values, dataset, prefer_lut=True))
+            voi = np.empty(values.shape, dtype=np.float32)
+            for rows in _row_bands(values):
+                voi[rows] = apply_voi_lut(values[rows], dataset, prefer_lut=True)
+            return stretch_to_uint8(voi)
         except Exception:  # an unusable VOI LUT: fall back to the full range
             pass
     return stretch_to_uint8(values)
+
+
+def _modality_values(stored: np.ndarray, dataset: Dataset) -> np.ndarray:
+    try:
+        return apply_modality_lut(stored, dataset)
+    except Exception:  # a broken rescale or modality LUT: show the stored values
+        return stored
+
+
+def _row_bands(values: np.ndarray) -> list[slice]:
+    """Slices of whole rows, each about _CHUNK_VALUES values."""
+    rows = max(1, _CHUNK_VALUES // max(1, values[0].size if len(values) else 1))
+    return [slice(top, top + rows) for top in range(0, len(values), rows)]
+
+
+def _per_band(values: np.ndarray, render: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    out = np.empty(values.shape, dtype=np.uint8)
+    for rows in _row_bands(values):
+        out[rows] = render(values[rows])
+    return out
 
 
 def _first_window(dataset: Dataset) -> tuple[float, float] | None:
@@ -151,6 +181,7 @@ def _is_multi(value: object) -> bool:
 
 def apply_window(values: np.ndarray, centre: float, width: float, function: str) -> np.ndarray:
     """DICOM PS3.3 C.11.2.1.2 windowing straight to 0..255."""
+    values = np.asarray(values, dtype=np.float64)  # callers pass a band: small
     if function == "SIGMOID":
         scaled = 255.0 / (1.0 + np.exp(-4.0 * (values - centre) / width))
     elif function == "LINEAR_EXACT":

@@ -1,7 +1,8 @@
 """Decode an upload (JPEG, PNG or DICOM) into one 8-bit greyscale or RGB picture.
 
 Size limits are checked on the header, before any pixel is decoded, so a small file that
-expands to billions of pixels (a decompression bomb) costs nothing.
+expands to billions of pixels (a decompression bomb) costs nothing. Orientation, bit depth,
+palette and alpha are normalised by ``brainscan_manifest.decode``, as in training.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import io
 import warnings
 from dataclasses import dataclass
 
-import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from brainscan_manifest.decode import upright_eight_bit
+from PIL import Image, UnidentifiedImageError
 
 from .errors import BadUpload, ErrorCode
 from .upload_format import UploadFormat, detect_format
@@ -46,7 +47,8 @@ def decode_upload(data: bytes, limits: DecodeLimits) -> DecodedImage:
     if upload_format is UploadFormat.DICOM:
         from .dicom_decoding import decode_dicom  # pydicom is only imported when a DICOM comes
 
-        image = decode_dicom(data, limits)
+        # Rendered to grey or RGB here; the shared normalisation below then sees a plain image.
+        image = upright_eight_bit(decode_dicom(data, limits))
     else:
         image = decode_raster(data, upload_format, limits)
     return DecodedImage(image=image, source_format=upload_format)
@@ -94,7 +96,8 @@ def decode_raster(data: bytes, upload_format: UploadFormat, limits: DecodeLimits
             image.load()
     except Exception as exc:  # Pillow and zlib raise many types for damaged or truncated data
         raise _corrupt(name) from exc
-    return to_eight_bit(_upright(image))
+    # The normalisation training applies to its files too (brainscan_manifest.decode).
+    return upright_eight_bit(image)
 
 
 def _corrupt(name: str) -> BadUpload:
@@ -102,52 +105,3 @@ def _corrupt(name: str) -> BadUpload:
         ErrorCode.CORRUPT_IMAGE,
         f"the file starts like a {name} image but cannot be decoded: it is truncated or damaged",
     )
-
-
-def _upright(image: Image.Image) -> Image.Image:
-    """Apply the EXIF orientation tag, as a camera or phone photo of a film expects."""
-    try:
-        return ImageOps.exif_transpose(image)
-    except Exception:  # a malformed EXIF block must not make a readable image unreadable
-        return image
-
-
-def to_eight_bit(image: Image.Image) -> Image.Image:
-    """Any Pillow mode -> "L" (grey) or "RGB", 8 bits per channel."""
-    mode = image.mode
-    if mode in ("L", "RGB"):
-        return image
-    if mode == "1":
-        return image.convert("L")
-    if mode in ("I", "I;16", "I;16L", "I;16B", "I;16N", "F"):
-        return Image.fromarray(stretch_to_uint8(np.asarray(image)), mode="L")
-    if mode == "P":
-        if "transparency" in image.info:
-            return _flatten(image.convert("RGBA"))
-        return image.convert("RGB")
-    if mode in ("LA", "La", "PA", "RGBA", "RGBa"):
-        return _flatten(image.convert("LA" if mode in ("LA", "La") else "RGBA"))
-    return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV
-
-
-def _flatten(image: Image.Image) -> Image.Image:
-    """Composite over black: transparent areas become background, as in an MRI slice."""
-    if image.mode == "LA":
-        grey, alpha = image.split()
-        black = Image.new("L", image.size, 0)
-        return Image.composite(grey, black, alpha)
-    black = Image.new("RGBA", image.size, (0, 0, 0, 255))
-    return Image.alpha_composite(black, image).convert("RGB")
-
-
-def stretch_to_uint8(values: np.ndarray) -> np.ndarray:
-    """Map the image's own min..max to 0..255 (MRI intensities have no absolute unit)."""
-    values = np.asarray(values, dtype=np.float64)
-    finite = np.isfinite(values)
-    if not finite.any():
-        return np.zeros(values.shape, dtype=np.uint8)
-    low, high = float(values[finite].min()), float(values[finite].max())
-    if high <= low:
-        return np.zeros(values.shape, dtype=np.uint8)
-    scaled = (np.where(finite, values, low) - low) * (255.0 / (high - low))
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)

@@ -1,6 +1,9 @@
 """One prediction end to end: decode, preprocess by the manifest, infer, threshold, explain.
 
 Knows nothing of HTTP; the route hands it the uploaded bytes and returns what it gives back.
+Pixel work (decode, preprocess, overlay and preview) runs in worker threads, at most
+``max_concurrent_image_work`` at once: the event loop keeps answering (health checks too) while
+a large image decodes, and memory is bounded however many uploads arrive together.
 """
 
 from __future__ import annotations
@@ -9,8 +12,8 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-from anyio import to_thread
-from brainscan_manifest import Manifest
+from anyio import CapacityLimiter, to_thread
+from brainscan_manifest import InputSpec, Manifest
 from brainscan_manifest.preprocess import to_input_array
 from brainscan_servicekit import get_logger
 
@@ -38,6 +41,15 @@ class PredictionOptions:
     preview: bool = False
 
 
+@dataclass(frozen=True)
+class PreparedImage:
+    """A decoded upload and the model input made from it for one input spec."""
+
+    decoded: DecodedImage
+    spec: InputSpec
+    tensor: np.ndarray  # with its batch axis of 1
+
+
 class Predictor:
     """Turns uploaded bytes into a Prediction, with the served model's own preprocessing."""
 
@@ -50,6 +62,7 @@ class Predictor:
         class_thresholds: dict[str, float],
         preview_max_side: int,
         metrics: GatewayMetrics,
+        max_concurrent_image_work: int,
     ) -> None:
         self.client = client
         self.served_model = served_model
@@ -58,6 +71,8 @@ class Predictor:
         self.class_thresholds = class_thresholds
         self.preview_max_side = preview_max_side
         self.metrics = metrics
+        # Its own limiter, not anyio's shared 40-thread default: decodes wait here for a slot.
+        self.image_work_slots = CapacityLimiter(max_concurrent_image_work)
 
     def thresholds(self, manifest: Manifest) -> ThresholdPolicy:
         return ThresholdPolicy.for_model(manifest, self.default_threshold, self.class_thresholds)
@@ -72,11 +87,12 @@ class Predictor:
                 "data, so it cannot explain its predictions: ask without explain=true",
                 422,
             )
-        decoded = await to_thread.run_sync(decode_upload, data, self.limits)
+        prepared = await self._image_work(self._prepare, data, manifest.input)
+        decoded = prepared.decoded
         decode_seconds = time.perf_counter() - started
 
         inference_started = time.perf_counter()
-        manifest, result = await self._infer(decoded, manifest, options.explain, request_id)
+        manifest, result = await self._infer(prepared, manifest, options.explain, request_id)
         inference_seconds = time.perf_counter() - inference_started
 
         probabilities = _probabilities(result, manifest)
@@ -94,10 +110,10 @@ class Predictor:
             cam = _activation_map(result)
             activation_map = ActivationMap(
                 label=label,
-                overlay_png=await to_thread.run_sync(self._overlay_png, decoded, cam),
+                overlay_png=await self._image_work(self._overlay_png, decoded, cam),
             )
         if options.preview:
-            preview_png = await to_thread.run_sync(self._preview_png, decoded)
+            preview_png = await self._image_work(self._preview_png, decoded)
         explain_seconds = time.perf_counter() - explain_started
         total_seconds = time.perf_counter() - started
 
@@ -147,12 +163,27 @@ class Predictor:
             preview_png=preview_png,
         )
 
+    async def _image_work(self, function, *args):
+        """Run CPU-heavy pixel work in a worker thread, within the image-work slots."""
+        return await to_thread.run_sync(function, *args, limiter=self.image_work_slots)
+
+    def _prepare(self, data: bytes, spec: InputSpec) -> PreparedImage:
+        decoded = decode_upload(data, self.limits)
+        return PreparedImage(decoded, spec, self._tensor(decoded, spec))
+
+    @staticmethod
+    def _tensor(decoded: DecodedImage, spec: InputSpec) -> np.ndarray:
+        return to_input_array(decoded.image, spec)[None, ...]
+
     async def _infer(
-        self, decoded: DecodedImage, manifest: Manifest, explain: bool, request_id: str
+        self, prepared: PreparedImage, manifest: Manifest, explain: bool, request_id: str
     ) -> tuple[Manifest, InferenceResult]:
         """Call the exact version the manifest describes; after a swap, re-read and retry once."""
         for attempt in range(2):
-            tensor = to_input_array(decoded.image, manifest.input)[None, ...]
+            if manifest.input != prepared.spec:  # the new version preprocesses differently
+                tensor = await self._image_work(self._tensor, prepared.decoded, manifest.input)
+                prepared = PreparedImage(prepared.decoded, manifest.input, tensor)
+            tensor = prepared.tensor
             outputs = [manifest.outputs.probabilities]
             if explain:
                 outputs.append(ACTIVATION_MAP_OUTPUT)

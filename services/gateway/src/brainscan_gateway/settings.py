@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
+
+
+def usable_cpus() -> int:
+    """CPUs this process may use: its affinity, capped by a cgroup v2 CPU quota (a pod's limit)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cpus = min(cpus or 1, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, cpus or 1)
 
 
 class GatewaySettings(BaseSettings):
@@ -63,8 +77,15 @@ class GatewaySettings(BaseSettings):
     """Largest request body for a prediction (the whole multipart body); larger gets 413, checked
     from Content-Length and while the body streams in."""
 
-    max_image_pixels: int = Field(40_000_000, ge=1)
-    """Largest width x height an upload may declare; checked on the header before decoding."""
+    max_image_pixels: int = Field(16_000_000, ge=1)
+    """Largest width x height an upload may declare; checked on the header before decoding.
+    16 Mpx (4000x4000) is well above any MRI slice (at most ~2000 px a side) and bounds the
+    memory one decode takes (~3 bytes per pixel for a 16-bit PNG)."""
+
+    max_concurrent_decodes: int = Field(default_factory=lambda: 2 * usable_cpus(), ge=1)
+    """Uploads decoded, preprocessed or rendered at once, in worker threads; more wait their
+    turn. Default: twice the CPUs the process may use (affinity and cgroup quota). Bounds the
+    memory large images can take together and keeps CPU for the event loop."""
 
     min_image_side: int = Field(32, ge=1)
     """Smallest width or height, in pixels, of an image worth classifying."""
@@ -96,9 +117,15 @@ class GatewaySettings(BaseSettings):
     """Requests a client may send at once before the per-minute rate applies."""
 
     trust_forwarded_for: bool = False
-    """Identify clients by the first `X-Forwarded-For` address (only behind a proxy or ingress
-    that sets it); otherwise by the connection's address. A client with an API key is known by
-    its key."""
+    """Identify clients by `X-Forwarded-For` (only behind proxies that append to it, such as an
+    ingress); otherwise by the connection's address. A client with an API key is known by its
+    key."""
+
+    trusted_proxy_hops: int = Field(1, ge=1, le=10)
+    """With `trust_forwarded_for`: how many proxies in front of the gateway append to
+    `X-Forwarded-For`. The client is the address that many entries from the right (what the
+    outermost trusted proxy saw); entries further left are client-controlled and ignored. With
+    fewer entries than hops, the connection's address is used."""
 
     cors_allow_origins: list[str] = Field(default_factory=list)
     """Origins allowed to call the API from a browser on another site, as a JSON list
