@@ -4,6 +4,7 @@ import socket
 
 import httpx
 import pytest
+from brainscan_gateway.api.deps import forwarded_client
 from gateway_images import png_bytes
 
 
@@ -58,12 +59,67 @@ def test_forwarded_for_identifies_clients_only_when_trusted(inference, start_gat
         inference.url, rate_limit_per_minute=1, rate_limit_burst=1, trust_forwarded_for=True
     )
     assert predict(trusted.url, {"X-Forwarded-For": "10.0.0.1"}).status_code == 200
-    assert predict(trusted.url, {"X-Forwarded-For": "10.0.0.2, 10.1.1.1"}).status_code == 200
+    assert predict(trusted.url, {"X-Forwarded-For": "10.0.0.2"}).status_code == 200
     assert predict(trusted.url, {"X-Forwarded-For": "10.0.0.1"}).status_code == 429
 
     untrusted = start_gateway(inference.url, rate_limit_per_minute=1, rate_limit_burst=1)
     assert predict(untrusted.url, {"X-Forwarded-For": "10.0.0.1"}).status_code == 200
     assert predict(untrusted.url, {"X-Forwarded-For": "10.0.0.2"}).status_code == 429
+
+
+def test_rotating_a_spoofed_forwarded_for_entry_does_not_escape_the_limit(inference, start_gateway):
+    gateway = start_gateway(
+        inference.url, rate_limit_per_minute=1, rate_limit_burst=2, trust_forwarded_for=True
+    )
+    # The client writes any first entry it likes; the proxy appends the address it really saw.
+    statuses = [
+        predict(gateway.url, {"X-Forwarded-For": f"198.51.100.{n}, 10.0.0.1"}).status_code
+        for n in range(4)
+    ]
+    assert statuses == [200, 200, 429, 429]
+    # A second header line from the client counts as earlier entries of the same list.
+    spoofed_lines = httpx.post(
+        f"{gateway.url}/api/v1/predictions",
+        files={"file": ("a.png", png_bytes(64))},
+        headers=[("X-Forwarded-For", "198.51.100.99"), ("X-Forwarded-For", "10.0.0.1")],
+        timeout=30,
+    )
+    assert spoofed_lines.status_code == 429
+    # Another address seen by the proxy is another client.
+    assert predict(gateway.url, {"X-Forwarded-For": "198.51.100.1, 10.0.0.2"}).status_code == 200
+
+
+def test_two_trusted_hops_take_the_second_entry_from_the_right(inference, start_gateway):
+    gateway = start_gateway(
+        inference.url,
+        rate_limit_per_minute=1,
+        rate_limit_burst=1,
+        trust_forwarded_for=True,
+        trusted_proxy_hops=2,
+    )
+
+    # client's own entry, the client as seen by the CDN, the CDN as seen by the ingress
+    def status(forwarded_for: str) -> int:
+        return predict(gateway.url, {"X-Forwarded-For": forwarded_for}).status_code
+
+    assert status("1.1.1.1, 10.0.0.7, 10.9.9.9") == 200
+    assert status("2.2.2.2, 10.0.0.7, 10.9.9.9") == 429
+    assert status("1.1.1.1, 10.0.0.8, 10.9.9.9") == 200
+
+
+@pytest.mark.parametrize(
+    ("lines", "hops", "expected"),
+    [
+        (["203.0.113.9, 10.0.0.1"], 1, "10.0.0.1"),
+        (["203.0.113.9, 10.0.0.1"], 2, "203.0.113.9"),
+        (["203.0.113.9", "10.0.0.1, 10.0.0.2"], 2, "10.0.0.1"),
+        (["10.0.0.1"], 2, None),  # fewer entries than proxies: the connection decides
+        ([], 1, None),
+        ([" "], 1, None),
+    ],
+)
+def test_forwarded_client_counts_hops_from_the_right(lines, hops, expected):
+    assert forwarded_client(lines, hops) == expected
 
 
 def test_upload_over_the_limit_is_refused_by_its_declared_length(http):

@@ -37,12 +37,26 @@ def get_metrics(request: Request) -> GatewayMetrics:
     return request.app.state.metrics
 
 
-def client_address(request: Request, trust_forwarded_for: bool) -> str:
-    if trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        first = forwarded.split(",", 1)[0].strip()
-        if first:
-            return first
+def forwarded_client(forwarded_for: list[str], trusted_hops: int) -> str | None:
+    """The address ``trusted_hops`` entries from the right of X-Forwarded-For, or None.
+
+    Each trusted proxy appends the address it was connected from, so the rightmost entries are
+    theirs; anything to the left of them was sent by the client and proves nothing.
+    """
+    entries = [entry.strip() for line in forwarded_for for entry in line.split(",")]
+    if len(entries) < trusted_hops or not entries[-trusted_hops]:
+        return None
+    return entries[-trusted_hops]
+
+
+def client_address(request: Request, settings: GatewaySettings) -> str:
+    if settings.trust_forwarded_for:
+        # Several header lines count as one list, in order (RFC 9110 5.3).
+        forwarded = forwarded_client(
+            request.headers.getlist("x-forwarded-for"), settings.trusted_proxy_hops
+        )
+        if forwarded:
+            return forwarded
     return request.client.host if request.client else "unknown"
 
 
@@ -53,7 +67,7 @@ def authenticated_client(
     checker: ApiKeyChecker = request.app.state.api_keys
     key_id = checker.client_id(api_key)
     settings: GatewaySettings = request.app.state.settings
-    return key_id or "ip:" + client_address(request, settings.trust_forwarded_for)
+    return key_id or "ip:" + client_address(request, settings)
 
 
 def rate_limited_client(
