@@ -69,6 +69,18 @@ def scenarios() -> dict[str, Path | None]:
     return {"defaults": None} | named
 
 
+def merge_values(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Helm's merge of two `-f` files: maps merge key by key and the later file wins (a null is
+    kept, so that Helm removes the chart's default as it would)."""
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_values(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def render(
     values: dict[str, Any] | None = None,
     *,
