@@ -3,6 +3,7 @@
 import socket
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -99,17 +100,36 @@ def test_gateway_started_before_inference_becomes_ready_later(tmp_path, start_ga
 def test_new_model_version_is_followed_without_failed_requests(own_inference, start_gateway):
     gateway = start_gateway(own_inference.url, manifest_refresh_seconds=3600)
     assert predict(gateway.url).json()["model"]["version"] == "1"
-    write_package(own_inference.model_dir / "2", seed=7)
-    # The gateway's cached manifest says version 1; inference no longer serves it after the
-    # swap, so the gateway re-reads the manifest and retries instead of failing.
-    versions = wait_for(
-        lambda: (
-            (body := predict(gateway.url).json()).get("model", {}).get("version") == "2" and body
-        )
-    )
-    assert versions["model"]["version"] == "2"
-    info = httpx.get(f"{gateway.url}/api/v1/model").json()
-    assert info["version"] == "2"
+    # Clients keep sending from before version 2 is written until each has been answered by
+    # it. The gateway's cached manifest says version 1; inference no longer serves it after
+    # the swap, so the gateway re-reads the manifest and retries: every answer is a success.
+    answers: list[tuple[int, str | None]] = []
+    sending = threading.Barrier(4)
+
+    def client() -> None:
+        answers.append(answer(predict(gateway.url)))
+        sending.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            answers.append(answer(predict(gateway.url)))
+            if answers[-1][1] == "2":
+                return
+
+    with ThreadPoolExecutor(3) as pool:
+        clients = [pool.submit(client) for _ in range(3)]
+        sending.wait(timeout=30)  # every client has had an answer from version 1
+        write_package(own_inference.model_dir / "2", seed=7)
+        for done in clients:
+            done.result()
+    failures = [a for a in answers if a[0] != 200]
+    assert not failures, f"{len(failures)} of {len(answers)} requests failed: {failures[:5]}"
+    versions = [version for _, version in answers]
+    assert versions.count("1") >= 3 and versions.count("2") >= 3, versions
+    assert httpx.get(f"{gateway.url}/api/v1/model").json()["version"] == "2"
+
+
+def answer(response: httpx.Response) -> tuple[int, str | None]:
+    return response.status_code, response.json().get("model", {}).get("version")
 
 
 def test_inference_timeout_is_a_504(start_gateway):
