@@ -45,4 +45,4 @@ bench: install ## Benchmark serving: raw onnxruntime limit, the service over HTT
 -include mk/*.mk
 
 clean: ## Remove generated data, models and caches (not the DVC remote)
-	rm -rf data artifacts reports .pytest_cache .ruff_cache
+	rm -rf data artifacts reports .demo .pytest_cache .ruff_cache

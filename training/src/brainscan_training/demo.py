@@ -28,7 +28,7 @@ from .stack import start_serving
 
 log = logging.getLogger("brainscan.demo")
 MLFLOW_HOME = Path(".mlflow")
-LOGS = Path("logs")
+STATE = Path(".demo")  # service logs and model caches
 
 
 def ensure_mlflow(stack: ExitStack, port: int) -> str:
@@ -100,6 +100,21 @@ def predict_samples(gateway_url: str, per_class: int = 2) -> str:
     return "\n".join(lines)
 
 
+def serving_summary(urls: dict[str, str], model_name: str) -> str:
+    """What model-sync publishes and what inference has loaded: the production version."""
+    synced = httpx.get(f"{urls['model-sync']}/v1/models/{model_name}", timeout=10).json()
+    served = httpx.get(f"{urls['inference']}/v2/models/{model_name}", timeout=10).json()
+    return "\n".join(
+        [
+            "",
+            "serving the registry's production model:",
+            f"  model-sync         {model_name} version {synced.get('version')}"
+            f" (sha256 {str(synced.get('sha256', ''))[:12]}…)",
+            f"  inference          versions {served.get('versions')}",
+        ]
+    )
+
+
 def serve_until_interrupted() -> None:
     sys.stdout.write("\nServing. Press Ctrl-C to stop everything.\n")
     sys.stdout.flush()
@@ -129,8 +144,10 @@ def main(argv: list[str] | None = None) -> int:
             log.error("the pipeline failed (exit %s); see the stage output above", exc.returncode)
             return 1
         sys.stdout.write(summary(tracking_uri) + "\n")
-        log.info("starting inference and gateway (logs in %s/)", LOGS)
-        urls = start_serving(stack, paths.EXPORT_DIR, LOGS)
+        log.info("starting model-sync, inference and gateway (logs in %s/logs/)", STATE)
+        model_name = json.loads(paths.REGISTRATION_FILE.read_text())["model_name"]
+        urls = start_serving(stack, tracking_uri, model_name, STATE)
+        sys.stdout.write(serving_summary(urls, model_name) + "\n")
         sys.stdout.write(predict_samples(urls["gateway"]) + "\n")
         sys.stdout.write(
             f"\n  web page           {urls['gateway']}/\n"

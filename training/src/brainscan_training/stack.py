@@ -1,5 +1,6 @@
-"""The serving stack as local processes: inference and gateway (and model-sync once a registry
-model source is wired), on the design's ports, for `make demo` and local load tests."""
+"""The serving stack as local processes on the design's ports: model-sync follows the MLflow
+registry, inference gets its model from model-sync, the gateway fronts inference. Used by
+`make demo` and local load tests."""
 
 from __future__ import annotations
 
@@ -21,11 +22,34 @@ class StackPorts:
 
 
 def start_serving(
-    stack: ExitStack, model_dir: Path, logs: Path, ports: StackPorts = StackPorts()
+    stack: ExitStack,
+    tracking_uri: str,
+    model_name: str,
+    state: Path,
+    ports: StackPorts = StackPorts(),
 ) -> dict[str, str]:
-    """Start inference on a local model package and the gateway in front; return their URLs."""
+    """Start model-sync (following the registry's production alias), inference fed by it, and
+    the gateway in front; return their URLs. Logs and caches go under `state`."""
+    sync_url = f"http://127.0.0.1:{ports.model_sync}"
     inference_url = f"http://127.0.0.1:{ports.inference}"
     gateway_url = f"http://127.0.0.1:{ports.gateway}"
+    logs = state / "logs"
+    stack.enter_context(
+        ManagedProcess(
+            name="model-sync",
+            command=[str(BIN / "brainscan-model-sync")],
+            health_url=f"{sync_url}/readyz",
+            log_path=logs / "model-sync.log",
+            env={
+                "MODELSYNC_MLFLOW_TRACKING_URI": tracking_uri,
+                "MODELSYNC_MODELS": model_name,
+                "MODELSYNC_CACHE_DIR": str((state / "model-sync").resolve()),
+                "MODELSYNC_POLL_INTERVAL": "5",
+                "MODELSYNC_HOST": "127.0.0.1",
+                "MODELSYNC_PORT": str(ports.model_sync),
+            },
+        )
+    )
     stack.enter_context(
         ManagedProcess(
             name="inference",
@@ -33,8 +57,10 @@ def start_serving(
             health_url=f"{inference_url}/v2/health/ready",
             log_path=logs / "inference.log",
             env={
-                "INFERENCE_MODEL_SOURCE": "local",
-                "INFERENCE_MODEL_DIR": str(model_dir.resolve()),
+                "INFERENCE_MODEL_SOURCE": "modelsync",
+                "INFERENCE_MODELSYNC_URL": sync_url,
+                "INFERENCE_MODEL_NAME": model_name,
+                "INFERENCE_MODELSYNC_CACHE_DIR": str((state / "inference-cache").resolve()),
                 "INFERENCE_HOST": "127.0.0.1",
                 "INFERENCE_PORT": str(ports.inference),
             },
@@ -48,9 +74,10 @@ def start_serving(
             log_path=logs / "gateway.log",
             env={
                 "GATEWAY_INFERENCE_URL": inference_url,
+                "GATEWAY_MODEL_NAME": model_name,
                 "GATEWAY_HOST": "127.0.0.1",
                 "GATEWAY_PORT": str(ports.gateway),
             },
         )
     )
-    return {"inference": inference_url, "gateway": gateway_url}
+    return {"model-sync": sync_url, "inference": inference_url, "gateway": gateway_url}
