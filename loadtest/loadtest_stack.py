@@ -8,7 +8,7 @@ decodes, resizes and thresholds exactly as it would for the real one.
 
 from __future__ import annotations
 
-import os
+import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -17,20 +17,17 @@ import numpy as np
 import onnx
 from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, Manifest
 from brainscan_manifest.verify import PackageError, load_package, sha256_file, verify_package
-from brainscan_training.processes import free_port
-from brainscan_training.stack import StackPorts, start_serving
+from brainscan_training.processes import ManagedProcess, free_port
 from onnx import TensorProto, helper, numpy_helper
 
 REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
 TRAINED_MODEL = REPO / "artifacts" / "export"
 MODEL_NAME = "brainscan-mobilenetv2"
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 INPUT_SIZE = 128
 FEATURES = 8
 MAP_SIZE = 4
-
-# The gateway's per-client rate limit would turn a load test from one address into 429s.
-STACK_ENV = {"GATEWAY_RATE_LIMIT_PER_MINUTE": "0"}
 
 
 def _stand_in_model(seed: int) -> tuple[onnx.ModelProto, np.ndarray, np.ndarray]:
@@ -130,16 +127,42 @@ def model_package(work_dir: Path, preferred: Path = TRAINED_MODEL) -> tuple[Path
 
 @contextmanager
 def local_stack(model_dir: Path, logs_dir: Path) -> Iterator[dict[str, str]]:
-    """Inference and gateway as processes on free loopback ports; yields their URLs."""
-    saved = {key: os.environ.get(key) for key in STACK_ENV}
-    os.environ.update(STACK_ENV)  # the child processes inherit this environment
-    try:
-        with ExitStack() as stack:
-            ports = StackPorts(gateway=free_port(), inference=free_port(), model_sync=0)
-            yield start_serving(stack, model_dir, logs_dir, ports)
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    """Inference (on the package in ``model_dir``) and the gateway as processes on free loopback
+    ports, each logging to a file in ``logs_dir``; yields their URLs, stops both afterwards."""
+    inference_port, gateway_port = free_port(), free_port()
+    urls = {
+        "inference": f"http://127.0.0.1:{inference_port}",
+        "gateway": f"http://127.0.0.1:{gateway_port}",
+    }
+    with ExitStack() as stack:
+        stack.enter_context(
+            ManagedProcess(
+                name="inference",
+                command=[str(BIN / "brainscan-inference")],
+                health_url=f"{urls['inference']}/v2/health/ready",
+                log_path=logs_dir / "inference.log",
+                env={
+                    "INFERENCE_MODEL_SOURCE": "local",
+                    "INFERENCE_MODEL_DIR": str(model_dir.resolve()),
+                    "INFERENCE_HOST": "127.0.0.1",
+                    "INFERENCE_PORT": str(inference_port),
+                },
+            )
+        )
+        stack.enter_context(
+            ManagedProcess(
+                name="gateway",
+                command=[str(BIN / "brainscan-gateway")],
+                health_url=f"{urls['gateway']}/readyz",
+                log_path=logs_dir / "gateway.log",
+                env={
+                    "GATEWAY_INFERENCE_URL": urls["inference"],
+                    "GATEWAY_MODEL_NAME": MODEL_NAME,
+                    "GATEWAY_HOST": "127.0.0.1",
+                    "GATEWAY_PORT": str(gateway_port),
+                    # One load generator is one client: the per-client limit would answer 429.
+                    "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",
+                },
+            )
+        )
+        yield urls
