@@ -23,14 +23,13 @@ for helper_dir in (ELK_DIR / "tools", ELK_DIR / "tests", REPO / "loadtest"):
         sys.path.insert(0, str(helper_dir))
 
 from elk_fields import Catalogue  # noqa: E402
+from elk_inputs import (  # noqa: E402
+    METRICBEAT_SAMPLES,
+    PIPELINE,
+    SAVED_OBJECTS,
+    filebeat_envelope,
+)
 from elk_pipeline import Pipeline  # noqa: E402
-
-PIPELINE = ELK_DIR / "logstash" / "pipeline" / "brainscan.conf"
-DEAD_LETTERS = ELK_DIR / "logstash" / "pipeline" / "dead_letters.conf"
-SAVED_OBJECTS = ELK_DIR / "kibana" / "saved_objects.ndjson"
-METRICBEAT_SAMPLES = ELK_DIR / "samples" / "metricbeat-kubernetes-events.json"
-# Containers as the Helm chart names them (app.kubernetes.io/component).
-CONTAINERS = {"gateway": "gateway", "inference": "inference", "model-sync": "model-sync"}
 
 
 @pytest.fixture(scope="session")
@@ -54,39 +53,6 @@ def stack_run(tmp_path_factory):
     from elk_stack_run import run_stack
 
     return run_stack(tmp_path_factory.mktemp("stack-run"))
-
-
-def filebeat_envelope(line: str, service: str, offset: int) -> dict:
-    """What Filebeat (Kubernetes autodiscover, filestream + container parser) sends for one
-    stdout line of a brainscan pod: the line in `message` and the pod's metadata."""
-    container = CONTAINERS[service]
-    pod = f"brainscan-{container}-7c9f8d6b5-x2k8q"
-    log_file = f"/var/log/containers/{pod}_brainscan_{container}-0a1b.log"
-    image = f"brainscan/{container}:0.1.0"
-    agent = {"type": "filebeat", "version": "8.19.20", "name": "node-1", "id": "a1"}
-    return {
-        "@timestamp": "2026-11-26T10:00:00.000Z",
-        "message": line,
-        "stream": "stdout",
-        "input": {"type": "filestream"},
-        "log": {"file": {"path": log_file}, "offset": offset},
-        "ecs": {"version": "8.0.0"},
-        "host": {"name": "node-1"},
-        "agent": {**agent, "ephemeral_id": "e1"},
-        "container": {"id": "0a1b2c3d", "runtime": "containerd", "image": {"name": image}},
-        "kubernetes": {
-            "namespace": "brainscan",
-            "node": {"name": "node-1"},
-            "pod": {"name": pod, "uid": "9a0b1c2d-3e4f", "ip": "10.42.0.17"},
-            "container": {"name": container},
-            "deployment": {"name": f"brainscan-{container}"},
-            "replicaset": {"name": f"brainscan-{container}-7c9f8d6b5"},
-            "labels": {
-                "app_kubernetes_io/part-of": "brainscan",
-                "app_kubernetes_io/component": container,
-            },
-        },
-    }
 
 
 @pytest.fixture(scope="session")

@@ -4,7 +4,8 @@ MLflow, model-sync, inference (following model-sync) and the gateway run as proc
 loopback ports, each writing its stdout to a file as a container would. The run goes through
 what the dashboards show: predictions of every format (a DICOM with made-up patient data among
 them), refused uploads, a model version model-sync refuses, a sync that fails on a broken
-cache (a logged exception), a new version rolled out to inference and the gateway, a rollback.
+cache (a logged exception), a new version rolled out to inference and the gateway, a rollback,
+and a restart of model-sync that restores the served version from its cache.
 """
 
 from __future__ import annotations
@@ -113,7 +114,7 @@ def run_stack(work: Path) -> StackRun:
         registry = _Registry(mlflow.url)
         first = registry.register(stand_in_package(work / "v1", seed=0))
         registry.promote(first)
-        stack.enter_context(
+        modelsync = stack.enter_context(
             ManagedProcess(
                 "model-sync",
                 [str(BIN / "brainscan-model-sync")],
@@ -162,6 +163,9 @@ def run_stack(work: Path) -> StackRun:
             )
         )
         _traffic(urls, registry, first, modelsync_cache, work, result)
+        # A restart: model-sync serves the cached version before the registry answers.
+        modelsync.stop()
+        modelsync.start()
     for name in SERVICES:
         text = (logs / f"{name}.log").read_text()
         result.lines[name] = [line for line in text.splitlines() if line.strip()]

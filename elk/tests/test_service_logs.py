@@ -100,6 +100,7 @@ def test_model_sync_logs_every_version_change_and_refusal(stack_run):
     assert ("refused", stack_run.answers["refused"]["version"]) in decisions
     assert ("published", stack_run.answers["published"]["version"]) in decisions
     assert ("rolled_back", "1") in decisions
+    assert ("restored", "1") in decisions  # after the restart, from the cache
     for event in events:
         assert event["model.name"] and event["event.reason"]
         assert event["brainscan.sync.trigger"] in {"startup", "manual", "poll", "webhook"}
