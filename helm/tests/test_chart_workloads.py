@@ -375,3 +375,16 @@ def test_the_chart_keeps_its_own_settings_over_config(component):
     values = {component: {"config": {key: "http://elsewhere:1"}}}
     release = k8s_render.render(copy.deepcopy(values))
     assert _env(release.deployment(component), release)[key] != "http://elsewhere:1"
+
+
+def test_the_prometheus_adapter_rule_serves_the_metric_the_hpa_reads(releases):
+    adapter = k8s_render.load_values(
+        k8s_render.CHART_DIR.parent / "monitoring/prometheus-adapter-values.yaml"
+    )
+    (rule,) = adapter["rules"]["custom"]
+    hpa = releases["production"].get("HorizontalPodAutoscaler", "brainscan-inference")
+    (pods,) = [m["pods"] for m in hpa["spec"]["metrics"] if m["type"] == "Pods"]
+    assert rule["name"]["as"] == pods["metric"]["name"]
+    assert rule["seriesQuery"].startswith(pods["metric"]["name"] + "{")
+    # Per pod: the HPA averages the pods' values against averageValue.
+    assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}
