@@ -155,7 +155,7 @@ class CarelessClient(GatewayUser):
     wait_time = between(1.0, 3.0)
 
     @tag("bad-input")
-    @task
+    @task(5)
     def bad_upload(self) -> None:
         bad, form = random.choice(Corpus.bad)
         headers = {**self.auth, "Content-Type": form.content_type}
@@ -172,7 +172,7 @@ class CarelessClient(GatewayUser):
                 )
 
     @tag("bad-input")
-    @task
+    @task(1)
     def not_multipart(self) -> None:
         with self.client.post(
             PREDICT, data=b"\x89PNG...", headers={**self.auth, "Content-Type": "image/png"},
