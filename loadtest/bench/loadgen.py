@@ -2,8 +2,10 @@
 
 Raw asyncio streams instead of an HTTP library so that the client spends as little of the
 shared CPU as possible; every target gets this same client. Each user sends the same request
-back to back. After a warm-up, each repeat counts the requests completed in its window and
-their latencies (from send to answer). Run as a script: prints one JSON line (one entry per repeat).
+back to back: a raw body (``--body``, e.g. a binary v2 tensor) or a file as a multipart form
+upload (``--upload``, as a browser or curl -F sends it). After a warm-up, each repeat counts the
+requests completed in its window and their latencies (from send to answer). Run as a script:
+prints one JSON line (one entry per repeat).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import mimetypes
 import sys
 import time
+import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -64,6 +68,19 @@ async def user(host, port, request: bytes, state: dict) -> None:
         writer.close()
 
 
+def multipart_upload(path: Path, field: str) -> tuple[bytes, str]:
+    """A multipart/form-data body with one file field, and its Content-Type header value."""
+    boundary = f"bench-{uuid.uuid4().hex}"
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    head = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="{field}"; filename="{path.name}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n"
+    ).encode()
+    body = head + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
 def summarise(window: dict) -> dict:
     latencies = sorted(window["latencies"])
     seconds = window["end"] - window["start"]
@@ -107,7 +124,10 @@ async def run(url: str, request_body: bytes, headers: dict, args) -> list[dict]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", required=True)
-    parser.add_argument("--body", type=Path, required=True)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--body", type=Path, help="send this file as the raw request body")
+    source.add_argument("--upload", type=Path, help="send this file as a multipart form upload")
+    parser.add_argument("--field", default="file", help="form field of --upload")
     parser.add_argument("--header", action="append", default=[], help="Name: value")
     parser.add_argument("--concurrency", type=int, required=True)
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -115,7 +135,11 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=1.0)
     args = parser.parse_args()
     headers = dict(h.split(": ", 1) for h in args.header)
-    results = asyncio.run(run(args.url, args.body.read_bytes(), headers, args))
+    if args.upload is not None:
+        body, headers["Content-Type"] = multipart_upload(args.upload, args.field)
+    else:
+        body = args.body.read_bytes()
+    results = asyncio.run(run(args.url, body, headers, args))
     sys.stdout.write(json.dumps(results) + "\n")  # the result, for run.py
 
 

@@ -4,8 +4,10 @@ Prints one table, every figure from this run on this machine, medians over repea
 
 - raw onnxruntime in-process (batch 1, 8, 32): the limit;
 - the service over loopback, binary tensors, concurrency 1, 8, 32;
+- the gateway end to end in front of that service: 512x512 JPEG uploads (a generated MRI-like
+  slice) as multipart forms, concurrency 1, 8, 32: decode, resize, a second HTTP hop, thresholds;
 - a Flask app calling Keras ``model.predict`` per request (the original design), same client;
-- the service's resident memory with the model loaded, after the load.
+- the service's and the gateway's resident memory, after the load.
 
 Each server and the load generator run in their own processes; nothing else should run.
 """
@@ -37,6 +39,10 @@ PYTHON = sys.executable
 BENTOML_THROUGHPUT = 130.0
 BENTOML_P99_AT_32_MS = 360.0
 MEMORY_LIMIT_MB = 300.0
+# Targets for the gateway at concurrency 8 (issue 5).
+GATEWAY_SHARE_OF_LIMIT = 0.4
+GATEWAY_P99_MS = 150.0
+UPLOAD_SIDE = 512
 
 
 def log(message: str) -> None:
@@ -131,11 +137,26 @@ def request_body(manifest: dict, workdir: Path) -> tuple[Path, list[str]]:
     ]
 
 
-def load(url: str, body: Path, headers: list[str], concurrency: int, opts) -> dict:
-    """Median throughput and latencies over the repeats of one closed-loop run."""
-    args = [str(HERE / "loadgen.py"), "--url", url, "--body", str(body)]
-    for header in headers:
-        args += ["--header", header]
+def upload_image(workdir: Path) -> Path:
+    """A generated MRI-like slice (a glioma), UPLOAD_SIDE px square, as an RGB JPEG.
+
+    RGB because the Kaggle data set's JPEGs are grey pictures stored with three channels.
+    """
+    from brainscan_training.data.synthetic import render_example
+    from PIL import Image
+
+    rendered = render_example("glioma", np.random.default_rng(5), image_size=UPLOAD_SIDE)
+    path = workdir / "slice.jpg"
+    Image.fromarray(rendered.image).convert("RGB").save(path, format="JPEG", quality=90)
+    return path
+
+
+def load(url: str, source: list[str], concurrency: int, opts) -> dict:
+    """Median throughput and latencies over the repeats of one closed-loop run.
+
+    ``source``: the loadgen arguments saying what to send (``--body`` + headers, or ``--upload``).
+    """
+    args = [str(HERE / "loadgen.py"), "--url", url, *source]
     args += ["--concurrency", str(concurrency), "--seconds", str(opts.seconds)]
     args += ["--repeats", str(opts.repeats), "--warmup", str(opts.warmup)]
     repeats = run_json(args, timeout=opts.warmup + opts.repeats * opts.seconds + 120)
@@ -148,6 +169,13 @@ def load(url: str, body: Path, headers: list[str], concurrency: int, opts) -> di
     return result
 
 
+def tensor_source(body: Path, headers: list[str]) -> list[str]:
+    source = ["--body", str(body)]
+    for header in headers:
+        source += ["--header", header]
+    return source
+
+
 def fmt(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
@@ -156,7 +184,14 @@ def mark(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def table(raw: dict, service: dict, flask: dict, memory: tuple[float, float], info: dict) -> str:
+def table(
+    raw: dict,
+    service: dict,
+    gateway: dict,
+    flask: dict,
+    memory: dict[str, tuple[float, float]],
+    info: dict,
+) -> str:
     limit = max(statistics.median(v) for v in raw.values())
     raw_b1_ms = 1000 / statistics.median(raw["1"])
     rows = [
@@ -199,6 +234,26 @@ def table(raw: dict, service: dict, flask: dict, memory: tuple[float, float], in
             f"{fmt(result.get('p50_ms'), 2)} | {fmt(result.get('p99_ms'), 2)} | "
             f"{throughput / limit:.2f} | {fmt(versus_flask)} | {'; '.join(notes)} |"
         )
+    for concurrency, result in gateway.items():
+        throughput = result.get("throughput", 0.0)
+        notes = []
+        if concurrency == 8:
+            share_met = throughput / limit >= GATEWAY_SHARE_OF_LIMIT
+            p99 = result.get("p99_ms")
+            p99_met = p99 is not None and p99 <= GATEWAY_P99_MS
+            notes.append(f"≥ {GATEWAY_SHARE_OF_LIMIT} × limit: {mark(share_met)}")
+            notes.append(f"p99 ≤ {GATEWAY_P99_MS:.0f} ms: {mark(p99_met)}")
+            notes.append(
+                f"≥ BentoML {BENTOML_THROUGHPUT:.0f}/s on bare tensors: "
+                f"{mark(throughput >= BENTOML_THROUGHPUT)}"
+            )
+        if result["errors"]:
+            notes.append(f"{result['errors']} failed requests")
+        rows.append(
+            f"| gateway end to end, {UPLOAD_SIDE}×{UPLOAD_SIDE} JPEG upload | concurrency "
+            f"{concurrency} | {fmt(throughput)} | {fmt(result.get('p50_ms'), 2)} | "
+            f"{fmt(result.get('p99_ms'), 2)} | {throughput / limit:.2f} | — | {'; '.join(notes)} |"
+        )
     for concurrency, result in flask.items():
         throughput = result.get("throughput", 0.0)
         notes = f"{result['errors']} failed requests" if result["errors"] else ""
@@ -207,18 +262,54 @@ def table(raw: dict, service: dict, flask: dict, memory: tuple[float, float], in
             f"{fmt(result.get('p50_ms'), 2)} | {fmt(result.get('p99_ms'), 2)} | "
             f"{throughput / limit:.2f} | 1.00 | {notes} |"
         )
-    rss, peak = memory
+    rss, peak = memory["inference"]
     rows.append(
         f"| inference service, resident memory | one model, after the load | — | — | — | — | — | "
         f"RSS {rss:.0f} MB, peak {peak:.0f} MB (≤ {MEMORY_LIMIT_MB:.0f}: "
         f"{mark(peak <= MEMORY_LIMIT_MB)}) |"
     )
+    if "gateway" in memory:
+        rss, peak = memory["gateway"]
+        rows.append(
+            "| gateway, resident memory | after the load | — | — | — | — | — | "
+            f"RSS {rss:.0f} MB, peak {peak:.0f} MB |"
+        )
     header = (
         f"model: ONNX {info['onnx_origin']}; Keras {info['keras_origin']}. "
         f"{os.cpu_count()} CPUs, load generator on the same machine. "
-        "Medians over repeats; images/s = requests/s for the HTTP rows (one image per request)."
+        "Medians over repeats; images/s = requests/s for the HTTP rows (one image per request); "
+        "the gateway rows include the inference service behind it, on the same cores."
     )
     return header + "\n\n" + "\n".join(rows)
+
+
+def run_gateway(
+    inference_url: str, model_name: str, workdir: Path, opts
+) -> tuple[dict[int, dict], tuple[float, float]]:
+    """The gateway as its own process in front of the running inference service, loaded with
+    JPEG uploads; its results per concurrency and its memory after the load."""
+    upload = upload_image(workdir)
+    port = free_port()
+    env = {
+        **os.environ,
+        "GATEWAY_INFERENCE_URL": inference_url,
+        "GATEWAY_MODEL_NAME": model_name,
+        "GATEWAY_HOST": "127.0.0.1",
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",  # one client sends everything here
+        "GATEWAY_LOG_LEVEL": "WARNING",
+    }
+    base = f"http://127.0.0.1:{port}"
+    results: dict[int, dict] = {}
+    with server(
+        ["-m", "brainscan_gateway"], env, f"{base}/readyz", workdir / "gateway.log", timeout=120
+    ) as process:
+        for concurrency in opts.concurrency:
+            log(f"gateway, JPEG uploads, concurrency {concurrency}")
+            results[concurrency] = load(
+                f"{base}/api/v1/predictions", ["--upload", str(upload)], concurrency, opts
+            )
+        return results, memory_mb(process.pid)
 
 
 def main() -> None:
@@ -229,6 +320,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--skip-flask", action="store_true", help="leave the baseline out")
+    parser.add_argument("--skip-gateway", action="store_true", help="leave the gateway out")
     parser.add_argument("--quick", action="store_true", help="1 s windows, 2 repeats (smoke)")
     opts = parser.parse_args()
     if opts.quick:
@@ -269,6 +361,8 @@ def main() -> None:
             "INFERENCE_MODEL_POLL_INTERVAL": "0",
         }
         service: dict[int, dict] = {}
+        gateway: dict[int, dict] = {}
+        memory: dict[str, tuple[float, float]] = {}
         base = f"http://127.0.0.1:{port}"
         with server(
             ["-m", "brainscan_inference"],
@@ -280,8 +374,10 @@ def main() -> None:
             url = f"{base}/v2/models/{manifest['name']}/infer"
             for concurrency in opts.concurrency:
                 log(f"inference service, concurrency {concurrency}")
-                service[concurrency] = load(url, body, headers, concurrency, opts)
-            memory = memory_mb(process.pid)
+                service[concurrency] = load(url, tensor_source(body, headers), concurrency, opts)
+            memory["inference"] = memory_mb(process.pid)
+            if not opts.skip_gateway:
+                gateway, memory["gateway"] = run_gateway(base, manifest["name"], workdir, opts)
 
         flask: dict[int, dict] = {}
         if not opts.skip_flask:
@@ -296,9 +392,12 @@ def main() -> None:
                 for concurrency in opts.concurrency:
                     log(f"Flask + Keras, concurrency {concurrency}")
                     flask[concurrency] = load(
-                        f"http://127.0.0.1:{port}/predict", body, headers, concurrency, opts
+                        f"http://127.0.0.1:{port}/predict",
+                        tensor_source(body, headers),
+                        concurrency,
+                        opts,
                     )
-        sys.stdout.write(table(raw, service, flask, memory, info) + "\n")
+        sys.stdout.write(table(raw, service, gateway, flask, memory, info) + "\n")
 
 
 if __name__ == "__main__":
