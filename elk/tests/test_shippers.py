@@ -141,3 +141,21 @@ def test_compose_profile_services_have_memory_and_existing_mounts():
         assert port.startswith("127.0.0.1:"), port
     assert "-Xmx1g" in services["elasticsearch"]["environment"]["ES_JAVA_OPTS"]
     assert "-Xmx512m" in services["logstash"]["environment"]["LS_JAVA_OPTS"]
+
+
+def test_the_profile_merges_with_the_stack_compose_file():
+    stack = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    elk = compose()
+    assert not set(stack["services"]) & set(elk["services"])
+    assert not set(stack.get("volumes", {})) & set(elk["volumes"])
+    for service in elk["services"].values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if not source.startswith(("./", "/")):
+                assert source in elk["volumes"], source
+    # Filebeat's container filter names the stack's services as docker-compose.yml does.
+    config = yaml.safe_load((ELK_DIR / "filebeat" / "filebeat-compose.yml").read_text())
+    (template,) = config["filebeat.autodiscover"]["providers"][0]["templates"]
+    pattern = template["condition"]["regexp"]["docker.container.labels.com_docker_compose_service"]
+    shipped = {name for name in stack["services"] if re.fullmatch(pattern, name)}
+    assert shipped == {"gateway", "inference", "model-sync"}
