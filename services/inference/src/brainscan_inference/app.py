@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 
-from brainscan_servicekit import RequestIdMiddleware, configure_logging, get_logger
+from brainscan_servicekit import configure_logging, get_logger
+from brainscan_servicekit.logging import event_dataset
 from fastapi import FastAPI
 
 from . import SERVICE_NAME, __version__
+from .access_log import AccessLog, AccessLogMiddleware
 from .api import health, infer, models, repository
 from .api import metrics as metrics_route
 from .api.errors import install_error_handlers
@@ -46,6 +48,11 @@ def create_app(
     """An app that loads its model in the background and is ready once it is warmed up."""
     settings = settings or InferenceSettings()
     configure_logging(SERVICE_NAME, __version__, settings.log_level)
+    access_log = (
+        AccessLog(SERVICE_NAME, __version__, event_dataset(SERVICE_NAME))
+        if settings.log_level in ("DEBUG", "INFO")
+        else None
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -69,6 +76,8 @@ def create_app(
             await updater.stop()
             await registry.close()
             app.state.codec_executor.shutdown(wait=False, cancel_futures=True)
+            if access_log is not None:
+                access_log.flush()
             _log.info("inference service stopped")
 
     app = FastAPI(
@@ -77,7 +86,7 @@ def create_app(
         summary="ONNX image classifiers behind the Open Inference Protocol (v2)",
         lifespan=lifespan,
     )
-    app.add_middleware(RequestIdMiddleware, skip_access_log=_QUIET_PATHS)
+    app.add_middleware(AccessLogMiddleware, access_log=access_log, quiet_paths=_QUIET_PATHS)
     install_error_handlers(app, settings.retry_after_seconds)
     app.include_router(infer.router)  # first: routes are matched in order, infer is the hot path
     app.include_router(health.router)
