@@ -20,6 +20,7 @@ import onnx
 import pytest
 import uvicorn
 from brainscan_inference.app import create_app
+from brainscan_inference.main import SERVER_OPTIONS
 from brainscan_inference.settings import InferenceSettings
 from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, Manifest
 from brainscan_manifest.verify import sha256_file
@@ -228,7 +229,7 @@ class RunningServer:
         self.socket.bind(("127.0.0.1", 0))
         self.port = self.socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, log_config=None, access_log=False, lifespan="on")
+        config = uvicorn.Config(app, lifespan="on", **SERVER_OPTIONS)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"uvicorn-{self.port}")
 

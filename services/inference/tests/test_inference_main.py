@@ -19,6 +19,10 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def request_id(event: dict) -> str | None:
+    return event.get("http", {}).get("request", {}).get("id")
+
+
 def test_run_serves_the_model_and_logs_json(model_dir) -> None:
     port = free_port()
     env = {
@@ -48,6 +52,16 @@ def test_run_serves_the_model_and_logs_json(model_dir) -> None:
             time.sleep(0.1)
         response = httpx.get(f"http://127.0.0.1:{port}/v2/models/tiny")
         assert response.json()["versions"] == ["1"]
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/v2/models/tiny/infer",
+            json={
+                "inputs": [
+                    {"name": "image", "shape": [1, 8, 8, 3], "datatype": "UINT8", "data": [7] * 192}
+                ]
+            },
+            headers={"X-Request-ID": "main-test-1"},
+        )
+        assert answer.status_code == 200 and answer.headers["x-request-id"] == "main-test-1"
     finally:
         process.send_signal(signal.SIGTERM)
         output, _ = process.communicate(timeout=30)
@@ -57,3 +71,5 @@ def test_run_serves_the_model_and_logs_json(model_dir) -> None:
     messages = [event["message"] for event in events]
     assert "model loaded" in messages and "inference service stopped" in messages
     assert all(event["service"]["name"] == "brainscan-inference" for event in events)
+    (access,) = [e for e in events if request_id(e) == "main-test-1"]
+    assert access["message"] == "request" and access["http"]["response"]["status_code"] == 200
