@@ -12,9 +12,10 @@ from fastapi import FastAPI
 
 from . import SERVICE_NAME, __version__
 from .access_log import AccessLog, AccessLogMiddleware
-from .api import health, infer, models, repository
+from .api import health, models, repository
 from .api import metrics as metrics_route
 from .api.errors import install_error_handlers
+from .api.infer import InferenceRoute
 from .metrics import InferenceMetrics
 from .registry import ModelRegistry
 from .settings import InferenceSettings
@@ -86,9 +87,10 @@ def create_app(
         summary="ONNX image classifiers behind the Open Inference Protocol (v2)",
         lifespan=lifespan,
     )
+    # Inference requests go straight to their endpoint, past FastAPI's router (api/infer.py).
+    app.add_middleware(InferenceRoute)
     app.add_middleware(AccessLogMiddleware, access_log=access_log, quiet_paths=_QUIET_PATHS)
     install_error_handlers(app, settings.retry_after_seconds)
-    app.include_router(infer.router)  # first: routes are matched in order, infer is the hot path
     app.include_router(health.router)
     app.include_router(models.router)
     if settings.repository_api:
