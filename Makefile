@@ -10,7 +10,7 @@ export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
 .PHONY: help install demo mlflow test test-fast lint format bench clean
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
 
 install: ## Install uv (from PyPI) and every workspace package into .venv
 	@command -v $(UV) >/dev/null 2>&1 || python3 -m pip install --quiet uv
