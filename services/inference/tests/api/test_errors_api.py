@@ -168,7 +168,9 @@ def test_unknown_model_or_version_is_404(shared_server, path: str, code: str) ->
 
 def test_unknown_routes_and_methods_answer_in_the_same_error_form(shared_server) -> None:
     assert_error(httpx.get(f"{shared_server.url}/v3/nothing"), 404, "http_404")
-    assert_error(httpx.get(f"{shared_server.url}/v2/models/tiny/infer"), 405, "http_405")
+    wrong_method = httpx.get(f"{shared_server.url}/v2/models/tiny/infer")
+    assert_error(wrong_method, 405, "http_405", "use POST")
+    assert wrong_method.headers["allow"] == "POST"
 
 
 def test_infer_before_a_model_is_loaded_is_503_with_retry_after(
