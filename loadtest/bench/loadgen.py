@@ -53,6 +53,7 @@ async def user(host, port, request: bytes, state: dict) -> None:
         except (OSError, asyncio.IncompleteReadError, ValueError):
             status, keep_alive = 0, False
         finished = time.perf_counter()
+        state["answered"] += 1
         if not keep_alive and writer is not None:
             writer.close()
             writer = None
@@ -101,7 +102,7 @@ async def run(url: str, request_body: bytes, headers: dict, args) -> list[dict]:
     head += [f"{k}: {v}" for k, v in headers.items()]
     head += [f"Content-Length: {len(request_body)}", "", ""]
     request = "\r\n".join(head).encode() + request_body
-    state: dict = {"stop": False, "window": None}
+    state: dict = {"stop": False, "window": None, "answered": 0}
     users = [
         asyncio.create_task(user(parts.hostname, parts.port, request, state))
         for _ in range(args.concurrency)
@@ -118,6 +119,8 @@ async def run(url: str, request_body: bytes, headers: dict, args) -> list[dict]:
         results.append(summarise(window))
     state["stop"] = True
     await asyncio.wait(users, timeout=30)
+    # Every answer since the start (warm-up and tail too): what a server's CPU time was spent on.
+    results[-1]["answered_in_run"] = state["answered"]
     return results
 
 

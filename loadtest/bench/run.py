@@ -151,21 +151,37 @@ def upload_image(workdir: Path) -> Path:
     return path
 
 
-def load(url: str, source: list[str], concurrency: int, opts) -> dict:
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def load(
+    url: str, source: list[str], concurrency: int, opts, watch: dict[str, int] | None = None
+) -> dict:
     """Median throughput and latencies over the repeats of one closed-loop run.
 
     ``source``: the loadgen arguments saying what to send (``--body`` + headers, or ``--upload``).
+    ``watch``: server processes (name -> pid) whose CPU time per answered request to report.
     """
     args = [str(HERE / "loadgen.py"), "--url", url, *source]
     args += ["--concurrency", str(concurrency), "--seconds", str(opts.seconds)]
     args += ["--repeats", str(opts.repeats), "--warmup", str(opts.warmup)]
+    cpu_before = {name: cpu_seconds(pid) for name, pid in (watch or {}).items()}
     repeats = run_json(args, timeout=opts.warmup + opts.repeats * opts.seconds + 120)
+    answered = max(1, repeats[-1]["answered_in_run"])
+    cpu_ms = {
+        name: 1000 * (cpu_seconds(pid) - cpu_before[name]) / answered
+        for name, pid in (watch or {}).items()
+    }
     result = {
         key: statistics.median(r[key] for r in repeats if r[key] is not None)
         for key in ("throughput", "p50_ms", "p99_ms")
         if any(r[key] is not None for r in repeats)
     }
     result["errors"] = sum(r["errors"] for r in repeats)
+    result["cpu_ms_per_request"] = cpu_ms
     return result
 
 
@@ -247,6 +263,10 @@ def table(
                 f"≥ BentoML {BENTOML_THROUGHPUT:.0f}/s on bare tensors: "
                 f"{mark(throughput >= BENTOML_THROUGHPUT)}"
             )
+        cpu = result["cpu_ms_per_request"]
+        notes.append(
+            f"CPU per request: gateway {cpu['gateway']:.1f} ms, inference {cpu['inference']:.1f} ms"
+        )
         if result["errors"]:
             notes.append(f"{result['errors']} failed requests")
         rows.append(
@@ -284,7 +304,7 @@ def table(
 
 
 def run_gateway(
-    inference_url: str, model_name: str, workdir: Path, opts
+    inference_url: str, model_name: str, workdir: Path, opts, inference_pid: int
 ) -> tuple[dict[int, dict], tuple[float, float]]:
     """The gateway as its own process in front of the running inference service, loaded with
     JPEG uploads; its results per concurrency and its memory after the load."""
@@ -307,7 +327,11 @@ def run_gateway(
         for concurrency in opts.concurrency:
             log(f"gateway, JPEG uploads, concurrency {concurrency}")
             results[concurrency] = load(
-                f"{base}/api/v1/predictions", ["--upload", str(upload)], concurrency, opts
+                f"{base}/api/v1/predictions",
+                ["--upload", str(upload)],
+                concurrency,
+                opts,
+                watch={"gateway": process.pid, "inference": inference_pid},
             )
         return results, memory_mb(process.pid)
 
@@ -377,7 +401,9 @@ def main() -> None:
                 service[concurrency] = load(url, tensor_source(body, headers), concurrency, opts)
             memory["inference"] = memory_mb(process.pid)
             if not opts.skip_gateway:
-                gateway, memory["gateway"] = run_gateway(base, manifest["name"], workdir, opts)
+                gateway, memory["gateway"] = run_gateway(
+                    base, manifest["name"], workdir, opts, process.pid
+                )
 
         flask: dict[int, dict] = {}
         if not opts.skip_flask:
