@@ -1,5 +1,5 @@
 import pytest
-from brainscan_gateway.settings import GatewaySettings
+from brainscan_gateway.settings import GatewaySettings, usable_cpus
 from pydantic import ValidationError
 
 
@@ -27,6 +27,8 @@ def test_environment_variables_with_the_gateway_prefix(monkeypatch, tmp_path):
         ("log_level", "LOUD"),
         ("default_threshold", -0.1),
         ("max_upload_bytes", 10),
+        ("max_concurrent_decodes", 0),
+        ("trusted_proxy_hops", 0),
     ],
 )
 def test_invalid_values_are_refused_at_start(field, value):
@@ -37,3 +39,9 @@ def test_invalid_values_are_refused_at_start(field, value):
 def test_every_field_is_documented():
     for name, field in GatewaySettings.model_fields.items():
         assert field.description, f"GATEWAY_{name.upper()} has no description"
+
+
+def test_decode_slots_default_to_twice_the_usable_cpus():
+    assert usable_cpus() >= 1
+    assert GatewaySettings().max_concurrent_decodes == 2 * usable_cpus()
+    assert GatewaySettings().trusted_proxy_hops == 1
