@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from typing import Any
 
 from brainscan_servicekit import configure_logging, get_logger
 from brainscan_servicekit.logging import event_dataset
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from . import SERVICE_NAME, __version__
 from .access_log import AccessLog, AccessLogMiddleware
@@ -41,6 +43,23 @@ def source_from_settings(settings: InferenceSettings) -> ModelSource:
         poll_interval=settings.model_poll_interval,
         pinned_version=settings.model_version,
     )
+
+
+class InferenceApp(FastAPI):
+    """FastAPI with two layers in front of its own middleware: request IDs and access events
+    for every request, then inference requests straight to their endpoint (api/infer.py). The
+    hot path thereby skips FastAPI's error, telemetry and body-limit layers and its router."""
+
+    def __init__(self, *, access_log: AccessLog | None, **options: Any) -> None:
+        super().__init__(**options)
+        self._access_log = access_log
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return AccessLogMiddleware(
+            InferenceRoute(super().build_middleware_stack()),
+            access_log=self._access_log,
+            quiet_paths=_QUIET_PATHS,
+        )
 
 
 def create_app(
@@ -81,15 +100,13 @@ def create_app(
                 access_log.flush()
             _log.info("inference service stopped")
 
-    app = FastAPI(
+    app = InferenceApp(
+        access_log=access_log,
         title="brainscan inference",
         version=__version__,
         summary="ONNX image classifiers behind the Open Inference Protocol (v2)",
         lifespan=lifespan,
     )
-    # Inference requests go straight to their endpoint, past FastAPI's router (api/infer.py).
-    app.add_middleware(InferenceRoute)
-    app.add_middleware(AccessLogMiddleware, access_log=access_log, quiet_paths=_QUIET_PATHS)
     install_error_handlers(app, settings.retry_after_seconds)
     app.include_router(health.router)
     app.include_router(models.router)

@@ -316,3 +316,16 @@ def test_activation_maps_that_fail_after_load_are_a_plain_500_and_probabilities_
     assert "5 channels" in response.json()["error"]
     assert "not of the request" in response.json()["error"]
     assert post(server, {"inputs": [good_input()]}).status_code == 200
+
+
+def test_a_bug_is_a_json_500_that_carries_the_request_id(serve, settings_factory, model_dir):
+    server = serve(settings_factory(model_dir))
+    registry = server.app.state.registry
+
+    def broken(*_args):  # fault injection: a bug anywhere below a route
+        raise RuntimeError("a bug")
+
+    registry.resolve = broken
+    response = httpx.get(f"{server.url}/v2/models/tiny", headers={"X-Request-ID": "bug-1"})
+    assert_error(response, 500, "internal", "internal error")
+    assert response.headers["x-request-id"] == "bug-1"
