@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage as ndi
 
 
@@ -43,10 +44,23 @@ def view_matrix(
 def resample(
     canvas: np.ndarray, matrix: np.ndarray, offset: np.ndarray, shape: tuple[int, int], order: int
 ) -> np.ndarray:
-    """The canvas seen through the view (outside it is air: 0)."""
-    return ndi.affine_transform(
-        canvas, matrix, offset=offset, output_shape=shape, order=order, mode="constant", cval=0
+    """The canvas seen through the view (outside it is air: 0); order 1 bilinear, 0 nearest.
+
+    Same mapping as ndimage.affine_transform(canvas, matrix, offset) (canvas index = matrix @
+    output index + offset), done by PIL: 3x faster. PIL works in (x, y) = (column, row) and
+    samples at pixel centres, hence the swapped axes and the half-pixel terms.
+    """
+    (rr, rc), (cr, cc) = matrix
+    x0 = offset[1] + 0.5 - 0.5 * (cc + cr)
+    y0 = offset[0] + 0.5 - 0.5 * (rc + rr)
+    source = Image.fromarray(canvas.astype(np.float32 if order else np.uint8, copy=False))
+    view = source.transform(
+        (shape[1], shape[0]),
+        Image.Transform.AFFINE,
+        (cc, cr, x0, rc, rr, y0),
+        resample=Image.Resampling.BILINEAR if order else Image.Resampling.NEAREST,
     )
+    return np.asarray(view).astype(canvas.dtype, copy=False)
 
 
 def scanner_effects(image: np.ndarray, rng: np.random.Generator, augment: bool) -> np.ndarray:

@@ -30,12 +30,12 @@ class Contrast:
     enhancing: float  # signal of tissue that takes up gadolinium (post-contrast T1 only)
 
     def tissue(self, t1: np.ndarray) -> np.ndarray:
-        """Signal of brain tissue given its template T1 value."""
-        return np.interp(t1, self.tissue_knots, self.tissue_values).astype(np.float32)
+        """Signal of brain tissue given its template T1 value (in [0, 1])."""
+        return _lookup(t1, self.tissue_knots, self.tissue_values, 1.0 / 1024)
 
     def shell(self, outside_mm: np.ndarray) -> np.ndarray:
         """Signal of the layers outside the brain (CSF, skull, marrow, scalp) by distance."""
-        return np.interp(outside_mm, self.shell_knots, self.shell_values).astype(np.float32)
+        return _lookup(outside_mm, self.shell_knots, self.shell_values, 1.0 / 128)
 
     def level(self, t1_value: float) -> float:
         """Signal of a tissue with the given template T1 value (e.g. T1_GREY)."""
@@ -50,6 +50,16 @@ class Contrast:
     def is_t1(self) -> bool:
         """On T1, oedema and non-enhancing tumour are darker than brain; elsewhere brighter."""
         return self.name == "t1c"
+
+
+def _lookup(
+    x: np.ndarray, knots: tuple[float, ...], values: tuple[float, ...], step: float
+) -> np.ndarray:
+    """np.interp(x, knots, values) for x >= 0 through a table of `step` spacing: a quarter of the
+    cost on a whole canvas, and the curves are smooth on that scale."""
+    table = np.interp(np.arange(0.0, knots[-1] + 2 * step, step), knots, values).astype(np.float32)
+    index = np.minimum(x * (1.0 / step) + 0.5, table.size - 1).astype(np.intp)
+    return table[index]
 
 
 def sample_contrast(rng: np.random.Generator) -> Contrast:
