@@ -13,6 +13,8 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,7 +111,7 @@ class Stack:
                     pending.discard(name)
             if pending and time.monotonic() > deadline:
                 tails = "\n".join(self.logs(name) for name in sorted(pending))
-                raise AssertionError(f"{sorted(pending)} not healthy after {timeout:.0f} s\n{tails}")
+                raise AssertionError(f"{sorted(pending)} unhealthy after {timeout:.0f} s\n{tails}")
             if pending:
                 time.sleep(2)
 
@@ -192,9 +194,9 @@ def sweep_stale_projects() -> None:
             sweep_project(project)
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory) -> Stack:
-    """The whole stack (no model yet), started in dependency order and healthy."""
+@contextmanager
+def running_stack(tmp_path_factory, services: list[str]) -> Iterator[Stack]:
+    """Start services (in START_ORDER) as a new compose project; always remove it after."""
     if shutil.which("podman") is None:
         pytest.fail("podman is not installed: apt-get install -y podman runc (docs/containers.md)")
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
@@ -203,7 +205,7 @@ def stack(tmp_path_factory) -> Stack:
 
     ports = {"gateway": _free_port(), "mlflow": _free_port(), "model-sync": _free_port()}
     settings = {
-        "BRAINSCAN_IMAGE_PREFIX": os.environ.get("IMAGE_PREFIX", "localhost"),
+        "BRAINSCAN_IMAGE_PREFIX": os.environ.get("IMAGE_PREFIX", "localhost/brainscan"),
         "BRAINSCAN_TAG": os.environ.get("IMAGE_TAG", "latest"),
         "GATEWAY_PUBLISH": f"127.0.0.1:{ports['gateway']}",
         "MLFLOW_PUBLISH": f"127.0.0.1:{ports['mlflow']}",
@@ -220,13 +222,27 @@ def stack(tmp_path_factory) -> Stack:
     project = f"{PROJECT_PREFIX}{os.getpid()}-{secrets.token_hex(2)}"
     running = Stack(project=project, env_file=env_file, ports=ports, settings=settings)
     try:
-        for service in START_ORDER:
+        for service in (name for name in START_ORDER if name in services):
             # --no-deps: podman-compose cannot wait for `service_healthy` here, so this does.
             running.compose("up", "--detach", "--no-build", "--no-deps", service)
             running.wait_healthy(service, HEALTH_TIMEOUT[service])
         yield running
     finally:
         running.remove()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    """The whole stack (no model yet), started in dependency order and healthy."""
+    with running_stack(tmp_path_factory, START_ORDER) as started:
+        yield started
+
+
+@pytest.fixture(scope="session")
+def registry_stack(tmp_path_factory) -> Iterator[Stack]:
+    """MLflow alone, for the training job."""
+    with running_stack(tmp_path_factory, ["mlflow"]) as started:
+        yield started
 
 
 @pytest.fixture(scope="session")

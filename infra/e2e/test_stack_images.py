@@ -58,9 +58,12 @@ def test_every_container_is_healthy_and_unprivileged(stack):
         assert len(names) == (2 if service == "inference" else 1), (service, names)
         for name in names:
             assert stack.exec(name, "id", "-u").stdout.strip() == "10001", name
-            assert stack.exec(
-                name, "python3", "/usr/local/lib/brainscan/healthcheck.py", "X", "0", "/"
-            ).returncode == 1  # the probe fails on a dead port: it is not a no-op
+            assert (
+                stack.exec(
+                    name, "python3", "/usr/local/lib/brainscan/healthcheck.py", "X", "0", "/"
+                ).returncode
+                == 1
+            )  # the probe fails on a dead port: it is not a no-op
 
 
 def test_images_carry_oci_labels(stack):
@@ -117,9 +120,11 @@ def test_both_inference_replicas_load_the_promoted_version(stack, first_version)
     )
     for name in stack.names("inference"):
         versions = stack.wait_for(
-            lambda name=name: (out := stack.exec(name, "python3", "-c", probe)).returncode == 0
-            and first_version in out.stdout
-            and out.stdout,
+            lambda name=name: (
+                (out := stack.exec(name, "python3", "-c", probe)).returncode == 0
+                and first_version in out.stdout
+                and out.stdout
+            ),
             ROLLOUT_TIMEOUT,
             f"{name} serving v{first_version}",
         )
@@ -146,6 +151,4 @@ def test_a_new_version_rolls_out_and_rolls_back(stack, model_package, first_vers
     stack.wait_for(lambda: _served_by_gateway(stack, second), ROLLOUT_TIMEOUT, f"v{second}")
 
     stack.train_cli("--model", MODEL, "rollback", "--to", first_version)
-    stack.wait_for(
-        lambda: _served_by_gateway(stack, first_version), ROLLOUT_TIMEOUT, "rollback"
-    )
+    stack.wait_for(lambda: _served_by_gateway(stack, first_version), ROLLOUT_TIMEOUT, "rollback")

@@ -1,19 +1,29 @@
 #!/usr/bin/env bash
-# Build brainscan images with podman (no Docker engine needed; see docs/containers.md).
+# Build brainscan images with podman (here: no Docker engine needed) or docker (Jenkins agents).
 # Usage: build.sh COMPONENT...   components: gateway inference model-sync mlflow training
 # Environment:
-#   IMAGE_PREFIX  repository prefix (default localhost: images are localhost/brainscan-<component>)
+#   CONTAINER_ENGINE  podman (default) or docker
+#   IMAGE_PREFIX  repository prefix (default localhost/brainscan: localhost/brainscan/<component>)
 #   IMAGE_TAG     tag (default latest)
-#   BASE_IMAGE    base image (default: the debootstrap-made local base, built when missing;
-#                 BASE_IMAGE=python:3.11-slim-bookworm where a registry is reachable)
+#   BASE_IMAGE    base image (podman default: the debootstrap-made local base, built when
+#                 missing; docker default: python:3.11-slim-bookworm from Docker Hub)
 #   CA_BUNDLE     CA bundle passed as the build secret `ca_bundle` (default: the system bundle)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-prefix="${IMAGE_PREFIX:-localhost}"
+engine="${CONTAINER_ENGINE:-podman}"
+prefix="${IMAGE_PREFIX:-localhost/brainscan}"
 tag="${IMAGE_TAG:-latest}"
 local_base="localhost/brainscan/python-base:3.11-bookworm"
-base="${BASE_IMAGE:-$local_base}"
+case "$engine" in
+    podman) base="${BASE_IMAGE:-$local_base}"
+            # docker-format images keep HEALTHCHECK (the OCI format has no field for it).
+            engine_flags=(--format docker --layers) ;;
+    docker) base="${BASE_IMAGE:-python:3.11-slim-bookworm}"
+            export DOCKER_BUILDKIT=1  # RUN --mount (secrets, caches) needs BuildKit
+            engine_flags=() ;;
+    *) echo "CONTAINER_ENGINE must be podman or docker, not '$engine'" >&2; exit 2 ;;
+esac
 ca_bundle="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 # runc, ulimits (containers.conf) and chroot isolation: what works on these machines.
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/infra/images/containers.conf}"
@@ -42,7 +52,7 @@ version_of() {
 [[ $# -gt 0 ]] || { sed -n '2,10p' "$0" >&2; exit 2; }
 for component in "$@"; do dockerfile_of "$component" >/dev/null; done
 
-if [[ "$base" == "$local_base" ]]; then
+if [[ "$engine" == podman && "$base" == "$local_base" ]]; then
     bash infra/images/build-base.sh "$base"
 fi
 
@@ -53,10 +63,10 @@ source_url="$(git config --get remote.origin.url 2>/dev/null || echo unknown)"
 created="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 for component in "$@"; do
-    image="$prefix/brainscan-$component:$tag"
+    image="$prefix/$component:$tag"
     echo "== $image ($(dockerfile_of "$component"), base $base)"
     start=$SECONDS
-    podman build --format docker --layers \
+    "$engine" build "${engine_flags[@]}" \
         -f "$(dockerfile_of "$component")" \
         "${secret[@]}" \
         --build-arg "BASE_IMAGE=$base" \
@@ -65,6 +75,6 @@ for component in "$@"; do
         --build-arg "CREATED=$created" \
         --build-arg "SOURCE_URL=$source_url" \
         -t "$image" .
-    size=$(podman image inspect --format '{{.Size}}' "$image")
+    size=$("$engine" image inspect --format '{{.Size}}' "$image")
     echo "== $image: $((size / 1000000)) MB, built in $((SECONDS - start)) s"
 done

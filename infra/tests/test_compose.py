@@ -1,0 +1,153 @@
+"""docker-compose.yml, read as data: the services and their order, replicas, volumes, health
+checks that match the images, settings that exist in the services, every variable documented in
+.env.example; and podman-compose's own rendering of it."""
+
+from __future__ import annotations
+
+import importlib
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from infra_dockerfiles import DOCKERFILES, REPO, SERVICES
+
+RUNNING = ["mlflow", "model-sync", "inference", "gateway"]
+DEPENDS = {"model-sync": "mlflow", "inference": "model-sync", "gateway": "inference"}
+SETTINGS_PREFIX = {"GATEWAY_": "gateway", "INFERENCE_": "inference", "MODELSYNC_": "model-sync"}
+VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::?-[^}]*)?\}")
+
+
+def _settings_fields(component: str) -> set[str]:
+    module = importlib.import_module(f"{SERVICES[component][2]}.settings")
+    (settings,) = [
+        value
+        for key, value in vars(module).items()
+        if key.endswith("Settings") and value.__module__ == module.__name__
+    ]
+    return set(settings.model_fields)
+
+
+def _defaults(text: str) -> str:
+    """The file with every ${VAR:-default} replaced by its default, as with an empty .env."""
+    return re.sub(r"\$\{[A-Z0-9_]+(?::?-([^}]*))?\}", lambda m: m.group(1) or "", text)
+
+
+def test_services_and_start_order(compose):
+    assert set(compose["services"]) == {*RUNNING, "training"}
+    for service, dependency in DEPENDS.items():
+        depends_on = compose["services"][service]["depends_on"]
+        assert depends_on == {dependency: {"condition": "service_healthy"}}
+    assert compose["services"]["training"]["depends_on"] == {
+        "mlflow": {"condition": "service_healthy"}
+    }
+
+
+def test_training_is_a_one_shot_job_behind_a_profile(compose):
+    training = compose["services"]["training"]
+    assert training["profiles"] == ["training"]
+    assert training["restart"] == "no"
+    assert "ports" not in training and "healthcheck" not in training
+
+
+def test_two_inference_replicas_without_a_host_port():
+    rendered = yaml.safe_load(_defaults((REPO / "docker-compose.yml").read_text()))
+    inference = rendered["services"]["inference"]
+    # podman-compose honours replicas only in replicated mode.
+    assert inference["deploy"]["mode"] == "replicated"
+    assert int(inference["deploy"]["replicas"]) == 2
+    assert "ports" not in inference
+
+
+def test_named_volumes_for_mlflow_data_and_the_model_cache(compose):
+    assert set(compose["volumes"]) == {"mlflow-data", "model-cache"}
+    assert "mlflow-data:/var/lib/mlflow" in compose["services"]["mlflow"]["volumes"]
+    assert "model-cache:/var/lib/model-sync" in compose["services"]["model-sync"]["volumes"]
+
+
+def test_published_ports_bind_loopback_by_default():
+    rendered = yaml.safe_load(_defaults((REPO / "docker-compose.yml").read_text()))
+    published = {name: service.get("ports", []) for name, service in rendered["services"].items()}
+    assert published["gateway"] == ["127.0.0.1:8000:8000"]
+    assert published["mlflow"] == ["127.0.0.1:5000:5000"]
+    assert published["model-sync"] == ["127.0.0.1:8002:8002"]
+
+
+@pytest.mark.parametrize("service", RUNNING)
+def test_healthcheck_is_the_images_own(compose, dockerfiles, service):
+    (image_check,) = dockerfiles[service].final.all("HEALTHCHECK")
+    command = compose["services"][service]["healthcheck"]["test"]
+    assert command[0] == "CMD"
+    assert image_check.endswith("CMD " + str(command[1:]).replace("'", '"'))
+
+
+@pytest.mark.parametrize("service", [*RUNNING, "training"])
+def test_images_and_builds_point_at_the_dockerfiles(compose, service):
+    spec = compose["services"][service]
+    assert spec["build"]["dockerfile"] == DOCKERFILES[service]
+    assert spec["build"]["context"] == "."
+    assert spec["build"]["secrets"] == ["ca_bundle"]
+    assert re.fullmatch(
+        r"\$\{BRAINSCAN_IMAGE_PREFIX:-localhost/brainscan\}/"
+        + re.escape(service)
+        + r":\$\{BRAINSCAN_TAG:-latest\}",
+        spec["image"],
+    )
+
+
+@pytest.mark.parametrize("service", ["gateway", "inference", "model-sync"])
+def test_environment_names_are_real_settings(compose, service):
+    fields = _settings_fields(service)
+    for name in compose["services"][service]["environment"]:
+        prefix = next(p for p in SETTINGS_PREFIX if name.startswith(p))
+        assert SETTINGS_PREFIX[prefix] == service, name
+        assert name.removeprefix(prefix).lower() in fields, f"{name} is no {service} setting"
+
+
+def test_mlflow_environment_is_read_by_the_start_script_or_mlflow(compose):
+    script = (REPO / "infra/mlflow/start-mlflow.sh").read_text()
+    import mlflow.environment_variables as mlflow_variables
+
+    known = Path(mlflow_variables.__file__).read_text()
+    for name in compose["services"]["mlflow"]["environment"]:
+        assert f"${{{name}" in script or f'"{name}"' in known, name
+
+
+def test_every_variable_is_documented_in_env_example():
+    used = set(VARIABLE.findall((REPO / "docker-compose.yml").read_text()))
+    example = (REPO / ".env.example").read_text()
+    documented = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=", example, re.MULTILINE))
+    assert used - documented == set(), "undocumented in .env.example"
+    assert documented - used == set(), "documented but unused by docker-compose.yml"
+
+
+def test_env_example_defaults_match_the_compose_defaults():
+    compose_text = (REPO / "docker-compose.yml").read_text()
+    defaults = dict(re.findall(r"\$\{([A-Z0-9_]+):-([^}]*)\}", compose_text))
+    example = dict(
+        re.findall(r"^([A-Z][A-Z0-9_]+)=(.*)$", (REPO / ".env.example").read_text(), re.MULTILINE)
+    )
+    for name, default in defaults.items():
+        assert example[name] == default, name
+
+
+def test_services_drop_privileges(compose):
+    for name, service in compose["services"].items():
+        assert service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="podman-compose needs podman to run")
+def test_podman_compose_renders_the_file():
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "podman-compose"), "-f", "docker-compose.yml",
+         "--project-name", "brainscan-render", "--profile", "training", "config"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    rendered = yaml.safe_load(result.stdout)
+    assert set(rendered["services"]) == {*RUNNING, "training"}
+    gateway = rendered["services"]["gateway"]
+    assert gateway["environment"]["GATEWAY_INFERENCE_URL"] == "http://inference:8001"
