@@ -6,13 +6,18 @@ from the host to the gateway container. Tests run in file order (the registry fi
 from __future__ import annotations
 
 import io
+import json
+import subprocess
+import sys
 import uuid
+from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
+REPO = Path(__file__).resolve().parents[2]
 MODEL = "brainscan-mobilenetv2"
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 SERVICES = ["mlflow", "model-sync", "inference", "gateway"]
@@ -136,6 +141,18 @@ def test_model_sync_follows_the_registry_by_webhook(stack, first_version):
     assert body["ready"] is True
     assert body["webhook"]["state"] == "registered", body["webhook"]
     assert body["models"][MODEL]["version"] == first_version
+
+
+def test_the_ci_smoke_test_passes_against_the_gateway_container(stack, first_version):
+    result = subprocess.run(
+        [sys.executable, str(REPO / "ci/smoke_test.py"), "--url", stack.url("gateway"),
+         "--timeout", "60"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["model"] == {"name": MODEL, "version": first_version}
+    assert summary["label"] in CLASSES
 
 
 def test_a_new_version_rolls_out_and_rolls_back(stack, model_package, first_version):
