@@ -143,16 +143,17 @@ class Stack:
             return 0, {"error": str(exc)}
         return response.status_code, response.json()
 
-    @staticmethod
-    def wait_for(predicate, timeout: float, what: str, interval: float = 2.0):
-        """Poll predicate until it returns something truthy; fail saying what was awaited."""
+    def wait_for(self, predicate, timeout: float, what: str, interval: float = 2.0):
+        """Poll predicate until it returns something truthy; fail saying what was awaited, with
+        the last log lines of every container."""
         deadline = time.monotonic() + timeout
         while True:
             value = predicate()
             if value:
                 return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"{what}: not reached after {timeout:.0f} s")
+                tails = "\n".join(self.logs(c["Names"][0], 15) for c in self.containers())
+                raise AssertionError(f"{what}: not reached after {timeout:.0f} s\n{tails}")
             time.sleep(interval)
 
     def remove(self) -> None:

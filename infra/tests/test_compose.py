@@ -140,6 +140,24 @@ def test_services_drop_privileges(compose):
         assert "no-new-privileges:true" in service["security_opt"], name
 
 
+@pytest.mark.parametrize("service", RUNNING)
+def test_running_services_have_a_read_only_root(compose, service):
+    spec = compose["services"][service]
+    assert spec["read_only"] is True
+    assert "/tmp" in spec["tmpfs"]
+    writable = {mount.split(":")[1] for mount in spec.get("volumes", [])} | set(spec["tmpfs"])
+    # Where each service writes: its state directory must be a volume or a tmpfs.
+    state = {
+        "mlflow": "/var/lib/mlflow",
+        "model-sync": "/var/lib/model-sync",
+        "inference": "/tmp",
+        "gateway": "/tmp",
+    }[service]
+    assert state in writable
+    if service == "inference":
+        assert spec["environment"]["INFERENCE_MODELSYNC_CACHE_DIR"].startswith("/tmp/")
+
+
 @pytest.mark.skipif(shutil.which("podman") is None, reason="podman-compose needs podman to run")
 def test_podman_compose_renders_the_file():
     result = subprocess.run(
