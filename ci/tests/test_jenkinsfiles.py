@@ -146,7 +146,7 @@ def test_training_records_the_registered_version(jenkinsfiles):
     register = stage_body(text, "Register and promote")
     assert "readJSON file: 'reports/registration.json'" in register
     assert "currentBuild.description" in register and "registration.version" in register
-    assert "sh 'dvc repro'" in stage_body(text, "dvc repro")
+    assert '.venv/bin:$PATH" .venv/bin/dvc repro' in stage_body(text, "dvc repro")
     assert "when { not { changeRequest() } }" in stage_body(text, "dvc push")
 
 
