@@ -16,7 +16,7 @@ def main(argv: list[str]) -> int:
     port = os.environ.get(port_variable) or default_port
     url = f"http://127.0.0.1:{port}{path}"
     try:
-        with urllib.request.urlopen(url, timeout=4) as response:  # noqa: S310 (fixed http URL)
+        with urllib.request.urlopen(url, timeout=4) as response:
             return 0 if 200 <= response.status < 300 else 1
     except (urllib.error.URLError, OSError) as exc:
         sys.stderr.write(f"{url}: {exc}\n")
