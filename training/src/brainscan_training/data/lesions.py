@@ -257,7 +257,7 @@ def paint_meningioma(scene: Scene, place: Placement, rng: np.random.Generator) -
     elif contrast.is_t1:
         value = local * rng.uniform(0.8, 0.92)
     else:
-        value = towards(local, contrast.edema, rng.uniform(0.3, 0.6))
+        value = towards(local, contrast.edema, rng.uniform(0.4, 0.7))
     value = value * (1.0 + rng.uniform(0.02, 0.06) * smooth_noise(rng, box.shape, 4.0))
 
     if rng.random() < 0.35:  # vasogenic oedema in the brain next to a larger meningioma
@@ -285,6 +285,11 @@ def paint_meningioma(scene: Scene, place: Placement, rng: np.random.Generator) -
         blend(image, np.float32(contrast.csf), cleft * rng.uniform(0.4, 0.8))
     opacity = soft_inside(level, rng.uniform(0.05, 0.12)) * allowed
     blend(image, value.astype(np.float32), opacity)
+    if not contrast.is_t1 and rng.random() < 0.5:  # T2-dark rim: displaced dura and vessels
+        rim = np.exp(-(((level - 0.96) / 0.04) ** 2)) * allowed
+        blend(
+            image, local * rng.uniform(0.4, 0.6), (rim * rng.uniform(0.5, 0.8)).astype(np.float32)
+        )
 
     mask = np.zeros(scene.image.shape, dtype=bool)
     mask[box.slices] = (level < 1.0) & allowed
