@@ -6,13 +6,14 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from brainscan_servicekit import RequestIdMiddleware, configure_logging, get_logger
+from brainscan_servicekit.errors import UnhandledErrorMiddleware
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
 from . import SERVICE_NAME, __version__
-from .api.errors import UnhandledErrorMiddleware, install_error_handlers
+from .api.errors import install_error_handlers
 from .api.routes import docs, health, model, page, predictions
 from .api.routes import metrics as metrics_route
 from .api_keys import API_KEY_HEADER, ApiKeyChecker
@@ -118,7 +119,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         app.mount(docs.ASSETS_PATH, StaticFiles(directory=swagger_ui_path), name="docs-assets")
 
     # Added innermost first: requests pass request ID -> metrics -> headers -> CORS -> limits.
-    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(UnhandledErrorMiddleware, service="the gateway")
     app.add_middleware(
         UploadLimitMiddleware,
         limit=settings.max_upload_bytes,

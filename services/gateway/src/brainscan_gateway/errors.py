@@ -63,8 +63,3 @@ class BadUpload(GatewayError):
 
     def __init__(self, code: ErrorCode, message: str, status: int = 422) -> None:
         super().__init__(code, message, status)
-
-
-def error_body(code: str, message: str, request_id: str) -> dict[str, dict[str, str]]:
-    """The one error shape every response uses."""
-    return {"error": {"code": str(code), "message": message, "request_id": request_id}}

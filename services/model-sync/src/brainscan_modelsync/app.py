@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from brainscan_servicekit import RequestIdMiddleware, configure_logging, get_logger
+from brainscan_servicekit.errors import UnhandledErrorMiddleware
 from fastapi import FastAPI
 
 from . import SERVICE_NAME, __version__
 from .api import health, models, webhooks
 from .api import metrics as metrics_route
-from .api.errors import UnhandledErrorMiddleware, install_error_handlers
+from .api.errors import install_error_handlers
 from .cache import PackageCache
 from .metrics import ModelSyncMetrics
 from .mlflow_registry import MlflowRegistry, configure_mlflow_http
@@ -80,6 +81,6 @@ def create_app(settings: ModelSyncSettings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     app.include_router(health.router)
     app.include_router(metrics_route.router)
-    app.add_middleware(UnhandledErrorMiddleware)
+    app.add_middleware(UnhandledErrorMiddleware, service="model-sync")
     app.add_middleware(RequestIdMiddleware, skip_access_log=_QUIET_PATHS)
     return app

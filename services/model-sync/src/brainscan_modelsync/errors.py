@@ -31,8 +31,3 @@ class ModelSyncError(Exception):
         self.message = message
         self.status = status
         self.headers = headers or {}
-
-
-def error_body(code: str, message: str, request_id: str) -> dict[str, dict[str, str]]:
-    """The one error shape every response uses."""
-    return {"error": {"code": str(code), "message": message, "request_id": request_id}}

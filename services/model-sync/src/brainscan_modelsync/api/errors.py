@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from brainscan_servicekit import current_request_id, get_logger
+from brainscan_servicekit.errors import describe_validation, error_response
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ..errors import ErrorCode, ModelSyncError, error_body
-
-_log = get_logger(__name__)
+from ..errors import ErrorCode, ModelSyncError
 
 _HTTP_CODES = {
     400: ErrorCode.INVALID_REQUEST,
@@ -19,23 +16,6 @@ _HTTP_CODES = {
     405: ErrorCode.METHOD_NOT_ALLOWED,
     422: ErrorCode.INVALID_REQUEST,
 }
-
-
-def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
-) -> JSONResponse:
-    return JSONResponse(
-        error_body(code, message, current_request_id()), status_code=status, headers=headers
-    )
-
-
-def _describe_validation(exc: RequestValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        location = [str(part) for part in error.get("loc", ())]
-        where = f"{location[0]} parameter {'.'.join(location[1:])!r}" if location else "request"
-        problems.append(f"{where}: {error.get('msg', 'invalid')}")
-    return "invalid request: " + "; ".join(problems)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -52,41 +32,8 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(exc.status_code, str(code), message, exc.headers)
 
     async def validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(400, ErrorCode.INVALID_REQUEST.value, _describe_validation(exc))
+        return error_response(400, ErrorCode.INVALID_REQUEST.value, describe_validation(exc))
 
     app.add_exception_handler(ModelSyncError, model_sync_error)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
-
-
-class UnhandledErrorMiddleware:
-    """A bug becomes a logged traceback and a JSON 500 that still carries the request ID."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception:
-            _log.exception("unhandled error", **{"url.path": scope.get("path", "")})
-            if started:
-                raise
-            response = error_response(
-                500,
-                ErrorCode.INTERNAL_ERROR.value,
-                "an unexpected error occurred in model-sync; quote the request id when"
-                " reporting it",
-            )
-            await response(scope, receive, send)
