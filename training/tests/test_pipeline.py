@@ -40,7 +40,8 @@ def run(command: list[str], cwd: Path, env: dict[str, str]) -> str:
 def project(tmp_path_factory, mlflow_server):
     """A git + DVC checkout of the pipeline with a tiny profile and its own DVC remote."""
     root = tmp_path_factory.mktemp("project")
-    for name in ("dvc.yaml", ".dvcignore"):
+    # .gitignore too: DVC refuses to run when it ignores a file DVC writes (dvc.lock).
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
         shutil.copy(REPO / name, root / name)
     shutil.copytree(REPO / ".dvc", root / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
     for package in ("training/src", "libs/manifest/src"):
