@@ -83,7 +83,7 @@ def test_images_are_the_environment_ones(rendered):
     defaults = yaml.safe_load((ROLE_DIR / "defaults/main.yml").read_text())
     chosen = defaults | _environment_vars(rendered["environment"])
     registry = chosen["brainscan_deploy_image_registry"]
-    tag = chosen["brainscan_deploy_image_tag"]
+    tag = chosen["brainscan_deploy_initial_image_tag"]  # no release read: as a first install
     for deployment in rendered["release"].of_kind("Deployment"):
         component = deployment["metadata"]["labels"]["app.kubernetes.io/component"]
         repository = chosen["brainscan_deploy_image_repositories"][component.replace("-", "_")]
