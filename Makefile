@@ -7,7 +7,7 @@ PY := .venv/bin/python
 MLFLOW_PORT ?= 5000
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
 
-.PHONY: help install demo mlflow test test-fast lint format bench clean
+.PHONY: help install demo mlflow test test-fast lint format bench bench-reference clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ mlflow: install ## Serve the demo's MLflow store (UI + registry) on MLFLOW_PORT
 
 bench: install ## Benchmark serving: raw onnxruntime limit, the service over HTTP, Flask+Keras baseline
 	$(PY) loadtest/bench/run.py
+
+bench-reference: install ## The same on the model issue 3's targets were set with (MobileNetV2 a1.0, 224 px)
+	$(PY) loadtest/bench/run.py --reference-model --skip-gateway
 
 # Each area (images, Kubernetes, observability, load tests) keeps its targets in mk/<area>.mk.
 -include mk/*.mk

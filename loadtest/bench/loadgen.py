@@ -5,7 +5,8 @@ shared CPU as possible; every target gets this same client. Each user sends the 
 back to back: a raw body (``--body``, e.g. a binary v2 tensor) or a file as a multipart form
 upload (``--upload``, as a browser or curl -F sends it). After a warm-up, each repeat counts the
 requests completed in its window and their latencies (from send to answer). Run as a script:
-prints one JSON line (one entry per repeat).
+prints one JSON line (one entry per repeat; the last also holds the answers of the whole run
+and the client's CPU seconds over it).
 """
 
 from __future__ import annotations
@@ -103,6 +104,7 @@ async def run(url: str, request_body: bytes, headers: dict, args) -> list[dict]:
     head += [f"Content-Length: {len(request_body)}", "", ""]
     request = "\r\n".join(head).encode() + request_body
     state: dict = {"stop": False, "window": None, "answered": 0}
+    cpu_started = time.process_time()
     users = [
         asyncio.create_task(user(parts.hostname, parts.port, request, state))
         for _ in range(args.concurrency)
@@ -119,8 +121,10 @@ async def run(url: str, request_body: bytes, headers: dict, args) -> list[dict]:
         results.append(summarise(window))
     state["stop"] = True
     await asyncio.wait(users, timeout=30)
-    # Every answer since the start (warm-up and tail too): what a server's CPU time was spent on.
+    # Every answer since the start (warm-up and tail too): what a server's CPU time was spent on,
+    # and the client's own CPU time over the same run, to set against it.
     results[-1]["answered_in_run"] = state["answered"]
+    results[-1]["client_cpu_seconds"] = time.process_time() - cpu_started
     return results
 
 

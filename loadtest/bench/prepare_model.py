@@ -3,7 +3,11 @@
 Prefers what the pipeline wrote (``artifacts/export/`` and ``artifacts/train/model.keras``).
 Without them it builds the project's MobileNetV2 (4 classes, 128 px, alpha 0.35) untrained and
 exports it with the training package: untrained weights compute exactly as much as trained ones,
-which is all a throughput benchmark needs. Run as a script: prints one JSON line.
+which is all a throughput benchmark needs.
+
+``--reference`` builds, the same way, the model issue 3's targets were measured with instead: a
+MobileNetV2 at alpha 1.0 and 224 px (~6x the arithmetic of ours), so the service's ratios can be
+read against those targets as they were set. Run as a script: prints one JSON line.
 """
 
 from __future__ import annotations
@@ -17,10 +21,60 @@ from pathlib import Path
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 IMAGE_SIZE = 128
 ALPHA = 0.35
+REFERENCE_IMAGE_SIZE = 224
+REFERENCE_ALPHA = 1.0
+REFERENCE_NAME = "reference-mobilenetv2"
+
+
+def describe(image_size: int, alpha: float | None, origin: str) -> str:
+    """What a table's figures are for, e.g. ``MobileNetV2 alpha 0.35, 128 px (trained, ...)``."""
+    width = f"alpha {alpha:g}, " if alpha is not None else ""
+    return f"MobileNetV2 {width}{image_size} px ({origin})"
+
+
+def prepare_reference(workdir: Path) -> dict[str, str]:
+    """The peers' model, untrained: ONNX package + Keras file, both from brainscan_training."""
+    from brainscan_training.export import export_package
+    from brainscan_training.model import build_model
+
+    package_dir = workdir / "reference" / "1"
+    package_dir.mkdir(parents=True, exist_ok=True)
+    model = build_model(len(CLASSES), REFERENCE_IMAGE_SIZE, REFERENCE_ALPHA)
+    keras_file = workdir / "reference.keras"
+    model.save(keras_file)
+    export_package(model, package_dir, CLASSES, name=REFERENCE_NAME)
+    _drop_manifest_version(package_dir / "manifest.json")
+    how = "untrained, brainscan_training.model.build_model + export.export_package"
+    return {
+        "package_dir": str(package_dir),
+        "keras_file": str(keras_file),
+        "onnx_origin": how,
+        "keras_origin": how,
+        "model": describe(
+            REFERENCE_IMAGE_SIZE, REFERENCE_ALPHA, "reference: the model issue 3's targets used"
+        ),
+    }
+
+
+def prepare_given(package: Path, workdir: Path) -> dict[str, str]:
+    """Any model package (``model.onnx`` + ``manifest.json``), served as version 1; no Keras."""
+    package_dir = workdir / "models" / "1"
+    package_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("model.onnx", "manifest.json"):
+        shutil.copy(package / name, package_dir / name)
+    _drop_manifest_version(package_dir / "manifest.json")
+    manifest = json.loads((package_dir / "manifest.json").read_text())
+    spec = manifest["input"]
+    return {
+        "package_dir": str(package_dir),
+        "onnx_origin": str(package),
+        "keras_origin": "none",
+        "model": f"{manifest['name']}, {spec['height']}×{spec['width']} px (package {package})",
+    }
 
 
 def prepare(repo: Path, workdir: Path) -> dict[str, str]:
-    """Return the package directory, the Keras file and where each came from."""
+    """Return the package directory, the Keras file, where each came from and the model."""
     package_dir = workdir / "models" / "1"
     package_dir.mkdir(parents=True, exist_ok=True)
     export_dir = repo / "artifacts" / "export"
@@ -47,7 +101,18 @@ def prepare(repo: Path, workdir: Path) -> dict[str, str]:
             _export(model, package_dir)
             info["onnx_origin"] = f"untrained, {how}"
     info["package_dir"] = str(package_dir)
+    info["model"] = _describe_package(package_dir, info["onnx_origin"])
     return info
+
+
+def _describe_package(package_dir: Path, origin: str) -> str:
+    # The pipeline's manifest records its params (model.alpha); a bench-built one is ALPHA.
+    manifest = json.loads((package_dir / "manifest.json").read_text())
+    params = (manifest.get("lineage") or {}).get("params") or {}
+    untrained = origin.startswith("untrained")
+    alpha = ALPHA if untrained else params.get("model.alpha")
+    how = "untrained, built by the bench" if untrained else f"trained, {origin}"
+    return describe(manifest["input"]["height"], alpha, f"the project's model; {how}")
 
 
 def _drop_manifest_version(path: Path) -> None:
@@ -129,8 +194,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repo", type=Path, required=True)
     parser.add_argument("--workdir", type=Path, required=True)
+    model = parser.add_mutually_exclusive_group()
+    model.add_argument("--reference", action="store_true", help="MobileNetV2 a1.0 224 px")
+    model.add_argument("--package", type=Path, help="this model package instead (no Keras)")
     args = parser.parse_args()
-    sys.stdout.write(json.dumps(prepare(args.repo, args.workdir)) + "\n")  # the result, for run.py
+    if args.reference:
+        info = prepare_reference(args.workdir)
+    elif args.package is not None:
+        info = prepare_given(args.package, args.workdir)
+    else:
+        info = prepare(args.repo, args.workdir)
+    sys.stdout.write(json.dumps(info) + "\n")  # the result, for run.py
 
 
 if __name__ == "__main__":

@@ -7,7 +7,13 @@ Prints one table, every figure from this run on this machine, medians over repea
 - the gateway end to end in front of that service: 512x512 JPEG uploads (a generated MRI-like
   slice) as multipart forms, concurrency 1, 8, 32: decode, resize, a second HTTP hop, thresholds;
 - a Flask app calling Keras ``model.predict`` per request (the original design), same client;
-- the service's and the gateway's resident memory, after the load.
+- the service's and the gateway's resident memory, after the load;
+- CPU milliseconds per request of every process involved (server and load generator), from
+  /proc: a figure a shared machine moves far less than throughput.
+
+``--reference-model`` serves the model the targets of issue 3 were set with (MobileNetV2 alpha
+1.0 at 224 px, ~6x the arithmetic of the project's alpha 0.35 at 128 px) instead: per-request
+costs that do not depend on the model weigh ~6x less in its ratios.
 
 Each server and the load generator run in their own processes; nothing else should run.
 """
@@ -17,23 +23,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
+from processes import free_port, inference_env, log, memory_mb, run_json, server
+from workload import LOAD_GENERATOR, load, request_body, tensor_source
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-PYTHON = sys.executable
 
 # Peers measured on this machine with the same model and client (issue 3).
 BENTOML_THROUGHPUT = 130.0
@@ -43,98 +43,6 @@ MEMORY_LIMIT_MB = 300.0
 GATEWAY_SHARE_OF_LIMIT = 0.4
 GATEWAY_P99_MS = 150.0
 UPLOAD_SIDE = 512
-
-
-def log(message: str) -> None:
-    sys.stderr.write(f"[bench] {message}\n")
-    sys.stderr.flush()
-
-
-def run_json(args: list[str], timeout: float, env: dict | None = None):
-    """Run a helper script and parse the JSON line it prints last."""
-    done = subprocess.run(
-        [PYTHON, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{args[0]} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_http_ok(url: str, process: subprocess.Popen, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.2)
-    raise TimeoutError(f"{url} not ready after {timeout} s")
-
-
-@contextmanager
-def server(args: list[str], env: dict, ready_url: str, log_file: Path, timeout: float):
-    with open(log_file, "wb") as sink:
-        process = subprocess.Popen([PYTHON, *args], env=env, stdout=sink, stderr=sink)
-        try:
-            wait_http_ok(ready_url, process, timeout)
-            yield process
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def memory_mb(pid: int) -> tuple[float, float]:
-    """Resident set size now and its peak (VmHWM), in MB."""
-    fields = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in ("VmRSS", "VmHWM"):
-            fields[key] = int(value.split()[0]) / 1024
-    return fields["VmRSS"], fields["VmHWM"]
-
-
-def request_body(manifest: dict, workdir: Path) -> tuple[Path, list[str]]:
-    """One binary v2 request for one image, as the gateway sends it."""
-    spec = manifest["input"]
-    shape = [1, spec["height"], spec["width"], spec.get("channels", 3)]
-    if spec.get("layout") == "NCHW":
-        shape = [1, shape[3], shape[1], shape[2]]
-    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
-    header = json.dumps(
-        {
-            "inputs": [
-                {
-                    "name": spec["name"],
-                    "shape": shape,
-                    "datatype": "UINT8",
-                    "parameters": {"binary_data_size": image.nbytes},
-                }
-            ],
-            "outputs": [
-                {"name": manifest["outputs"]["probabilities"], "parameters": {"binary_data": True}}
-            ],
-        }
-    ).encode()
-    path = workdir / "request.bin"
-    path.write_bytes(header + image.tobytes())
-    return path, [
-        f"Inference-Header-Content-Length: {len(header)}",
-        "Content-Type: application/octet-stream",
-    ]
 
 
 def upload_image(workdir: Path) -> Path:
@@ -151,53 +59,18 @@ def upload_image(workdir: Path) -> Path:
     return path
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def load(
-    url: str, source: list[str], concurrency: int, opts, watch: dict[str, int] | None = None
-) -> dict:
-    """Median throughput and latencies over the repeats of one closed-loop run.
-
-    ``source``: the loadgen arguments saying what to send (``--body`` + headers, or ``--upload``).
-    ``watch``: server processes (name -> pid) whose CPU time per answered request to report.
-    """
-    args = [str(HERE / "loadgen.py"), "--url", url, *source]
-    args += ["--concurrency", str(concurrency), "--seconds", str(opts.seconds)]
-    args += ["--repeats", str(opts.repeats), "--warmup", str(opts.warmup)]
-    cpu_before = {name: cpu_seconds(pid) for name, pid in (watch or {}).items()}
-    repeats = run_json(args, timeout=opts.warmup + opts.repeats * opts.seconds + 120)
-    answered = max(1, repeats[-1]["answered_in_run"])
-    cpu_ms = {
-        name: 1000 * (cpu_seconds(pid) - cpu_before[name]) / answered
-        for name, pid in (watch or {}).items()
-    }
-    result = {
-        key: statistics.median(r[key] for r in repeats if r[key] is not None)
-        for key in ("throughput", "p50_ms", "p99_ms")
-        if any(r[key] is not None for r in repeats)
-    }
-    result["errors"] = sum(r["errors"] for r in repeats)
-    result["cpu_ms_per_request"] = cpu_ms
-    return result
-
-
-def tensor_source(body: Path, headers: list[str]) -> list[str]:
-    source = ["--body", str(body)]
-    for header in headers:
-        source += ["--header", header]
-    return source
-
-
 def fmt(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
 def mark(ok: bool) -> str:
     return "met" if ok else "MISSED"
+
+
+def cpu_cell(cpu_ms: dict[str, float]) -> str:
+    """CPU milliseconds per answered request of each process, the load generator last."""
+    names = [n for n in cpu_ms if n != LOAD_GENERATOR] + [n for n in cpu_ms if n == LOAD_GENERATOR]
+    return " · ".join(f"{name} {cpu_ms[name]:.2f}" for name in names)
 
 
 def table(
@@ -208,18 +81,21 @@ def table(
     memory: dict[str, tuple[float, float]],
     info: dict,
 ) -> str:
-    limit = max(statistics.median(v) for v in raw.values())
-    raw_b1_ms = 1000 / statistics.median(raw["1"])
+    raw_throughput = raw["throughput"]
+    limit = max(statistics.median(v) for v in raw_throughput.values())
+    raw_b1_ms = 1000 / statistics.median(raw_throughput["1"])
     rows = [
-        "| setup | load | images/s | p50 ms | p99 ms | × raw limit | × Flask+Keras | targets |",
-        "|---|---|---:|---:|---:|---:|---:|---|",
+        "| setup | load | images/s | p50 ms | p99 ms | CPU ms per request | × raw limit "
+        "| × Flask+Keras | targets |",
+        "|---|---|---:|---:|---:|---|---:|---:|---|",
     ]
-    for batch, values in raw.items():
+    for batch, values in raw_throughput.items():
         throughput = statistics.median(values)
         call_ms = 1000 * int(batch) / throughput
+        cpu = statistics.median(raw["cpu_ms_per_image"][batch])
         rows.append(
             f"| raw onnxruntime, in-process | batch {batch} | {fmt(throughput)} | {fmt(call_ms, 2)}"
-            f" | — | {throughput / limit:.2f} | — | one call per batch |"
+            f" | — | {cpu:.2f} per image | {throughput / limit:.2f} | — | one call per batch |"
         )
     for concurrency, result in service.items():
         throughput = result.get("throughput", 0.0)
@@ -248,6 +124,7 @@ def table(
         rows.append(
             f"| inference service, HTTP binary | concurrency {concurrency} | {fmt(throughput)} | "
             f"{fmt(result.get('p50_ms'), 2)} | {fmt(result.get('p99_ms'), 2)} | "
+            f"{cpu_cell(result['cpu_ms_per_request'])} | "
             f"{throughput / limit:.2f} | {fmt(versus_flask)} | {'; '.join(notes)} |"
         )
     for concurrency, result in gateway.items():
@@ -263,16 +140,13 @@ def table(
                 f"≥ BentoML {BENTOML_THROUGHPUT:.0f}/s on bare tensors: "
                 f"{mark(throughput >= BENTOML_THROUGHPUT)}"
             )
-        cpu = result["cpu_ms_per_request"]
-        notes.append(
-            f"CPU per request: gateway {cpu['gateway']:.1f} ms, inference {cpu['inference']:.1f} ms"
-        )
         if result["errors"]:
             notes.append(f"{result['errors']} failed requests")
         rows.append(
             f"| gateway end to end, {UPLOAD_SIDE}×{UPLOAD_SIDE} JPEG upload | concurrency "
             f"{concurrency} | {fmt(throughput)} | {fmt(result.get('p50_ms'), 2)} | "
-            f"{fmt(result.get('p99_ms'), 2)} | {throughput / limit:.2f} | — | {'; '.join(notes)} |"
+            f"{fmt(result.get('p99_ms'), 2)} | {cpu_cell(result['cpu_ms_per_request'])} | "
+            f"{throughput / limit:.2f} | — | {'; '.join(notes)} |"
         )
     for concurrency, result in flask.items():
         throughput = result.get("throughput", 0.0)
@@ -280,24 +154,27 @@ def table(
         rows.append(
             f"| Flask + Keras predict (baseline) | concurrency {concurrency} | {fmt(throughput)} | "
             f"{fmt(result.get('p50_ms'), 2)} | {fmt(result.get('p99_ms'), 2)} | "
-            f"{throughput / limit:.2f} | 1.00 | {notes} |"
+            f"{cpu_cell(result['cpu_ms_per_request'])} | {throughput / limit:.2f} | 1.00 "
+            f"| {notes} |"
         )
     rss, peak = memory["inference"]
     rows.append(
-        f"| inference service, resident memory | one model, after the load | — | — | — | — | — | "
-        f"RSS {rss:.0f} MB, peak {peak:.0f} MB (≤ {MEMORY_LIMIT_MB:.0f}: "
+        "| inference service, resident memory | one model, after the load | — | — | — | — | — "
+        f"| — | RSS {rss:.0f} MB, peak {peak:.0f} MB (≤ {MEMORY_LIMIT_MB:.0f}: "
         f"{mark(peak <= MEMORY_LIMIT_MB)}) |"
     )
     if "gateway" in memory:
         rss, peak = memory["gateway"]
         rows.append(
-            "| gateway, resident memory | after the load | — | — | — | — | — | "
+            "| gateway, resident memory | after the load | — | — | — | — | — | — | "
             f"RSS {rss:.0f} MB, peak {peak:.0f} MB |"
         )
     header = (
-        f"model: ONNX {info['onnx_origin']}; Keras {info['keras_origin']}. "
+        f"Model: {info['model']}. ONNX {info['onnx_origin']}; Keras {info['keras_origin']}. "
         f"{os.cpu_count()} CPUs, load generator on the same machine. "
         "Medians over repeats; images/s = requests/s for the HTTP rows (one image per request); "
+        "CPU ms per request: each process's CPU time (all threads, from /proc) over the run "
+        "divided by the requests it answered (raw rows: the process per image); "
         "the gateway rows include the inference service behind it, on the same cores."
     )
     return header + "\n\n" + "\n".join(rows)
@@ -346,7 +223,18 @@ def main() -> None:
     parser.add_argument("--skip-flask", action="store_true", help="leave the baseline out")
     parser.add_argument("--skip-gateway", action="store_true", help="leave the gateway out")
     parser.add_argument("--quick", action="store_true", help="1 s windows, 2 repeats (smoke)")
+    parser.add_argument(
+        "--reference-model",
+        action="store_true",
+        help="serve the model issue 3's targets were set with (MobileNetV2 alpha 1.0, 224 px, "
+        "built untrained by brainscan_training) instead of the project's",
+    )
+    parser.add_argument(
+        "--package", type=Path, help="bench this model package instead (no Flask+Keras baseline)"
+    )
     opts = parser.parse_args()
+    if opts.reference_model and opts.package:
+        parser.error("--reference-model and --package name two different models")
     if opts.quick:
         opts.seconds, opts.repeats, opts.warmup = 1.0, 2, 0.5
 
@@ -354,10 +242,13 @@ def main() -> None:
         workdir = opts.workdir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
         log("preparing the model (builds and exports one if the pipeline has not)")
-        info = run_json(
-            [str(HERE / "prepare_model.py"), "--repo", str(REPO), "--workdir", str(workdir)],
-            timeout=900,
-        )
+        prepare = [str(HERE / "prepare_model.py"), "--repo", str(REPO), "--workdir", str(workdir)]
+        if opts.reference_model:
+            prepare.append("--reference")
+        elif opts.package:
+            prepare += ["--package", str(opts.package.resolve())]
+        info = run_json(prepare, timeout=900)
+        log(f"model: {info['model']}")
         package = Path(info["package_dir"])
         manifest = json.loads((package / "manifest.json").read_text())
 
@@ -377,13 +268,7 @@ def main() -> None:
         body, headers = request_body(manifest, workdir)
 
         port = free_port()
-        env = {
-            **os.environ,
-            "INFERENCE_MODEL_DIR": str(package.parent),
-            "INFERENCE_HOST": "127.0.0.1",
-            "INFERENCE_PORT": str(port),
-            "INFERENCE_MODEL_POLL_INTERVAL": "0",
-        }
+        env = inference_env(package, port)
         service: dict[int, dict] = {}
         gateway: dict[int, dict] = {}
         memory: dict[str, tuple[float, float]] = {}
@@ -398,7 +283,9 @@ def main() -> None:
             url = f"{base}/v2/models/{manifest['name']}/infer"
             for concurrency in opts.concurrency:
                 log(f"inference service, concurrency {concurrency}")
-                service[concurrency] = load(url, tensor_source(body, headers), concurrency, opts)
+                service[concurrency] = load(
+                    url, tensor_source(body, headers), concurrency, opts, {"inference": process.pid}
+                )
             memory["inference"] = memory_mb(process.pid)
             if not opts.skip_gateway:
                 gateway, memory["gateway"] = run_gateway(
@@ -406,7 +293,7 @@ def main() -> None:
                 )
 
         flask: dict[int, dict] = {}
-        if not opts.skip_flask:
+        if not opts.skip_flask and "keras_file" in info:
             port = free_port()
             with server(
                 [str(HERE / "flask_keras.py"), "--keras", info["keras_file"], "--port", str(port)],
@@ -414,7 +301,7 @@ def main() -> None:
                 f"http://127.0.0.1:{port}/ready",
                 workdir / "flask.log",
                 timeout=300,
-            ):
+            ) as process:
                 for concurrency in opts.concurrency:
                     log(f"Flask + Keras, concurrency {concurrency}")
                     flask[concurrency] = load(
@@ -422,6 +309,7 @@ def main() -> None:
                         tensor_source(body, headers),
                         concurrency,
                         opts,
+                        {"flask": process.pid},
                     )
         sys.stdout.write(table(raw, service, gateway, flask, memory, info) + "\n")
 

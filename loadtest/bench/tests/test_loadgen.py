@@ -63,4 +63,5 @@ def test_upload_mode_sends_the_file_as_a_multipart_form(upload_server, tmp_path)
     (result,) = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["errors"] == 0 and result["requests"] > 0
     assert result["answered_in_run"] == len(received) >= result["requests"]
+    assert result["client_cpu_seconds"] > 0
     assert received and all(item == ("slice.jpg", image.read_bytes()) for item in received)

@@ -1,0 +1,98 @@
+"""Processes the benchmark starts and watches: helper scripts, servers, their CPU and memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+PYTHON = sys.executable
+
+
+def log(message: str) -> None:
+    sys.stderr.write(f"[bench] {message}\n")
+    sys.stderr.flush()
+
+
+def run_json(args: list[str], timeout: float, env: dict | None = None):
+    """Run a helper script and parse the JSON line it prints last."""
+    done = subprocess.run(
+        [PYTHON, *args], capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{args[0]} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_http_ok(url: str, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: server exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise TimeoutError(f"{url} not ready after {timeout} s")
+
+
+@contextmanager
+def server(args: list[str], env: dict, ready_url: str, log_file: Path, timeout: float):
+    """A server process, yielded once ``ready_url`` answers 200; terminated on exit."""
+    with open(log_file, "wb") as sink:
+        process = subprocess.Popen([PYTHON, *args], env=env, stdout=sink, stderr=sink)
+        try:
+            wait_http_ok(ready_url, process, timeout)
+            yield process
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def memory_mb(pid: int) -> tuple[float, float]:
+    """Resident set size now and its peak (VmHWM), in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "VmHWM"):
+            fields[key] = int(value.split()[0]) / 1024
+    return fields["VmRSS"], fields["VmHWM"]
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process (all its threads) has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def inference_env(package_dir: Path, port: int, **settings: str) -> dict[str, str]:
+    """Environment of an inference service serving ``package_dir`` (a version directory) alone."""
+    return {
+        **os.environ,
+        "INFERENCE_MODEL_DIR": str(package_dir.parent),
+        "INFERENCE_HOST": "127.0.0.1",
+        "INFERENCE_PORT": str(port),
+        "INFERENCE_MODEL_POLL_INTERVAL": "0",
+        **settings,
+    }
