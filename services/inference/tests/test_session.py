@@ -54,3 +54,24 @@ def test_warm_up_refuses_a_model_with_non_finite_outputs(
     runner = ModelRunner(create_session(onnx_path, settings_factory(tmp_path)), manifest)
     with pytest.raises(WarmUpError, match="not finite"):
         runner.warm_up([1])
+
+
+@pytest.mark.parametrize(
+    ("overrides", "threads", "spinning", "mode"),
+    [
+        ({}, 1, "0", "ORT_SEQUENTIAL"),
+        ({"thread_spinning": True, "intra_op_threads": 2}, 2, "1", "ORT_SEQUENTIAL"),
+        ({"inter_op_threads": 2, "intra_op_threads": 0}, 0, "0", "ORT_PARALLEL"),
+    ],
+)
+def test_thread_settings_reach_the_session(
+    tmp_path, package_factory, settings_factory, overrides, threads, spinning, mode
+) -> None:
+    onnx_path, _ = load_package(package_factory(tmp_path / "pkg"))
+    session = create_session(onnx_path, settings_factory(tmp_path, **overrides))
+    options = session.get_session_options()
+    assert options.intra_op_num_threads == threads
+    assert options.inter_op_num_threads == overrides.get("inter_op_threads", 1)
+    assert options.execution_mode.name == mode
+    for pool in ("intra_op", "inter_op"):
+        assert options.get_session_config_entry(f"session.{pool}.allow_spinning") == spinning
