@@ -1,5 +1,6 @@
-"""Fixtures for the offline checks of the Jenkins pipelines and jobs: the Jenkinsfiles' text, the
-jobs rendered by jenkins-job-builder, one npm-groovy-lint run over every Jenkinsfile."""
+"""Fixtures for the offline checks of the Jenkins pipelines and jobs: the Jenkinsfiles' and the
+library's text, the jobs rendered by jenkins-job-builder, one npm-groovy-lint run over every
+Jenkinsfile and library file, and the Groovy runtime that npm-groovy-lint brings."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from ci_jenkinsfiles import JENKINSFILES, REPO
+from ci_jenkinsfiles import JENKINSFILES, LIBRARY_FILES, REPO
 
 GROOVY_LINT = "npm-groovy-lint@15.2.2"
 LINT_TIMEOUT = 400
@@ -33,6 +34,12 @@ BROKEN_JENKINSFILE = """pipeline {
 @pytest.fixture(scope="session")
 def jenkinsfiles() -> dict[str, str]:
     return {name: (REPO / path).read_text() for name, path in JENKINSFILES.items()}
+
+
+@pytest.fixture(scope="session")
+def library() -> dict[str, str]:
+    """ci/jenkins-library/vars/*.groovy: path -> text."""
+    return {path: (REPO / path).read_text() for path in LIBRARY_FILES}
 
 
 @pytest.fixture(scope="session")
@@ -72,14 +79,30 @@ def _npm_groovy_lint(npx: str, files: list[str], cwd: Path) -> dict[str, list[di
 
 @pytest.fixture(scope="session")
 def groovy_lint(tmp_path_factory) -> dict[str, list[dict]]:
-    """npm-groovy-lint (Groovy syntax + CodeNarc's Jenkinsfile rules) over every Jenkinsfile, and
-    over one broken file in a run of its own (a parse error stalls a run of several files)."""
+    """npm-groovy-lint (Groovy syntax + CodeNarc's Jenkinsfile rules) over every Jenkinsfile and
+    library file, and over one broken file in a run of its own (a parse error stalls a run of
+    several files)."""
     npx = shutil.which("npx")
     if npx is None:
         pytest.skip("npx (Node.js 20) is missing: npm-groovy-lint cannot run")
     work = tmp_path_factory.mktemp("groovy")
     broken = work / "Jenkinsfile"
     broken.write_text(BROKEN_JENKINSFILE)
-    findings = _npm_groovy_lint(npx, [str(REPO / p) for p in JENKINSFILES.values()], work)
+    files = [str(REPO / p) for p in [*JENKINSFILES.values(), *LIBRARY_FILES]]
+    findings = _npm_groovy_lint(npx, files, work)
     findings["broken"] = _npm_groovy_lint(npx, [str(broken)], work)[str(broken)]
     return findings
+
+
+@pytest.fixture(scope="session")
+def groovy_classpath(groovy_lint) -> str:
+    """Groovy's jars from the npm-groovy-lint package (in npx's cache once it has run), to run
+    library code with a real Groovy outside Jenkins."""
+    java = shutil.which("java")
+    found = sorted(Path.home().glob(".npm/_npx/*/node_modules/npm-groovy-lint/lib/java/groovy/lib"))
+    if java is None or not found:
+        pytest.skip("no java or no Groovy jars from npm-groovy-lint: the library cannot run here")
+    jars = [next(found[-1].glob(f"{name}-[0-9]*.jar"), None) for name in ("groovy", "groovy-json")]
+    if None in jars:
+        pytest.skip(f"Groovy jars missing in {found[-1]}")
+    return os.pathsep.join(str(jar) for jar in jars)
