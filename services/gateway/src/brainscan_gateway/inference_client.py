@@ -1,8 +1,9 @@
 """Client of the inference service: Open Inference Protocol v2 over REST, binary tensors.
 
-One pooled ``httpx.AsyncClient`` for the process, explicit timeouts, a retry only for connect
-errors (the request never reached the server, so sending it again is safe) and a circuit
-breaker, so that a dead inference service costs callers a fast 503, not a hang.
+One pooled ``httpx.AsyncClient`` for the process (moving its bytes through aiohttp's pool, see
+``inference_transport``), explicit timeouts, a retry only for connect errors (the request never
+reached the server, so sending it again is safe) and a circuit breaker, so that a dead
+inference service costs callers a fast 503, not a hang.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 
 from .circuit_breaker import CircuitBreaker, CircuitOpen
 from .errors import ErrorCode, GatewayError
+from .inference_transport import AiohttpTransport
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 ACTIVATION_MAP_OUTPUT = "activation_map"
@@ -207,9 +209,9 @@ class InferenceClient:
                 write=self.limits.read_timeout,
                 pool=self.limits.pool_timeout,
             ),
-            limits=httpx.Limits(
+            transport=AiohttpTransport(
                 max_connections=self.limits.max_connections,
-                max_keepalive_connections=self.limits.max_keepalive_connections,
+                keep_alive=self.limits.max_keepalive_connections > 0,
             ),
         )
 

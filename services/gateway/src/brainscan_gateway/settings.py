@@ -54,7 +54,8 @@ class GatewaySettings(BaseSettings):
     """Most concurrent connections to inference from one gateway process."""
 
     inference_max_keepalive: int = Field(32, ge=0)
-    """Idle connections kept open to inference for reuse."""
+    """0 closes each connection to inference after its request; any other value keeps idle
+    connections open for reuse (no more than were in use at once, each closed after 5 s idle)."""
 
     inference_connect_retries: int = Field(2, ge=0, le=10)
     """Extra attempts after a connect error (the only error retried: nothing was sent)."""
