@@ -57,7 +57,7 @@ class InferenceSettings(BaseSettings):
     # --- onnxruntime ----------------------------------------------------------------------------
     intra_op_threads: int = Field(1, ge=0)
     """onnxruntime threads used inside one operator; 0 lets onnxruntime choose (one per core).
-    1 by default: on 2 cores shared with the event loop it cost 6-17 % less CPU per request and
+    1 by default: on 2 cores shared with the event loop it cost 3-17 % less CPU per request and
     served more at concurrency 8 and 32, on our model and on MobileNetV2 a1.0 224 px
     (docs/inference.md). More threads cut one big request's latency on idle cores."""
 
