@@ -61,6 +61,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._keepalive_expiry = keepalive_expiry
         self._slots = asyncio.Semaphore(max_connections)
         self._session: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple, aiohttp.ClientTimeout] = {}
 
     def _open_session(self) -> aiohttp.ClientSession:
         # Made on first use: an aiohttp session belongs to the event loop that runs it.
@@ -80,10 +81,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeouts = request.extensions.get("timeout", {})
-        try:
-            await asyncio.wait_for(self._slots.acquire(), timeouts.get("pool"))
-        except TimeoutError:
-            raise httpx.PoolTimeout("no free connection to inference", request=request) from None
+        if self._slots.locked():  # wait_for costs a task per call: only pay it when waiting
+            try:
+                await asyncio.wait_for(self._slots.acquire(), timeouts.get("pool"))
+            except TimeoutError:
+                message = "no free connection to inference"
+                raise httpx.PoolTimeout(message, request=request) from None
+        else:
+            await self._slots.acquire()
         try:
             if self._session is None:
                 self._session = self._open_session()
@@ -97,25 +102,30 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     ],
                     data=body or None,
                     allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(
-                        total=None,
-                        sock_connect=timeouts.get("connect"),
-                        # aiohttp has no write timeout: its read timer runs from the send,
-                        # so a server that stops reading is caught by it as well.
-                        sock_read=max(timeouts.get("read") or 0, timeouts.get("write") or 0)
-                        or None,
-                    ),
+                    timeout=self._timeout(timeouts),
                 ) as answer:
                     content = await answer.read()
                     return httpx.Response(
                         answer.status,
-                        headers=[(k, v) for k, v in answer.raw_headers],
+                        headers=list(answer.raw_headers),
                         content=content,
                         request=request,
                         extensions={"http_version": b"HTTP/1.1"},
                     )
         finally:
             self._slots.release()
+
+    def _timeout(self, timeouts: dict[str, float | None]) -> aiohttp.ClientTimeout:
+        key = (timeouts.get("connect"), timeouts.get("read"), timeouts.get("write"))
+        timeout = self._timeouts.get(key)
+        if timeout is None:
+            connect, read, write = key
+            # aiohttp has no write timeout: its read timer runs from the send, so a server
+            # that stops reading is caught by it as well.
+            read = max(read or 0, write or 0) or None
+            timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=read)
+            self._timeouts[key] = timeout
+        return timeout
 
     async def aclose(self) -> None:
         if self._session is not None:
