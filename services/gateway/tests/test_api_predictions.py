@@ -2,7 +2,10 @@
 
 import base64
 import io
+import json
+import time
 
+import httpx
 import numpy as np
 from gateway_dicoms import PATIENT_ID, PATIENT_NAME, dataset, mr_slice, to_bytes
 from gateway_images import encode, jpeg_bytes, png_bomb, png_bytes
@@ -80,6 +83,44 @@ def test_request_id_is_taken_from_the_caller(http):
     )
     assert response.headers["x-request-id"] == "case-42"
     assert response.json()["request_id"] == "case-42"
+
+
+def access_events(text: str) -> list[dict]:
+    events = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    return [e for e in events if e.get("message") == "request"]
+
+
+def test_each_request_is_logged_once_with_its_id_and_probes_are_not(
+    inference, start_gateway, capsys
+):
+    gateway = start_gateway(inference.url, log_level="INFO")
+    capsys.readouterr()
+    with httpx.Client(base_url=gateway.url, timeout=30) as client:
+        answer = upload(client, png_bytes(64))
+        predicted = client.post(
+            "/api/v1/predictions",
+            files={"file": ("a.png", png_bytes(64))},
+            headers={"X-Request-ID": "case-7"},
+        )
+        for probe in ("/healthz", "/readyz", "/metrics"):
+            assert client.get(probe).status_code == 200
+        # Last, so that an event for a probe would have been written before its event.
+        missing = client.get("/api/v1/nothing-here", headers={"X-Request-ID": "case-8"})
+    assert predicted.status_code == 200 and predicted.headers["x-request-id"] == "case-7"
+    assert missing.status_code == 404 and missing.headers["x-request-id"] == "case-8"
+    events: list[dict] = []
+    deadline = time.monotonic() + 10  # written by the server's thread at the end of its step
+    while len(events) < 3 and time.monotonic() < deadline:
+        events += access_events(capsys.readouterr().out)
+        time.sleep(0.02)
+    by_id = {e["http"]["request"]["id"]: e for e in events}
+    assert len(events) == 3 == len(by_id)  # one each, and none for the probes or /metrics
+    assert set(by_id) == {answer.headers["x-request-id"], "case-7", "case-8"}
+    assert by_id["case-7"]["url"]["path"] == "/api/v1/predictions"
+    assert by_id["case-7"]["http"]["request"]["method"] == "POST"
+    assert by_id["case-7"]["http"]["response"]["status_code"] == 200
+    assert by_id["case-7"]["service"]["name"] == "brainscan-gateway"
+    assert by_id["case-8"]["http"]["response"]["status_code"] == 404
 
 
 # --- bad input: each gets a clear 4xx in the one error shape --------------------------------

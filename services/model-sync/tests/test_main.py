@@ -1,7 +1,9 @@
-"""The console script runs model-sync as a process: it serves, says why it is not ready, stops."""
+"""The console script runs model-sync as a process: it serves, logs requests, says why it is not
+ready, stops."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -40,6 +42,10 @@ def test_the_console_script_serves_and_stops_on_sigterm(tmp_path) -> None:
         ready = httpx.get(f"{url}/readyz")
         assert ready.status_code == 503
         assert "MLflow" in ready.json()["registry"]["last_error"]
+        asked = httpx.get(
+            f"{url}/v1/models/brainscan-mobilenetv2", headers={"X-Request-ID": "main-test-1"}
+        )
+        assert asked.headers["x-request-id"] == "main-test-1"
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -54,3 +60,9 @@ def test_the_console_script_serves_and_stops_on_sigterm(tmp_path) -> None:
     assert any('"message":"model-sync started"' in line for line in lines)
     assert any('"message":"model-sync stopped"' in line for line in lines)
     assert all(line.startswith("{") for line in lines)  # ECS JSON, one event per line
+    events = [json.loads(line) for line in lines]
+    # One access event per request, with its ID; the probes polled above have none.
+    (access,) = [e for e in events if e["message"] == "request"]
+    assert access["http"]["request"]["id"] == "main-test-1"
+    assert access["http"]["response"]["status_code"] == asked.status_code
+    assert access["url"]["path"] == "/v1/models/brainscan-mobilenetv2"

@@ -1,9 +1,11 @@
 """Shared plumbing for brainscan's FastAPI services: ECS JSON logging and request IDs."""
 
+from .access_log import AccessLog
 from .logging import configure_logging, get_logger
 from .request_id import RequestIdMiddleware, current_request_id, new_request_id
 
 __all__ = [
+    "AccessLog",
     "RequestIdMiddleware",
     "configure_logging",
     "current_request_id",

@@ -36,11 +36,17 @@ def add_error_fields(_logger, _method, event_dict):
     return event_dict
 
 
-def configure_logging(service_name: str, service_version: str, level: str = "INFO") -> None:
-    """Route structlog and the standard library's logging (uvicorn, httpx) to ECS JSON on stdout."""
+def level_number(level: str) -> int:
+    """``"info"`` -> ``logging.INFO``; an unknown name is a ValueError."""
     numeric_level = logging.getLevelName(level.upper())
     if not isinstance(numeric_level, int):
         raise ValueError(f"unknown log level {level!r}")
+    return numeric_level
+
+
+def configure_logging(service_name: str, service_version: str, level: str = "INFO") -> None:
+    """Route structlog and the standard library's logging (uvicorn, httpx) to ECS JSON on stdout."""
+    numeric_level = level_number(level)
     service_fields = {
         "service.name": service_name,
         "service.version": service_version,

@@ -7,13 +7,11 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
-from brainscan_servicekit import configure_logging, get_logger
-from brainscan_servicekit.logging import event_dataset
+from brainscan_servicekit import AccessLog, RequestIdMiddleware, configure_logging, get_logger
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from . import SERVICE_NAME, __version__
-from .access_log import AccessLog, AccessLogMiddleware
 from .api import health, models, repository
 from .api import metrics as metrics_route
 from .api.errors import install_error_handlers
@@ -50,12 +48,12 @@ class InferenceApp(FastAPI):
     for every request, then inference requests straight to their endpoint (api/infer.py). The
     hot path thereby skips FastAPI's error, telemetry and body-limit layers and its router."""
 
-    def __init__(self, *, access_log: AccessLog | None, **options: Any) -> None:
+    def __init__(self, *, access_log: AccessLog, **options: Any) -> None:
         super().__init__(**options)
         self._access_log = access_log
 
     def build_middleware_stack(self) -> ASGIApp:
-        return AccessLogMiddleware(
+        return RequestIdMiddleware(
             InferenceRoute(super().build_middleware_stack()),
             access_log=self._access_log,
             quiet_paths=_QUIET_PATHS,
@@ -68,11 +66,6 @@ def create_app(
     """An app that loads its model in the background and is ready once it is warmed up."""
     settings = settings or InferenceSettings()
     configure_logging(SERVICE_NAME, __version__, settings.log_level)
-    access_log = (
-        AccessLog(SERVICE_NAME, __version__, event_dataset(SERVICE_NAME))
-        if settings.log_level in ("DEBUG", "INFO")
-        else None
-    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -96,12 +89,10 @@ def create_app(
             await updater.stop()
             await registry.close()
             app.state.codec_executor.shutdown(wait=False, cancel_futures=True)
-            if access_log is not None:
-                access_log.flush()
             _log.info("inference service stopped")
 
     app = InferenceApp(
-        access_log=access_log,
+        access_log=AccessLog(SERVICE_NAME, __version__, settings.log_level),
         title="brainscan inference",
         version=__version__,
         summary="ONNX image classifiers behind the Open Inference Protocol (v2)",

@@ -35,6 +35,7 @@ class StandInModelSync:
         self.current: str | None = None
         self.corrupt = False
         self.artifact_requests: list[str] = []
+        self.request_ids: list[str | None] = []
         self.app = self._build()
 
     def add(self, directory: Path, version: str) -> None:
@@ -59,6 +60,7 @@ class StandInModelSync:
 
         @app.get("/v1/models/{name}")
         async def current(request: Request, name: str, wait: float = 0, known: str | None = None):
+            self.request_ids.append(request.headers.get("x-request-id"))
             if name != MODEL:
                 return JSONResponse(
                     {"error": {"code": "model_not_followed", "message": "not followed"}}, 404
@@ -205,6 +207,30 @@ def test_the_service_serves_what_model_sync_publishes(serve, standin, tmp_path) 
     while versions() != ["2"]:
         assert time.monotonic() < deadline, "version 2 was not loaded"
         time.sleep(0.05)
+
+
+def test_a_reload_asks_model_sync_under_the_callers_request_id(serve, standin, tmp_path) -> None:
+    standin.current = "1"
+    token = "repository-token-for-tests-0123456789"
+    settings = InferenceSettings(
+        model_source="modelsync",
+        modelsync_url=standin.server.url,
+        modelsync_model=MODEL,
+        modelsync_wait=5,
+        modelsync_cache_dir=tmp_path / "replica-cache",
+        repository_api=True,
+        repository_token=token,
+        intra_op_threads=1,
+        log_level="WARNING",
+    )
+    server = serve(settings)
+    standin.request_ids.clear()
+    response = httpx.post(
+        f"{server.url}/v2/repository/models/{MODEL}/load",
+        headers={"Authorization": f"Bearer {token}", "X-Request-ID": "reload-1"},
+    )
+    assert response.status_code == 200 and response.headers["x-request-id"] == "reload-1"
+    assert "reload-1" in standin.request_ids  # one request, one ID, across both services
 
 
 def test_settings_need_the_model_to_follow() -> None:

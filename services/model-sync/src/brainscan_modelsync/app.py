@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from brainscan_servicekit import RequestIdMiddleware, configure_logging, get_logger
+from brainscan_servicekit import AccessLog, RequestIdMiddleware, configure_logging, get_logger
 from brainscan_servicekit.errors import UnhandledErrorMiddleware
 from fastapi import FastAPI
 
@@ -82,5 +82,9 @@ def create_app(settings: ModelSyncSettings | None = None) -> FastAPI:
     app.include_router(health.router)
     app.include_router(metrics_route.router)
     app.add_middleware(UnhandledErrorMiddleware, service="model-sync")
-    app.add_middleware(RequestIdMiddleware, skip_access_log=_QUIET_PATHS)
+    app.add_middleware(
+        RequestIdMiddleware,
+        access_log=AccessLog(SERVICE_NAME, __version__, settings.log_level),
+        quiet_paths=_QUIET_PATHS,
+    )
     return app

@@ -6,13 +6,12 @@ readable code and the request ID to quote when reporting a problem.
 
 from __future__ import annotations
 
-from brainscan_servicekit import get_logger
+from brainscan_servicekit import current_request_id, get_logger
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from ..access_log import current_request_id
 from ..errors import InferenceError
 
 _log = get_logger(__name__)
