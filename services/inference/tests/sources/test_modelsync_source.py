@@ -187,19 +187,24 @@ async def test_only_the_newest_downloads_are_kept(standin, package_factory, tmp_
     assert kept == ["2", "3"]
 
 
+def replica_settings(standin, tmp_path, **overrides) -> InferenceSettings:
+    """An inference replica following the stand-in."""
+    values = {
+        "model_source": "modelsync",
+        "modelsync_url": standin.server.url,
+        "modelsync_model": MODEL,
+        "modelsync_wait": 5,
+        "modelsync_cache_dir": tmp_path / "replica-cache",
+        "intra_op_threads": 1,
+        "max_batch_size": 4,
+        "log_level": "WARNING",
+    }
+    return InferenceSettings(**{**values, **overrides})
+
+
 def test_the_service_serves_what_model_sync_publishes(serve, standin, tmp_path) -> None:
     standin.current = "1"
-    settings = InferenceSettings(
-        model_source="modelsync",
-        modelsync_url=standin.server.url,
-        modelsync_model=MODEL,
-        modelsync_wait=5,
-        modelsync_cache_dir=tmp_path / "replica-cache",
-        intra_op_threads=1,
-        max_batch_size=4,
-        log_level="WARNING",
-    )
-    server = serve(settings)
+    server = serve(replica_settings(standin, tmp_path))
     versions = lambda: httpx.get(f"{server.url}/v2/models/{MODEL}").json()["versions"]  # noqa: E731
     assert versions() == ["1"]
     standin.current = "2"
@@ -212,18 +217,7 @@ def test_the_service_serves_what_model_sync_publishes(serve, standin, tmp_path) 
 def test_a_reload_asks_model_sync_under_the_callers_request_id(serve, standin, tmp_path) -> None:
     standin.current = "1"
     token = "repository-token-for-tests-0123456789"
-    settings = InferenceSettings(
-        model_source="modelsync",
-        modelsync_url=standin.server.url,
-        modelsync_model=MODEL,
-        modelsync_wait=5,
-        modelsync_cache_dir=tmp_path / "replica-cache",
-        repository_api=True,
-        repository_token=token,
-        intra_op_threads=1,
-        log_level="WARNING",
-    )
-    server = serve(settings)
+    server = serve(replica_settings(standin, tmp_path, repository_api=True, repository_token=token))
     standin.request_ids.clear()
     response = httpx.post(
         f"{server.url}/v2/repository/models/{MODEL}/load",
