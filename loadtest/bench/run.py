@@ -190,16 +190,17 @@ def table(
 
 
 def raw_thread_settings() -> dict[str, int]:
-    """The raw runs: the service's intra-op threads first, then one thread per core if that
-    differs (the limit is the better of the two)."""
+    """The raw runs: the service's intra-op threads first, then one thread and a thread per
+    usable CPU where they differ from it (the limit is the best of them)."""
 
     def describe(threads: int) -> str:
-        return "a thread per core" if threads == 0 else f"{threads} thread{'s' * (threads > 1)}"
+        return "a thread per CPU" if threads == 0 else f"{threads} thread{'s' * (threads > 1)}"
 
     configured = InferenceSettings().intra_op_threads
     runs = {f"{describe(configured)} (service)": configured}
-    if configured != 0:
-        runs[describe(0)] = 0
+    for threads in (1, 0):
+        if threads != configured:
+            runs[describe(threads)] = threads
     return runs
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +24,21 @@ _OPTIMIZATION_LEVELS = {
 }
 
 
+CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
+
+
+def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
+    """CPUs this process may use: its affinity, capped by its cgroup (v2) CPU quota, rounded up."""
+    cpus = len(os.sched_getaffinity(0))
+    try:
+        quota, period = cpu_max.read_text().split()[:2]
+    except (OSError, ValueError):
+        return cpus  # no cgroup v2 quota file: not in a limited container
+    if quota == "max":
+        return cpus
+    return max(1, min(cpus, math.ceil(int(quota) / int(period))))
+
+
 class WarmUpError(RuntimeError):
     """The model loaded but did not produce sane outputs on the warm-up batches."""
 
@@ -29,7 +46,7 @@ class WarmUpError(RuntimeError):
 def create_session(onnx_path: Path, settings: InferenceSettings) -> ort.InferenceSession:
     """A CPU session with the thread and optimisation settings of the service."""
     options = ort.SessionOptions()
-    options.intra_op_num_threads = settings.intra_op_threads
+    options.intra_op_num_threads = settings.intra_op_threads or usable_cpus()
     options.inter_op_num_threads = settings.inter_op_threads
     options.execution_mode = (
         ort.ExecutionMode.ORT_PARALLEL

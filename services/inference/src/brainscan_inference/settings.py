@@ -55,11 +55,12 @@ class InferenceSettings(BaseSettings):
     """model-sync source: where downloaded packages are kept (the newest two versions)."""
 
     # --- onnxruntime ----------------------------------------------------------------------------
-    intra_op_threads: int = Field(1, ge=0)
-    """onnxruntime threads used inside one operator; 0 lets onnxruntime choose (one per core).
-    1 by default: on 2 cores shared with the event loop it cost 3-17 % less CPU per request and
-    served more at concurrency 8 and 32, on our model and on MobileNetV2 a1.0 224 px
-    (docs/inference.md). More threads cut one big request's latency on idle cores."""
+    intra_op_threads: int = Field(0, ge=0)
+    """onnxruntime threads used inside one operator; 0 (default): one per CPU this process may
+    use (its CPU affinity and its cgroup's CPU quota: a container limited to 2 CPUs gets 2, where
+    onnxruntime's own choice would be every core of the node). 1 spends the least CPU per request
+    (on a light model 20-35 % less at concurrency 1-8) at the cost of throughput on idle cores
+    (on MobileNetV2 a1.0 224 px, half); measured figures in docs/inference.md."""
 
     inter_op_threads: int = Field(1, ge=0)
     """onnxruntime threads running independent operators in parallel; above 1 the session runs in
