@@ -22,8 +22,8 @@ def test_a_quick_run_prints_the_model_cpu_per_request_and_every_target(tiny_pack
     lines = done.stdout.splitlines()
     assert lines[0].startswith("Model: tiny, 8×8 px (package ")
     rows = {tuple(cell.strip() for cell in line.split("|")[1:3]): line for line in lines[2:]}
-    for batch in (1, 8, 32):  # the service's thread setting, then a thread per core
-        for threads in ("a thread per CPU (service)", "1 thread"):
+    for batch in (1, 8, 32):  # the service's thread setting, then a thread per CPU
+        for threads in ("1 thread (service)", "a thread per CPU"):
             assert "per image" in rows[("raw onnxruntime, in-process", f"batch {batch}, {threads}")]
     for concurrency in (1, 8):
         row = rows[("inference service, HTTP binary", f"concurrency {concurrency}")]
@@ -36,11 +36,11 @@ def test_a_quick_run_prints_the_model_cpu_per_request_and_every_target(tiny_pack
 def test_table_reads_targets_and_cpu_from_the_figures(bench):
     run = bench("run")
     raw = {
-        "a thread per CPU (service)": {
+        "1 thread (service)": {
             "throughput": {"1": [400.0, 420.0, 410.0], "8": [500.0], "32": [480.0]},
             "cpu_ms_per_image": {"1": [4.0], "8": [3.5], "32": [3.6]},
         },
-        "1 thread": {  # faster at batch 1 only: not the service's call, but the limit
+        "a thread per CPU": {  # faster at batch 1 only: not the service's call, but the limit
             "throughput": {"1": [505.0], "8": [300.0], "32": [300.0]},
             "cpu_ms_per_image": {"1": [4.1], "8": [6.0], "32": [6.0]},
         },
@@ -60,7 +60,7 @@ def test_table_reads_targets_and_cpu_from_the_figures(bench):
     text = run.table(raw, service, {}, flask, {"inference": (200.0, 310.0)}, info)
     assert text.startswith("Model: MobileNetV2 alpha 1, 224 px (x).")
     row = {line.split("|")[2].strip(): line for line in text.splitlines() if "HTTP binary" in line}
-    # limit = 505/s (batch 1, 1 thread); the service's raw batch-1 call = 1000 / 410
+    # limit = 505/s (batch 1, a thread per CPU); the service's raw batch-1 call = 1000 / 410
     assert "+0.66 ms (≤ 2: met)" in row["concurrency 1"]
     assert "inference 3.00 · load generator 0.20" in row["concurrency 1"]
     assert "≥ 0.75 × limit: met" in row["concurrency 8"]  # 380 >= 378.75

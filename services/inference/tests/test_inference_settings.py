@@ -29,14 +29,14 @@ def test_defaults_add_no_batching_delay_and_listen_on_8001() -> None:
     assert settings.port == 8001
 
 
-def test_onnxruntime_defaults_are_usable_cpus_sequential_and_not_spinning(monkeypatch) -> None:
+def test_onnxruntime_defaults_are_one_sequential_thread_that_does_not_spin(monkeypatch) -> None:
     settings = InferenceSettings()
-    assert (settings.intra_op_threads, settings.inter_op_threads) == (0, 1)  # 0: usable CPUs
+    assert (settings.intra_op_threads, settings.inter_op_threads) == (1, 1)
     assert settings.thread_spinning is False
-    monkeypatch.setenv("INFERENCE_INTRA_OP_THREADS", "1")
+    monkeypatch.setenv("INFERENCE_INTRA_OP_THREADS", "0")  # 0: one per usable CPU
     monkeypatch.setenv("INFERENCE_THREAD_SPINNING", "true")
     settings = InferenceSettings()
-    assert settings.intra_op_threads == 1 and settings.thread_spinning is True
+    assert settings.intra_op_threads == 0 and settings.thread_spinning is True
 
 
 def test_the_repository_api_is_off_by_default_and_needs_a_token_when_on() -> None:

@@ -55,12 +55,13 @@ class InferenceSettings(BaseSettings):
     """model-sync source: where downloaded packages are kept (the newest two versions)."""
 
     # --- onnxruntime ----------------------------------------------------------------------------
-    intra_op_threads: int = Field(0, ge=0)
-    """onnxruntime threads used inside one operator; 0 (default): one per CPU this process may
-    use (its CPU affinity and its cgroup's CPU quota: a container limited to 2 CPUs gets 2, where
-    onnxruntime's own choice would be every core of the node). 1 spends the least CPU per request
-    (on a light model 20-35 % less at concurrency 1-8) at the cost of throughput on idle cores
-    (on MobileNetV2 a1.0 224 px, half); measured figures in docs/inference.md."""
+    intra_op_threads: int = Field(1, ge=0)
+    """onnxruntime threads used inside one operator; 0: one per CPU this process may use (its
+    CPU affinity and its cgroup's CPU quota, where onnxruntime's own choice would be every core
+    of the node). 1 by default: on the project's light model it spent 20-60 % less CPU per
+    request and served as much or more up to concurrency 8 on an idle 2-core machine (more at
+    32 with 2 threads); a heavy model wants 0 (MobileNetV2 a1.0 224 px: twice the throughput at
+    the same CPU per image). Measured figures in docs/inference.md."""
 
     inter_op_threads: int = Field(1, ge=0)
     """onnxruntime threads running independent operators in parallel; above 1 the session runs in
