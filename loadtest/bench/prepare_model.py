@@ -5,7 +5,7 @@ Without them it builds the project's MobileNetV2 (4 classes, 128 px, alpha 0.35)
 exports it with the training package: untrained weights compute exactly as much as trained ones,
 which is all a throughput benchmark needs.
 
-``--reference`` builds, the same way, the model issue 3's targets were measured with instead: a
+``--reference`` builds, the same way, the size of model the serving targets were set with: a
 MobileNetV2 at alpha 1.0 and 224 px (~6x the arithmetic of ours), so the service's ratios can be
 read against those targets as they were set. Run as a script: prints one JSON line.
 """
@@ -51,7 +51,7 @@ def prepare_reference(workdir: Path) -> dict[str, str]:
         "onnx_origin": how,
         "keras_origin": how,
         "model": describe(
-            REFERENCE_IMAGE_SIZE, REFERENCE_ALPHA, "reference: the model issue 3's targets used"
+            REFERENCE_IMAGE_SIZE, REFERENCE_ALPHA, "reference: the size the serving targets assume"
         ),
     }
 

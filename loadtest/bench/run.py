@@ -11,7 +11,7 @@ Prints one table, every figure from this run on this machine, medians over repea
 - CPU milliseconds per request of every process involved (server and load generator), from
   /proc: a figure a shared machine moves far less than throughput.
 
-``--reference-model`` serves the model the targets of issue 3 were set with (MobileNetV2 alpha
+``--reference-model`` serves the model size the serving targets were set with (MobileNetV2 alpha
 1.0 at 224 px, ~6x the arithmetic of the project's alpha 0.35 at 128 px) instead: per-request
 costs that do not depend on the model weigh ~6x less in its ratios.
 
@@ -36,11 +36,11 @@ from workload import LOAD_GENERATOR, load, request_body, tensor_source
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 
-# Peers measured on this machine with the same model and client (issue 3).
+# Peers measured on this machine with the reference model and the same client: the serving targets.
 BENTOML_THROUGHPUT = 130.0
 BENTOML_P99_AT_32_MS = 360.0
 MEMORY_LIMIT_MB = 300.0
-# Targets for the gateway at concurrency 8 (issue 5).
+# Targets for the gateway at concurrency 8.
 GATEWAY_SHARE_OF_LIMIT = 0.4
 GATEWAY_P99_MS = 150.0
 UPLOAD_SIDE = 512
@@ -250,7 +250,7 @@ def main() -> None:
     parser.add_argument(
         "--reference-model",
         action="store_true",
-        help="serve the model issue 3's targets were set with (MobileNetV2 alpha 1.0, 224 px, "
+        help="serve the model size the serving targets assume (MobileNetV2 alpha 1.0, 224 px, "
         "built untrained by brainscan_training) instead of the project's",
     )
     parser.add_argument(

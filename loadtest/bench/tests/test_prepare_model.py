@@ -1,4 +1,4 @@
-"""The models the bench serves: any package as given, and the reference model of issue 3."""
+"""The models the bench serves: any package as given, and the reference-size model."""
 
 from __future__ import annotations
 
