@@ -50,11 +50,9 @@ class AccessLog:
             "service": self._service,
             "url": {"path": path},
         }
-        line = orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE)
-        if self._pending:
-            self._pending.append(line)
-            return
-        self._pending.append(line)
+        self._pending.append(orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE))
+        if len(self._pending) > 1:
+            return  # a flush is already scheduled for the end of this step
         try:
             asyncio.get_running_loop().call_soon(self.flush)
         except RuntimeError:  # no running loop: nothing would flush later, so write now
