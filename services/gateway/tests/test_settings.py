@@ -1,5 +1,6 @@
 import pytest
-from brainscan_gateway.settings import GatewaySettings, usable_cpus
+from brainscan_gateway.settings import GatewaySettings
+from brainscan_servicekit import usable_cpus
 from pydantic import ValidationError
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import onnx
 import pytest
-from brainscan_inference.session import ModelRunner, WarmUpError, create_session, usable_cpus
+from brainscan_inference.session import ModelRunner, WarmUpError, create_session
 from brainscan_manifest.verify import load_package
+from brainscan_servicekit import usable_cpus
 from onnx import numpy_helper
 
 
@@ -78,21 +77,3 @@ def test_thread_settings_reach_the_session(
     assert options.execution_mode.name == mode
     for pool in ("intra_op", "inter_op"):
         assert options.get_session_config_entry(f"session.{pool}.allow_spinning") == spinning
-
-
-@pytest.mark.parametrize(
-    ("cpu_max", "expected"),
-    [
-        ("max 100000\n", None),  # no quota: the affinity decides
-        ("100000 100000\n", 1),  # 1 CPU
-        ("150000 100000\n", 2),  # 1.5 CPUs round up
-        ("50000 100000\n", 1),  # never below one thread
-        ("garbage\n", None),  # unreadable: the affinity decides
-    ],
-)
-def test_usable_cpus_follow_the_cgroup_quota_within_the_affinity(tmp_path, cpu_max, expected):
-    affinity = len(os.sched_getaffinity(0))
-    path = tmp_path / "cpu.max"
-    path.write_text(cpu_max)
-    assert usable_cpus(path) == min(affinity, expected or affinity)
-    assert usable_cpus(tmp_path / "absent") == affinity

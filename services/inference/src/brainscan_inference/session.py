@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import numpy as np
 import onnxruntime as ort
 from brainscan_manifest import Manifest
 from brainscan_manifest.verify import smoke_input
+from brainscan_servicekit import usable_cpus
 
 from .activation_map import ActivationMapError, ActivationMapper
 from .datatypes import onnxruntime_datatype
@@ -22,21 +21,6 @@ _OPTIMIZATION_LEVELS = {
     "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
     "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
 }
-
-
-CGROUP_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
-
-
-def usable_cpus(cpu_max: Path = CGROUP_CPU_MAX) -> int:
-    """CPUs this process may use: its affinity, capped by its cgroup (v2) CPU quota, rounded up."""
-    cpus = len(os.sched_getaffinity(0))
-    try:
-        quota, period = cpu_max.read_text().split()[:2]
-    except (OSError, ValueError):
-        return cpus  # no cgroup v2 quota file: not in a limited container
-    if quota == "max":
-        return cpus
-    return max(1, min(cpus, math.ceil(int(quota) / int(period))))
 
 
 class WarmUpError(RuntimeError):
