@@ -66,7 +66,12 @@ def count(label: str) -> dict:
     return metric("count", "___records___", label)
 
 
-def terms(field: str, order_by: str, size: int = 10, label: str | None = None) -> dict:
+def terms(field: str, order_by: str | None, size: int = 10, label: str | None = None) -> dict:
+    """Top values of ``field`` ranked by the column ``order_by``; None: alphabetically, what Lens
+    falls back to when the only metric is a formula (terms cannot rank by one)."""
+    order = {"type": "column", "columnId": order_by}
+    if order_by is None:
+        order = {"type": "alphabetical", "fallback": True}
     return {
         "label": label or field,
         "customLabel": label is not None,
@@ -77,8 +82,8 @@ def terms(field: str, order_by: str, size: int = 10, label: str | None = None) -
         "scale": "ordinal",
         "params": {
             "size": size,
-            "orderBy": {"type": "column", "columnId": order_by},
-            "orderDirection": "desc",
+            "orderBy": order,
+            "orderDirection": "desc" if order_by else "asc",
             "otherBucket": True,
             "missingBucket": False,
             "parentFormat": {"id": "terms"},
@@ -99,6 +104,58 @@ def filters(label: str, named_queries: dict[str, str]) -> dict:
                 {"label": name, "input": {"query": query, "language": "kuery"}}
                 for name, query in named_queries.items()
             ]
+        },
+    }
+
+
+def share(column_id: str, label: str, part: str) -> dict[str, dict]:
+    """The Lens formula `count(kql=part) / count()`: the share of the panel's events that match
+    ``part``, with the helper columns Kibana saves beside a formula (two counts, their ratio)."""
+    text = f"count(kql='{part}') / count()"
+    helper = {
+        "label": f"Part of {label}",
+        "customLabel": True,
+        "dataType": "number",
+        "isBucketed": False,
+        "scale": "ratio",
+    }
+    count_helper = {
+        **helper,
+        "operationType": "count",
+        "sourceField": "___records___",
+        "params": {"emptyAsNull": False},
+    }
+    matching, every, ratio = (f"{column_id}X{index}" for index in range(3))
+    return {
+        column_id: {
+            "label": label,
+            "customLabel": True,
+            "dataType": "number",
+            "operationType": "formula",
+            "isBucketed": False,
+            "scale": "ratio",
+            "params": {
+                "formula": text,
+                "isFormulaBroken": False,
+                "format": {"id": "percent", "params": {"decimals": 1}},
+            },
+            "references": [ratio],
+        },
+        matching: {**count_helper, "filter": {"query": part, "language": "kuery"}},
+        every: count_helper,
+        ratio: {
+            **helper,
+            "operationType": "math",
+            "params": {
+                "tinymathAst": {
+                    "type": "function",
+                    "name": "divide",
+                    "args": [matching, every],
+                    "location": {"min": 0, "max": len(text)},
+                    "text": text,
+                }
+            },
+            "references": [matching, every],
         },
     }
 
@@ -483,6 +540,36 @@ def predictions_dashboard() -> list[dict]:
         series_type="bar_stacked",
         breakdown=terms("model.version", "count", size=10, label="model version"),
     )
+    # The out-of-distribution guard: events without prediction.in_distribution come from a
+    # model that carries no training reference, so they count in no rate.
+    ood_rate = lens(
+        "brainscan-ood-rate-by-model-version",
+        "Out-of-distribution rate by model version",
+        "Share of the checked predictions (prediction.in_distribution set) that were out of "
+        "distribution; a rise means inputs unlike the training images.",
+        {
+            "time": date_histogram(),
+            "version": terms("model.version", None, size=10, label="model version"),
+            **share("rate", "out of distribution", "prediction.in_distribution : false"),
+        },
+        "lnsXY",
+        xy("line", "time", ["rate"], "version"),
+        f"{PREDICTIONS} and prediction.in_distribution : *",
+    )
+    not_assessed = single_number(
+        "brainscan-predictions-not-assessed",
+        "Not assessed (out of distribution)",
+        "Predictions answered as not assessed: the image was out of distribution.",
+        count("Not assessed"),
+        f"{PREDICTIONS} and prediction.assessed : false",
+    )
+    ood_cues = donut(
+        "brainscan-ood-reasons",
+        "Out-of-distribution predictions by cue",
+        "The strongest cue that flagged each out-of-distribution image.",
+        "prediction.ood_reason",
+        f"{PREDICTIONS} and prediction.in_distribution : false",
+    )
     objects = [
         total,
         uncertain,
@@ -492,11 +579,15 @@ def predictions_dashboard() -> list[dict]:
         below_over_time,
         latency,
         by_version,
+        not_assessed,
+        ood_rate,
+        ood_cues,
     ]
     board = dashboard(
         "brainscan-predictions",
         "brainscan · Predictions",
-        "What the model answers: volume, classes, confidence, uncertain answers, latency.",
+        "What the model answers: volume, classes, confidence, uncertain answers, latency, "
+        "out-of-distribution inputs.",
         [
             (total, 0, 0, 12, 8),
             (uncertain, 12, 0, 12, 8),
@@ -506,6 +597,9 @@ def predictions_dashboard() -> list[dict]:
             (below_over_time, 24, 16, 24, 14),
             (latency, 0, 36, 24, 14),
             (by_version, 24, 30, 24, 14),
+            (not_assessed, 24, 44, 24, 6),
+            (ood_rate, 0, 50, 24, 14),
+            (ood_cues, 24, 50, 24, 14),
         ],
     )
     return [*objects, board]

@@ -10,6 +10,7 @@ PIPELINE = ELK_DIR / "logstash" / "pipeline" / "brainscan.conf"
 DEAD_LETTERS = ELK_DIR / "logstash" / "pipeline" / "dead_letters.conf"
 SAVED_OBJECTS = ELK_DIR / "kibana" / "saved_objects.ndjson"
 METRICBEAT_SAMPLES = ELK_DIR / "samples" / "metricbeat-kubernetes-events.json"
+GATEWAY_OOD_SAMPLES = ELK_DIR / "samples" / "gateway-ood-predictions.ndjson"
 # Containers as the Helm chart names them (app.kubernetes.io/component).
 CONTAINERS = {"gateway": "gateway", "inference": "inference", "model-sync": "model-sync"}
 

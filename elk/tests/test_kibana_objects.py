@@ -26,7 +26,15 @@ REQUIRED_PANELS = {
     "deployments and refusals": "Model version changes",
     "Jenkins builds": "Jenkins builds by result",
     "pod restarts and scaling events": "Pod restarts and scaling",
+    "out-of-distribution rate by model version": "Out-of-distribution rate by model version",
+    "count not assessed (out of distribution)": "Not assessed (out of distribution)",
 }
+OOD_PANELS = {
+    "brainscan-ood-rate-by-model-version",
+    "brainscan-predictions-not-assessed",
+    "brainscan-ood-reasons",
+}
+FORMULA_COUNT = re.compile(r"count\((?:kql='([^']*)')?\)")
 
 
 def builder():
@@ -48,8 +56,24 @@ def lens_fields(obj: dict) -> list[tuple[str, str]]:
                 used.append((column["sourceField"], column["operationType"]))
             for item in column.get("params", {}).get("filters", []):
                 used += [(f, "query") for f in KQL_FIELD.findall(item["input"]["query"])]
+            if "filter" in column:
+                used += [(f, "query") for f in KQL_FIELD.findall(column["filter"]["query"])]
     used += [(f, "query") for f in KQL_FIELD.findall(state["query"]["query"])]
     return used
+
+
+def layer_columns(obj: dict) -> dict[str, dict]:
+    (layer,) = obj["attributes"]["state"]["datasourceStates"]["formBased"]["layers"].values()
+    return layer["columns"]
+
+
+def dashboard_panels(obj: dict) -> dict[str, dict]:
+    """Saved object id -> grid position of each panel of a dashboard."""
+    by_name = {ref["name"]: ref["id"] for ref in obj["references"]}
+    return {
+        by_name[f"{panel['panelIndex']}:{panel['panelRefName']}"]: panel["gridData"]
+        for panel in json.loads(obj["attributes"]["panelsJSON"])
+    }
 
 
 def search_fields(obj: dict) -> list[tuple[str, str]]:
@@ -126,8 +150,16 @@ def test_every_lens_column_the_visualization_uses_exists(saved_objects):
         state = obj["attributes"]["state"]
         (layer,) = state["datasourceStates"]["formBased"]["layers"].values()
         visualization = json.dumps(state["visualization"])
-        for column in layer["columns"]:
-            assert f'"{column}"' in visualization, f"{obj['id']}: column {column} is not shown"
+        used = {column for column in layer["columns"] if f'"{column}"' in visualization}
+        pending = list(used)
+        while pending:
+            for reference in layer["columns"][pending.pop()].get("references", []):
+                assert reference in layer["columns"], f"{obj['id']}: no column {reference}"
+                if reference not in used:
+                    used.add(reference)
+                    pending.append(reference)
+        unused = set(layer["columns"]) - used
+        assert not unused, f"{obj['id']}: columns {unused} are neither shown nor referenced"
         for column in layer["columns"].values():
             order = column.get("params", {}).get("orderBy", {}).get("columnId")
             assert order is None or order in layer["columns"], obj["id"]
@@ -144,6 +176,79 @@ def test_dashboards_show_what_the_issue_asks_for(saved_objects):
     shown = {obj["attributes"]["title"] for obj in saved_objects if obj["id"] in on_dashboards}
     for need, title in REQUIRED_PANELS.items():
         assert title in titles and title in shown, need
+
+
+def test_formula_columns_carry_the_helper_columns_kibana_computes(saved_objects):
+    """Kibana 8 runs a saved formula through its helper columns, not its text: they must agree."""
+    formulas = 0
+    for obj in saved_objects:
+        if obj["type"] != "lens":
+            continue
+        columns = layer_columns(obj)
+        for column in columns.values():
+            if column["operationType"] != "formula":
+                continue
+            formulas += 1
+            text = column["params"]["formula"]
+            assert column["params"]["isFormulaBroken"] is False
+            (math_id,) = column["references"]
+            math = columns[math_id]
+            ast = math["params"]["tinymathAst"]
+            assert math["operationType"] == "math" and ast["text"] == text, obj["id"]
+            assert ast["location"] == {"min": 0, "max": len(text)}, obj["id"]
+            assert ast["args"] == math["references"], obj["id"]
+            counts = [columns[arg] for arg in ast["args"]]
+            assert [c["operationType"] for c in counts] == ["count"] * len(counts), obj["id"]
+            assert [c.get("filter", {}).get("query", "") for c in counts] == (
+                FORMULA_COUNT.findall(text)
+            ), f"{obj['id']}: the helper counts are not the formula's"
+    assert formulas, "no formula column to check"
+
+
+def test_the_ood_rate_is_the_share_of_checked_predictions_out_of_distribution(saved_objects):
+    (panel,) = [o for o in saved_objects if o["id"] == "brainscan-ood-rate-by-model-version"]
+    state = panel["attributes"]["state"]
+    # Only predictions the guard checked: a model without a reference logs no verdict.
+    assert state["query"]["query"].endswith(" and prediction.in_distribution : *")
+    assert 'event.action : "predict"' in state["query"]["query"]
+    (layer,) = state["visualization"]["layers"]
+    columns = layer_columns(panel)
+    assert columns[layer["xAccessor"]]["operationType"] == "date_histogram"
+    assert columns[layer["splitAccessor"]]["sourceField"] == "model.version"
+    (rate,) = layer["accessors"]
+    assert columns[rate]["params"]["formula"] == (
+        "count(kql='prediction.in_distribution : false') / count()"
+    )
+    assert columns[rate]["params"]["format"]["id"] == "percent"
+
+
+def test_the_ood_panels_sit_on_the_predictions_dashboard(saved_objects, catalogue):
+    (board,) = [o for o in saved_objects if o["id"] == "brainscan-predictions"]
+    assert set(dashboard_panels(board)) >= OOD_PANELS
+    ood_fields = {"prediction.in_distribution", "prediction.assessed", "prediction.ood_reason"}
+    panels = [obj for obj in saved_objects if obj["id"] in OOD_PANELS]
+    assert {name for obj in panels for name, _ in lens_fields(obj)} >= ood_fields
+    for name in ood_fields:
+        assert catalogue.lookup(name).origin == "custom", name
+
+
+def test_dashboard_panels_fit_the_grid_without_overlapping(saved_objects):
+    for obj in saved_objects:
+        if obj["type"] != "dashboard":
+            continue
+        grid = list(dashboard_panels(obj).items())
+        for panel_id, cell in grid:
+            assert cell["x"] >= 0 and cell["y"] >= 0 and cell["w"] > 0 and cell["h"] > 0
+            assert cell["x"] + cell["w"] <= 48, f"{obj['id']}: {panel_id} leaves the grid"
+        for index, (first_id, a) in enumerate(grid):
+            for second_id, b in grid[index + 1 :]:
+                apart = (
+                    a["x"] + a["w"] <= b["x"]
+                    or b["x"] + b["w"] <= a["x"]
+                    or a["y"] + a["h"] <= b["y"]
+                    or b["y"] + b["h"] <= a["y"]
+                )
+                assert apart, f"{obj['id']}: {first_id} overlaps {second_id}"
 
 
 def test_every_field_used_is_mapped_or_ecs(saved_objects, catalogue):
@@ -174,8 +279,9 @@ def test_every_field_used_occurs_in_real_documents_with_a_fitting_value(
 
 @pytest.mark.slow
 def test_every_query_value_matches_what_documents_hold(saved_objects, documents):
-    """`field : "value"` in a panel's query must match some document, or the panel stays empty."""
-    quoted = re.compile(r'([\w.]+)\s*:\s*\(?("[^"]+"(?:\s+or\s+"[^"]+")*)\)?')
+    """`field : "value"` (or `field : true`) in a panel's query or column filter must match some
+    document, or the panel stays empty."""
+    quoted = re.compile(r'([\w.]+)\s*:\s*\(?("[^"]+"(?:\s+or\s+"[^"]+")*|(?:true|false)\b)\)?')
     values: dict[str, set] = {}
     for document in documents:
         for name, value in flatten(document):
@@ -184,10 +290,15 @@ def test_every_query_value_matches_what_documents_hold(saved_objects, documents)
     for obj in saved_objects:
         if obj["type"] == "lens":
             queries.append((obj["id"], obj["attributes"]["state"]["query"]["query"]))
+            queries += [
+                (obj["id"], column["filter"]["query"])
+                for column in layer_columns(obj).values()
+                if "filter" in column
+            ]
         elif obj["type"] == "search":
             source = json.loads(obj["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])
             queries.append((obj["id"], source["query"]["query"]))
     for object_id, query in queries:
         for name, alternatives in quoted.findall(query):
-            for literal in re.findall(r'"[^"]+"', alternatives):
+            for literal in re.findall(r'"[^"]+"|true|false', alternatives):
                 assert literal in values.get(name, set()), f"{object_id}: {name} : {literal}"

@@ -11,6 +11,13 @@ from elk_inputs import DEAD_LETTERS, ELK_DIR, filebeat_envelope
 from elk_pipeline import Pipeline, UnsupportedConfig, field_reads
 
 TEMPLATE_PREFIX = "logs-brainscan."
+OOD_FIELDS = {
+    "prediction.in_distribution",
+    "prediction.ood_score",
+    "prediction.ood_threshold",
+    "prediction.ood_reason",
+    "prediction.assessed",
+}
 
 
 def test_pipelines_parse_and_use_only_simulated_filters(pipeline):
@@ -80,6 +87,34 @@ def test_a_post_that_is_no_build_event_is_not_counted_as_one(pipeline):
     document = pipeline.run({"message": "hello", "event": {"dataset": "brainscan.ci"}}, "http")
     assert document["event"]["dataset"] == "brainscan.unparsed"
     assert "_not_a_build_event" in document["tags"]
+
+
+def test_out_of_distribution_fields_pass_the_pipeline_typed(pipeline, catalogue, gateway_ood_lines):
+    verdicts = []
+    for offset, line in enumerate(gateway_ood_lines):
+        document = pipeline.run(filebeat_envelope(line, "gateway", offset), "beats")
+        assert check_event(document, catalogue) == []
+        written, indexed = dict(flatten(json.loads(line))), dict(flatten(document))
+        assert {name: indexed.get(name) for name in OOD_FIELDS} == {
+            name: written[name] for name in OOD_FIELDS
+        }
+        assert all(catalogue.lookup(name).origin == "custom" for name in OOD_FIELDS)
+        assert document["event"]["category"] == "api" and document["event"]["type"] == "info"
+        assert document["data_stream"]["dataset"] == "brainscan.gateway"
+        verdicts.append(indexed["prediction.in_distribution"])
+    # The dashboard's rate needs both verdicts.
+    assert set(verdicts) == {True, False}
+
+
+@pytest.mark.slow
+def test_the_ood_samples_are_laid_out_like_real_prediction_lines(stack_run, gateway_ood_lines):
+    """Apart from the new fields, a sample carries what a real prediction event does."""
+    real = [e for e in stack_run.events("gateway") if e["message"] == "prediction"]
+    real_layouts = {frozenset(name for name, _ in flatten(event)) - OOD_FIELDS for event in real}
+    for line in gateway_ood_lines:
+        sample = frozenset(name for name, _ in flatten(json.loads(line)))
+        assert sample >= OOD_FIELDS
+        assert sample - OOD_FIELDS in real_layouts, sorted(sample - OOD_FIELDS)
 
 
 @pytest.mark.slow
