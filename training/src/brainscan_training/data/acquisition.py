@@ -22,17 +22,20 @@ def view_matrix(
     canvas_size: int,
     shape: tuple[int, int],
     augment: bool,
+    fill: float | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(matrix, offset) mapping output pixels to canvas pixels for ndimage.affine_transform.
 
-    With augmentation the head fills 80-98% of the frame, rotated up to 12 degrees, shifted a
-    little and mirrored half the time; without, the whole canvas is only rescaled to the output.
+    With augmentation the head fills 80-98% of the frame (or `fill`, a field of view training
+    never uses), rotated up to 12 degrees, shifted a little and mirrored half the time; without,
+    the whole canvas is only rescaled to the output.
     """
     out_center = (np.asarray(shape, dtype=float) - 1) / 2
     if not augment:
         matrix = np.eye(2) * (canvas_size / max(shape))
         return matrix, np.full(2, (canvas_size - 1) / 2) - matrix @ out_center
-    mm_per_pixel = head_span / rng.uniform(0.8, 0.98) / min(shape)
+    fill = rng.uniform(0.8, 0.98) if fill is None else fill
+    mm_per_pixel = head_span / fill / min(shape)
     angle = np.deg2rad(rng.uniform(-12, 12))
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     mirror = np.diag([1.0, -1.0 if rng.random() < 0.5 else 1.0])

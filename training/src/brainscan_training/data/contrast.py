@@ -111,11 +111,16 @@ def _head_layers(rng: np.random.Generator, name: str, csf: float) -> dict:
         marrow, fat, skin = rng.uniform(0.35, 0.6), rng.uniform(0.55, 0.8), rng.uniform(0.3, 0.5)
     else:
         marrow, fat, skin = rng.uniform(0.45, 0.75), rng.uniform(0.7, 0.95), rng.uniform(0.35, 0.55)
-    edges = np.cumsum([0.0, *widths.values()])
+    return shell_curve(list(widths.values()), [csf, bone, marrow, bone, fat, skin])
+
+
+def shell_curve(widths: list[float], signals: list[float]) -> dict:
+    """Contrast.shell_knots and shell_values for concentric layers of `widths` mm and `signals`
+    (CSF gap, inner table, marrow, outer table, fat, skin), air beyond the last."""
+    edges = np.cumsum([0.0, *widths])
     # Half-millimetre ramps between layers keep the edges soft like a real acquisition's.
-    knots, values = [0.0], [csf]
-    layer_values = [csf, bone, marrow, bone, fat, skin]
-    for start, end, value in zip(edges[:-1], edges[1:], layer_values, strict=True):
+    knots, values = [0.0], [signals[0]]
+    for start, end, value in zip(edges[:-1], edges[1:], signals, strict=True):
         knots += [start + 0.5, end - 0.25]
         values += [value, value]
     knots += [edges[-1] + 0.5]

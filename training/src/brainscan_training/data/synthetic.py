@@ -25,7 +25,7 @@ from brainscan_training.data.acquisition import (
     view_matrix,
 )
 from brainscan_training.data.anatomy import CANVAS, SliceMaps, Template, cut_slice, load_template
-from brainscan_training.data.contrast import sample_contrast
+from brainscan_training.data.contrast import Contrast, sample_contrast
 from brainscan_training.data.lesions import (
     Placement,
     Scene,
@@ -106,18 +106,29 @@ def render_example(
     *,
     augment: bool = True,
     with_masks: bool = True,
+    contrast: Contrast | None = None,
+    slice_maps: SliceMaps | None = None,
+    head_fill: float | None = None,
 ) -> RenderedImage:
     """Render one slice of `class_name` (one of CLASSES) with its lesion and brain masks.
 
     augment=False keeps the canvas geometry (no rotation, shift, mirror or size jitter) and the
     scanner's ideal intensities, which makes lesion positions easy to check. with_masks=False
     leaves the masks empty (the data set writer does not need them; saves a fifth of the time).
+    contrast (tissue and head layers), slice_maps (a slice to render, notumor only) and head_fill
+    (share of the frame the head spans) replace what would be drawn, for images training never
+    sees (ood/corpus.py); left at None, the rendering is exactly the training data's.
     """
     if class_name not in CLASSES:
         raise ValueError(f"unknown class {class_name!r}; expected one of {', '.join(CLASSES)}")
+    if slice_maps is not None and class_name != "notumor":
+        raise ValueError("slice_maps is only supported for notumor: lesions need a placement")
     template = load_template()
-    contrast = sample_contrast(rng)
-    maps, placement = _slice_and_placement(class_name, template, rng)
+    contrast = sample_contrast(rng) if contrast is None else contrast
+    if slice_maps is None:
+        maps, placement = _slice_and_placement(class_name, template, rng)
+    else:
+        maps, placement = slice_maps, None
 
     tissue, brain, t1 = contrast.tissue(maps.t1), maps.brain.astype(np.float32), maps.t1
     if placement is not None:
@@ -142,7 +153,9 @@ def render_example(
         lesion = paint_pituitary(scene, template, placement, rng)
 
     shape = output_shape(rng, image_size, augment)
-    matrix, offset = view_matrix(rng, *_head_extent(scene.image), CANVAS, shape, augment)
+    matrix, offset = view_matrix(
+        rng, *_head_extent(scene.image), CANVAS, shape, augment, fill=head_fill
+    )
     image = resample(scene.image, matrix, offset, shape, order=1)
     if with_masks:
         lesion_mask = resample(lesion.astype(np.uint8), matrix, offset, shape, order=0) > 0
