@@ -46,3 +46,16 @@ def to_input_array(image: Image.Image, spec: InputSpec) -> np.ndarray:
     if spec.dtype == "uint8":
         return np.ascontiguousarray(pixels, dtype=np.uint8)
     return (pixels.astype(np.float32) * spec.scale + spec.offset).astype(np.float32)
+
+
+def input_intensity(batch: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """Mean pixel value (0..1) of each sample of a model-input batch: a drift statistic.
+
+    Computed on the model's input, not the upload, so the reference made at training time and
+    the value measured in serving see the same pixels whatever the upload's size or format.
+    """
+    axes = tuple(range(1, batch.ndim))
+    means = batch.mean(axis=axes, dtype=np.float64)
+    if spec.dtype == "float32":
+        means = (means - spec.offset) / spec.scale
+    return means / 255.0

@@ -10,15 +10,14 @@ import json
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from .base import Strict as _Strict
+from .ood import OodSpec
 
 MANIFEST_FILE = "manifest.json"
 MODEL_FILE = "model.onnx"
 SCHEMA_VERSION = 1
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class InputSpec(_Strict):
@@ -89,6 +88,9 @@ class Manifest(_Strict):
     metrics: dict[str, float] = Field(default_factory=dict)
     lineage: Lineage = Field(default_factory=Lineage)
     onnx_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+    ood: OodSpec | None = Field(
+        None, description="The out-of-distribution guard; None: the model has none."
+    )
 
     @field_validator("classes")
     @classmethod
@@ -105,6 +107,12 @@ class Manifest(_Strict):
                 raise ValueError("activation_map.weights must have one column per class")
             if len(cam.bias) != len(self.classes):
                 raise ValueError("activation_map.bias must have one value per class")
+        return self
+
+    @model_validator(mode="after")
+    def _reference_matches_classes(self) -> Manifest:
+        if self.ood is not None and set(self.ood.reference.class_mix) != set(self.classes):
+            raise ValueError("ood.reference.class_mix must name exactly the model's classes")
         return self
 
     def with_version(self, version: str) -> Manifest:
@@ -133,6 +141,10 @@ class Manifest(_Strict):
             "lineage.git_commit": self.lineage.git_commit or "",
             "lineage.data_hash": self.lineage.data_hash or "",
             "lineage.run_id": self.lineage.run_id or "",
+            "manifest.ood.threshold": f"{self.ood.threshold:.6g}" if self.ood else "",
+            "manifest.ood.false_alarm_rate": (
+                f"{self.ood.false_alarm_rate:.6g}" if self.ood else ""
+            ),
         }
         tags.update({f"metric.{key}": f"{value:.6g}" for key, value in self.metrics.items()})
         return tags

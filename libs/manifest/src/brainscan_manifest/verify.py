@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .ood import OOD_DIGEST_KEY, ood_digest
 from .schema import MANIFEST_FILE, MODEL_FILE, Manifest
 
 _ONNX_DTYPES = {"uint8": 2, "float32": 1}  # onnx.TensorProto element types
@@ -104,16 +105,59 @@ def check_signature(onnx_path: Path, manifest: Manifest) -> None:
     wanted = [manifest.outputs.probabilities]
     if manifest.outputs.activation_map:
         wanted.append(manifest.outputs.activation_map.feature_map)
+    if manifest.ood:
+        wanted += [manifest.ood.score, manifest.ood.cues]
     for name in wanted:
         if name not in outputs:
             raise PackageError(f"output {name!r} not in model (has {sorted(outputs)})")
     if manifest.outputs.activation_map:
         _check_activation_map(outputs[manifest.outputs.activation_map.feature_map], manifest)
+    _check_ood(model, outputs, manifest)
     prob_dims = outputs[manifest.outputs.probabilities].type.tensor_type.shape.dim
     n_out = prob_dims[-1].dim_value if prob_dims and prob_dims[-1].HasField("dim_value") else None
     if n_out is not None and n_out != len(manifest.classes):
         raise PackageError(
             f"model has {n_out} probability outputs, manifest lists {len(manifest.classes)} classes"
+        )
+
+
+def _check_ood(model, outputs, manifest: Manifest) -> None:
+    """The guard's outputs have their shapes, and the graph vouches for the manifest's section.
+
+    The digest lives in the ONNX file, whose sha256 the registry holds: an edited threshold or
+    reference, one copied from another model, or a section removed to silence the guard, all
+    fail here.
+    """
+    built_with = {p.key: p.value for p in model.metadata_props}.get(OOD_DIGEST_KEY)
+    ood = manifest.ood
+    if ood is None:
+        if built_with is not None:
+            raise PackageError(
+                "the model was built with an out-of-distribution guard, but the manifest has no "
+                "ood section: restore the manifest the model was exported with"
+            )
+        return
+    if built_with is None:
+        raise PackageError(
+            "the manifest has an ood section, but the model carries no guard digest "
+            f"({OOD_DIGEST_KEY}): build the guard with `brainscan-train reference`"
+        )
+    if built_with != ood_digest(ood):
+        raise PackageError(
+            "the manifest's out-of-distribution reference does not match the one the model was "
+            "built with (edited, or copied from another model)"
+        )
+    score_dims = outputs[ood.score].type.tensor_type.shape.dim
+    cue_dims = outputs[ood.cues].type.tensor_type.shape.dim
+    if len(score_dims) != 1 or len(cue_dims) != 2:
+        raise PackageError(
+            f"guard outputs must be {ood.score!r} [N] and {ood.cues!r} [N, cues], "
+            f"got ranks {len(score_dims)} and {len(cue_dims)}"
+        )
+    cues = cue_dims[1].dim_value if cue_dims[1].HasField("dim_value") else None
+    if cues is not None and cues != len(ood.cue_names):
+        raise PackageError(
+            f"the graph computes {cues} guard cues, the manifest names {len(ood.cue_names)}"
         )
 
 
@@ -149,13 +193,22 @@ def run_smoke_inference(onnx_path: Path, manifest: Manifest) -> np.ndarray:
     """Probabilities must be finite, in [0, 1], one per class, and sum to 1."""
     import onnxruntime as ort
 
+    names = [manifest.outputs.probabilities]
+    if manifest.ood:
+        names += [manifest.ood.score, manifest.ood.cues]
     try:
         session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-        (probs,) = session.run(
-            [manifest.outputs.probabilities], {manifest.input.name: smoke_input(manifest)}
-        )
+        probs, *guard = session.run(names, {manifest.input.name: smoke_input(manifest)})
     except Exception as exc:  # onnxruntime raises its own exception types
         raise PackageError(f"smoke inference failed: {exc}") from exc
+    if manifest.ood:
+        score, cues = (np.asarray(g) for g in guard)
+        if score.shape != (2,) or cues.shape != (2, len(manifest.ood.cue_names)):
+            raise PackageError(
+                f"smoke inference: guard outputs have shapes {score.shape} and {cues.shape}"
+            )
+        if not (np.all(np.isfinite(score)) and np.all(np.isfinite(cues))):
+            raise PackageError("smoke inference: the out-of-distribution score is not finite")
     probs = np.asarray(probs)
     if probs.ndim != 2 or probs.shape[1] != len(manifest.classes):
         raise PackageError(f"smoke inference: probabilities have shape {probs.shape}")
