@@ -14,13 +14,14 @@ from swagger_ui_bundle import swagger_ui_path
 
 from . import SERVICE_NAME, __version__
 from .api.errors import install_error_handlers
-from .api.routes import docs, health, model, page, predictions
+from .api.routes import docs, health, model, monitoring, page, predictions
 from .api.routes import metrics as metrics_route
 from .api_keys import API_KEY_HEADER, ApiKeyChecker
 from .circuit_breaker import CircuitBreaker
 from .image_decoding import DecodeLimits
 from .inference_client import ClientLimits, InferenceClient
 from .metrics import GatewayMetrics
+from .monitoring import DriftMonitor
 from .prediction import Predictor
 from .rate_limit import RateLimiter
 from .request_metrics import RequestMetricsMiddleware
@@ -38,6 +39,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     settings = settings or GatewaySettings()
     configure_logging(SERVICE_NAME, __version__, settings.log_level)
     metrics = GatewayMetrics()
+    drift = DriftMonitor(settings.drift_window)
+    metrics.registry.register(drift)
     api_keys = ApiKeyChecker(settings.accepted_api_keys())
 
     @asynccontextmanager
@@ -73,6 +76,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             settings.preview_max_side,
             metrics,
             max_concurrent_image_work=settings.max_concurrent_decodes,
+            drift=drift,
         )
         _log.info(
             "gateway started",
@@ -104,12 +108,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.metrics = metrics
+    app.state.drift = drift
     app.state.api_keys = api_keys
     app.state.rate_limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
 
     install_error_handlers(app, metrics)
     app.include_router(predictions.router)
     app.include_router(model.router)
+    app.include_router(monitoring.router)
     app.include_router(health.router)
     app.include_router(metrics_route.router)
     app.include_router(page.router)

@@ -49,8 +49,16 @@ class GatewayMetrics:
         )
         self.confidence = Histogram(
             "gateway_prediction_confidence",
-            "Confidence of the predicted class.",
+            "Confidence of the predicted class, by model version.",
+            ["model_version"],
             buckets=_CONFIDENCE_BUCKETS,
+            registry=self.registry,
+        )
+        self.ood_checks = Counter(
+            "gateway_ood_checks_total",
+            "Out-of-distribution checks by model version and result (in_distribution, "
+            "out_of_distribution, unavailable: the model carries no reference).",
+            ["model_version", "result"],
             registry=self.registry,
         )
         self.rejected = Counter(

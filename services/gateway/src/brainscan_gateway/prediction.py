@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 from anyio import CapacityLimiter, to_thread
 from brainscan_manifest import InputSpec, Manifest
-from brainscan_manifest.preprocess import to_input_array
+from brainscan_manifest.preprocess import input_intensity, to_input_array
 from brainscan_servicekit import get_logger
 
 from . import activation_overlay
-from .api.schemas import ActivationMap, ImageInfo, ModelRef, Prediction, Timings
+from .api.schemas import ActivationMap, ImageInfo, ModelRef, OodCheck, Prediction, Timings
+from .distribution_check import DistributionCheck, check_distribution, guard_outputs
 from .errors import ErrorCode, GatewayError
 from .image_decoding import DecodedImage, DecodeLimits, decode_upload
 from .inference_client import (
@@ -29,6 +30,7 @@ from .inference_client import (
     ModelNotServed,
 )
 from .metrics import GatewayMetrics
+from .monitoring import DriftMonitor
 from .served_model import ServedModel
 from .thresholds import ThresholdPolicy
 
@@ -63,6 +65,7 @@ class Predictor:
         preview_max_side: int,
         metrics: GatewayMetrics,
         max_concurrent_image_work: int,
+        drift: DriftMonitor,
     ) -> None:
         self.client = client
         self.served_model = served_model
@@ -71,6 +74,7 @@ class Predictor:
         self.class_thresholds = class_thresholds
         self.preview_max_side = preview_max_side
         self.metrics = metrics
+        self.drift = drift
         # Its own limiter, not anyio's shared 40-thread default: decodes wait here for a slot.
         self.image_work_slots = CapacityLimiter(max_concurrent_image_work)
 
@@ -92,7 +96,9 @@ class Predictor:
         decode_seconds = time.perf_counter() - started
 
         inference_started = time.perf_counter()
-        manifest, result = await self._infer(prepared, manifest, options.explain, request_id)
+        manifest, prepared, result = await self._infer(
+            prepared, manifest, options.explain, request_id
+        )
         inference_seconds = time.perf_counter() - inference_started
 
         probabilities = _probabilities(result, manifest)
@@ -101,7 +107,10 @@ class Predictor:
         confidence = float(probabilities[index])
         policy = self.thresholds(manifest)
         threshold = policy.threshold_for(label)
-        uncertain = policy.is_uncertain(label, confidence)
+        check = check_distribution(result, manifest)
+        # An image unlike the training images gets no finding, however confident the model is.
+        assessed = check.in_distribution is not False
+        uncertain = policy.is_uncertain(label, confidence) or not assessed
 
         explain_started = time.perf_counter()
         activation_map = None
@@ -119,6 +128,9 @@ class Predictor:
 
         version = result.model_version or manifest.version
         self._record(label, confidence, uncertain, version, decode_seconds, inference_seconds)
+        self.metrics.ood_checks.labels(version or "", check.result).inc()
+        intensity = float(input_intensity(prepared.tensor, prepared.spec)[0])
+        self.drift.observe(manifest, version or "", index, confidence, intensity, check)
         _log.info(
             "prediction",
             **{
@@ -129,6 +141,8 @@ class Predictor:
                 "prediction.confidence": round(confidence, 4),
                 "prediction.below_threshold": uncertain,
                 "prediction.threshold": threshold,
+                "prediction.assessed": assessed,
+                **_check_fields(check),
                 "prediction.explain": options.explain,
                 "prediction.image_format": decoded.source_format.value,
                 "prediction.latency.decode_ms": round(decode_seconds * 1000, 2),
@@ -144,6 +158,11 @@ class Predictor:
             confidence=confidence,
             uncertain=uncertain,
             threshold=threshold,
+            in_distribution=check.in_distribution,
+            assessed=assessed,
+            ood=OodCheck(
+                score=check.score, threshold=check.threshold, cue=check.cue, reason=check.reason
+            ),
             probabilities={
                 name: float(p) for name, p in zip(manifest.classes, probabilities, strict=True)
             },
@@ -177,14 +196,14 @@ class Predictor:
 
     async def _infer(
         self, prepared: PreparedImage, manifest: Manifest, explain: bool, request_id: str
-    ) -> tuple[Manifest, InferenceResult]:
+    ) -> tuple[Manifest, PreparedImage, InferenceResult]:
         """Call the exact version the manifest describes; after a swap, re-read and retry once."""
         for attempt in range(2):
             if manifest.input != prepared.spec:  # the new version preprocesses differently
                 tensor = await self._image_work(self._tensor, prepared.decoded, manifest.input)
                 prepared = PreparedImage(prepared.decoded, manifest.input, tensor)
             tensor = prepared.tensor
-            outputs = [manifest.outputs.probabilities]
+            outputs = [manifest.outputs.probabilities, *guard_outputs(manifest)]
             if explain:
                 outputs.append(ACTIVATION_MAP_OUTPUT)
             try:
@@ -195,7 +214,7 @@ class Predictor:
                     request_id=request_id,
                     version=manifest.version,
                 )
-                return manifest, result
+                return manifest, prepared, result
             except ModelNotServed:
                 if attempt == 1:
                     raise
@@ -219,11 +238,23 @@ class Predictor:
 
     def _record(self, label, confidence, uncertain, version, decode_s, inference_s) -> None:
         self.metrics.predictions.labels(label, version or "").inc()
-        self.metrics.confidence.observe(confidence)
+        self.metrics.confidence.labels(version or "").observe(confidence)
         if uncertain:
             self.metrics.uncertain.labels(label).inc()
         self.metrics.phase_duration.labels("decode").observe(decode_s)
         self.metrics.phase_duration.labels("inference").observe(inference_s)
+
+
+def _check_fields(check: DistributionCheck) -> dict[str, object]:
+    """Log fields of the guard's verdict; none of them when the model has no guard."""
+    if check.in_distribution is None:
+        return {}
+    return {
+        "prediction.in_distribution": check.in_distribution,
+        "prediction.ood_score": round(check.score, 4),
+        "prediction.ood_threshold": round(check.threshold, 4),
+        "prediction.ood_reason": "none" if check.in_distribution else check.cue,
+    }
 
 
 def _probabilities(result: InferenceResult, manifest: Manifest) -> np.ndarray:

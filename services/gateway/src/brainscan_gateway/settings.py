@@ -89,6 +89,11 @@ class GatewaySettings(BaseSettings):
     """Per-class thresholds overriding the default, as JSON: `{"glioma": 0.7}`. Names that are
     not classes of the served model are reported in `GET /api/v1/model` and ignored."""
 
+    drift_window: int = Field(500, ge=10, le=100_000)
+    """Latest predictions per model version compared with the model's training reference at
+    `GET /api/v1/monitoring` and in the `gateway_drift_*` metrics (class mix, confidence, input
+    intensity, out-of-distribution rate). Larger windows notice smaller shifts, later."""
+
     # --- access control ---------------------------------------------------------------------
     api_keys: list[SecretStr] = Field(default_factory=list)
     """API keys accepted in the `X-API-Key` header, as a JSON list. With no keys (here or in

@@ -53,9 +53,14 @@ class ModelRunner:
         self.manifest = manifest
         self.input_name = manifest.input.name
         cam = manifest.outputs.activation_map
-        # Always ask for the feature map when there is one: it costs almost nothing and keeps
-        # every batch the same call, whoever in it wants an activation map.
-        self.output_names = [manifest.outputs.probabilities] + ([cam.feature_map] if cam else [])
+        # Always ask for the feature map and the guard's score when there are: they cost almost
+        # nothing and keep every batch the same call, whatever each request in it asks for.
+        guard = [manifest.ood.score, manifest.ood.cues] if manifest.ood else []
+        self.output_names = [
+            manifest.outputs.probabilities,
+            *([cam.feature_map] if cam else []),
+            *guard,
+        ]
         self.activation_maps = ActivationMapper(cam) if cam else None
         declared = {o.name: o for o in session.get_outputs()}
         # Protocol datatypes as the graph declares them (an unknown one refuses the model here).

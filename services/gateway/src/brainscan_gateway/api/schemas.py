@@ -28,14 +28,33 @@ class ActivationMap(BaseModel):
     overlay_png: str = Field(description="PNG (base64) of the image with the map blended in.")
 
 
+class OodCheck(BaseModel):
+    score: float | None = Field(
+        description="The guard's score: higher is less like the training images (null: no guard)."
+    )
+    threshold: float | None = Field(description="Above this score the image is not assessed.")
+    cue: str | None = Field(description="The guard's strongest cue for this image.")
+    reason: str = Field(description="The verdict in words, for the person reading the answer.")
+
+
 class Prediction(BaseModel):
     request_id: str = Field(description="Also in the X-Request-ID header and in the logs.")
     label: str = Field(description="Predicted class (highest probability).")
     confidence: float = Field(ge=0, le=1, description="Probability of the predicted class.")
     uncertain: bool = Field(
-        description="True when confidence is below the threshold: review the image manually."
+        description="True when confidence is below the threshold or the image is out of "
+        "distribution: review the image manually."
     )
     threshold: float = Field(description="Threshold applied to the predicted class.")
+    in_distribution: bool | None = Field(
+        description="Whether the image looks like the images the model was trained on; null "
+        "when the served model carries no training reference (the check is unavailable)."
+    )
+    assessed: bool = Field(
+        description="False when the image is out of distribution: the label and probabilities "
+        "stay in the answer for audit, but they are not a finding (and uncertain is true)."
+    )
+    ood: OodCheck = Field(description="The out-of-distribution guard's verdict.")
     probabilities: dict[str, float] = Field(description="Probability per class, in model order.")
     model: ModelRef
     image: ImageInfo
@@ -66,6 +85,21 @@ class Thresholds(BaseModel):
     )
 
 
+class OodInfo(BaseModel):
+    available: bool = Field(description="Whether the served model carries the guard.")
+    threshold: float | None = None
+    false_alarm_rate: float | None = Field(
+        None, description="Share of in-distribution validation images the guard flags."
+    )
+    cues: dict[str, str] = Field(
+        default_factory=dict, description="The guard's cues and what each looks at."
+    )
+    method: str | None = None
+    metrics: dict[str, float] = Field(
+        default_factory=dict, description="The guard measured on held-out data."
+    )
+
+
 class UploadLimits(BaseModel):
     formats: list[str]
     max_upload_bytes: int
@@ -81,6 +115,7 @@ class ModelInfo(BaseModel):
     input: InputInfo
     thresholds: Thresholds
     explain_available: bool = Field(description="Whether explain=true can draw activation maps.")
+    ood: OodInfo = Field(description="The out-of-distribution guard of the served model.")
     metrics: dict[str, float] = Field(description="Metrics of the model on its test split.")
     uploads: UploadLimits
 

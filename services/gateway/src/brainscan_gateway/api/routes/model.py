@@ -7,7 +7,7 @@ from fastapi import APIRouter
 
 from ..deps import ClientDep, PredictorDep, ServedModelDep, SettingsDep
 from ..responses import errors
-from ..schemas import InputInfo, ModelInfo, Thresholds, UploadLimits
+from ..schemas import InputInfo, ModelInfo, OodInfo, Thresholds, UploadLimits
 
 router = APIRouter(prefix="/api/v1", tags=["model"])
 
@@ -40,6 +40,7 @@ async def model_info(
             ignored_overrides=list(policy.ignored),
         ),
         explain_available=manifest.outputs.activation_map is not None,
+        ood=_ood_info(manifest),
         metrics=dict(manifest.metrics),
         uploads=UploadLimits(
             formats=["jpeg", "png", "dicom"],
@@ -47,4 +48,18 @@ async def model_info(
             max_image_pixels=settings.max_image_pixels,
             min_image_side=settings.min_image_side,
         ),
+    )
+
+
+def _ood_info(manifest) -> OodInfo:
+    ood = manifest.ood
+    if ood is None:
+        return OodInfo(available=False)
+    return OodInfo(
+        available=True,
+        threshold=ood.threshold,
+        false_alarm_rate=ood.false_alarm_rate,
+        cues={cue.name: cue.description for cue in ood.cue_names},
+        method=ood.method,
+        metrics=dict(ood.metrics),
     )
