@@ -60,6 +60,22 @@ BAD_VALUES = {
     ),
     "ingress on without a host": ("ingress:\n  enabled: true\n  hosts: []\n", "/ingress/hosts"),
     "unknown pull policy": ("mlflow:\n  image:\n    pullPolicy: Sometimes\n", "pullPolicy"),
+    "monitoring switch as text": (
+        "monitoring:\n  prometheusRule:\n    enabled: 'yes'\n",
+        "/monitoring/prometheusRule/enabled",
+    ),
+    "misspelt monitoring key": (
+        "monitoring:\n  prometheusRules:\n    enabled: true\n",
+        "prometheusRules",
+    ),
+    "rules ConfigMap namespace not a DNS label": (
+        "monitoring:\n  alertRulesConfigMap:\n    namespace: Monitoring\n",
+        "/monitoring/alertRulesConfigMap/namespace",
+    ),
+    "PodMonitor interval without a unit": (
+        "monitoring:\n  podMonitor:\n    interval: '30'\n",
+        "/monitoring/podMonitor/interval",
+    ),
     "probe without its switch": (
         "gateway:\n  probes:\n    readiness:\n      enabled: null\n",
         "/gateway/probes/readiness",

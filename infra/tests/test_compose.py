@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import prometheus_rules as pr
 import pytest
 import yaml
 from infra_dockerfiles import DOCKERFILES, REPO, SERVICES
@@ -65,10 +66,11 @@ def test_two_inference_replicas_without_a_host_port():
     assert "ports" not in inference
 
 
-def test_named_volumes_for_mlflow_data_and_the_model_cache(compose):
-    assert set(compose["volumes"]) == {"mlflow-data", "model-cache"}
+def test_named_volumes_for_mlflow_data_the_model_cache_and_prometheus(compose):
+    assert set(compose["volumes"]) == {"mlflow-data", "model-cache", "prometheus-data"}
     assert "mlflow-data:/var/lib/mlflow" in compose["services"]["mlflow"]["volumes"]
     assert "model-cache:/var/lib/model-sync" in compose["services"]["model-sync"]["volumes"]
+    assert "prometheus-data:/prometheus" in compose["services"]["prometheus"]["volumes"]
 
 
 def test_published_ports_bind_loopback_by_default():
@@ -77,6 +79,7 @@ def test_published_ports_bind_loopback_by_default():
     assert published["gateway"] == ["127.0.0.1:8000:8000"]
     assert published["mlflow"] == ["127.0.0.1:5000:5000"]
     assert published["model-sync"] == ["127.0.0.1:8002:8002"]
+    assert published["prometheus"] == ["127.0.0.1:9090:9090"]
 
 
 @pytest.mark.parametrize("service", RUNNING)
@@ -162,6 +165,70 @@ def test_running_services_have_a_read_only_root(compose, service):
         assert spec["environment"]["INFERENCE_MODELSYNC_CACHE_DIR"].startswith("/tmp/")
 
 
+# --- Prometheus (profile "monitoring") ------------------------------------------------------------
+
+
+def _mounts(service: dict) -> dict[str, Path]:
+    """Container path -> host path of a service's bind mounts (relative to the repository)."""
+    mounts = {}
+    for volume in service["volumes"]:
+        source, target = volume.split(":")[:2]
+        if source.startswith("./"):
+            mounts[target] = REPO / source
+    return mounts
+
+
+def _flags(service: dict) -> dict[str, str]:
+    return dict(arg.removeprefix("--").partition("=")[::2] for arg in service["command"])
+
+
+def test_prometheus_is_opt_in_and_locked_down_like_the_services(compose):
+    prometheus = compose["services"]["prometheus"]
+    assert prometheus["profiles"] == ["monitoring"]
+    assert prometheus["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in prometheus["security_opt"]
+    assert prometheus["read_only"] is True
+    # Its only writable path is the TSDB, a named volume.
+    assert _flags(prometheus)["storage.tsdb.path"] == "/prometheus"
+    assert prometheus["healthcheck"]["test"][-1].endswith(":9090/-/ready")
+
+
+def test_prometheus_reads_the_chart_rules_and_the_scrape_config(compose):
+    prometheus = compose["services"]["prometheus"]
+    mounts = _mounts(prometheus)
+    assert all(
+        volume.endswith(":ro") for volume in prometheus["volumes"] if volume.startswith("./")
+    )
+    config_path = _flags(prometheus)["config.file"]
+    assert mounts[config_path] == pr.COMPOSE_CONFIG
+    config = yaml.safe_load(pr.COMPOSE_CONFIG.read_text())
+    # The one rules file: the chart's, mounted where the configuration looks for it.
+    (rule_path,) = config["rule_files"]
+    assert mounts[rule_path] == pr.RULES_FILE
+
+
+def test_prometheus_scrapes_each_service_by_name_on_its_port(compose):
+    config = yaml.safe_load(pr.COMPOSE_CONFIG.read_text())
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    assert set(jobs) == {"gateway", "inference", "model-sync", "prometheus"}
+    for name in ("gateway", "inference", "model-sync"):
+        # The port the service listens on, as its health check (the image's own) names it.
+        port = int(compose["services"][name]["healthcheck"]["test"][4])
+        job = jobs[name]
+        assert job.get("metrics_path", "/metrics") == "/metrics"
+        if name == "inference":
+            # Every replica is a target: DNS discovery of the service name's A records.
+            (discovery,) = job["dns_sd_configs"]
+            assert (discovery["names"], discovery["type"], discovery["port"]) == (
+                ["inference"],
+                "A",
+                port,
+            )
+        else:
+            (static,) = job["static_configs"]
+            assert static["targets"] == [f"{name}:{port}"]
+
+
 @pytest.mark.skipif(shutil.which("podman") is None, reason="podman-compose needs podman to run")
 def test_podman_compose_renders_the_file():
     result = subprocess.run(
@@ -171,5 +238,19 @@ def test_podman_compose_renders_the_file():
     )  # fmt: skip
     rendered = yaml.safe_load(result.stdout)
     assert {*RUNNING, "training"} <= set(rendered["services"])
+    assert "prometheus" not in rendered["services"]  # not in these profiles
     gateway = rendered["services"]["gateway"]
     assert gateway["environment"]["GATEWAY_INFERENCE_URL"] == "http://inference:8001"
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="podman-compose needs podman to run")
+def test_podman_compose_renders_the_monitoring_profile():
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "podman-compose"), "-f", "docker-compose.yml",
+         "--project-name", "brainscan-render", "--profile", "monitoring", "config"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=True,
+    )  # fmt: skip
+    prometheus = yaml.safe_load(result.stdout)["services"]["prometheus"]
+    assert "/prom/prometheus:v2." in prometheus["image"]
+    rules = "helm/brainscan/files/prometheus/alerts.yml:/etc/prometheus/rules/brainscan-alerts.yml"
+    assert f"./{rules}:ro" in prometheus["volumes"]
