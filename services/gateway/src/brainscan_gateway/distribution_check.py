@@ -55,14 +55,17 @@ def check_distribution(result: InferenceResult, manifest: Manifest) -> Distribut
         return DistributionCheck(in_distribution=None)
     score = result.outputs.get(ood.score)
     cues = result.outputs.get(ood.cues)
-    if score is None or cues is None or score.shape != (1,) or cues.shape != (1, len(ood.cue_names)):
+    shapes_fit = score is not None and cues is not None and score.shape == (1,)
+    if not shapes_fit or cues.shape != (1, len(ood.cue_names)):
         raise InferenceFailed(
             "the inference service returned no usable out-of-distribution score "
             f"(expected {ood.score!r} [1] and {ood.cues!r} [1, {len(ood.cue_names)}])"
         )
     value = float(score[0])
     if not np.all(np.isfinite(cues)) or not np.isfinite(value):
-        raise InferenceFailed("the inference service returned a non-finite out-of-distribution score")
+        raise InferenceFailed(
+            "the inference service returned a non-finite out-of-distribution score"
+        )
     strongest = ood.cue(int(np.argmax(cues[0])))
     inside = value <= ood.threshold
     if inside:
