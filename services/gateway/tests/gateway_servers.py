@@ -21,9 +21,13 @@ import onnx
 import uvicorn
 from brainscan_gateway.settings import GatewaySettings
 from brainscan_inference.settings import InferenceSettings
-from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, Manifest
+from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, InputSpec, Manifest
+from brainscan_manifest.preprocess import to_input_array
 from brainscan_manifest.verify import sha256_file
+from gateway_images import mri_like
+from manifest_models import guarded_model
 from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 MODEL_NAME = "tiny-brainscan"
@@ -74,11 +78,13 @@ def build_model(seed: int = 0) -> tuple[onnx.ModelProto, np.ndarray, np.ndarray]
     return model, dense, bias
 
 
-def write_package(directory: Path, *, seed: int = 0, with_cam: bool = True) -> Path:
-    """A model package (model.onnx + manifest.json) in ``directory``."""
+def write_package(
+    directory: Path, *, seed: int = 0, with_cam: bool = True, guard: bool = False
+) -> Path:
+    """A model package (model.onnx + manifest.json) in ``directory``; with ``guard``, an
+    out-of-distribution guard fitted on MRI-like slices (``gateway_images.mri_like``)."""
     directory.mkdir(parents=True, exist_ok=True)
     model, dense, bias = build_model(seed)
-    onnx.save(model, directory / MODEL_FILE)
     cam = {"feature_map": "feature_map", "weights": dense.tolist(), "bias": bias.tolist()}
     manifest = Manifest.model_validate(
         {
@@ -91,11 +97,23 @@ def write_package(directory: Path, *, seed: int = 0, with_cam: bool = True) -> P
             },
             "default_threshold": 0.5,
             "metrics": {"macro_f1": 0.5},
-            "onnx_sha256": sha256_file(directory / MODEL_FILE),
+            "onnx_sha256": "0" * 64,
         }
     )
+    if guard:
+        fit = guarded_model(model, manifest, in_distribution_inputs(), false_alarm_rate=0.05)
+        model, manifest = fit.model, manifest.model_copy(update={"ood": fit.spec})
+    onnx.save(model, directory / MODEL_FILE)
+    manifest = manifest.model_copy(update={"onnx_sha256": sha256_file(directory / MODEL_FILE)})
     manifest.save(directory / MANIFEST_FILE)
     return directory
+
+
+def in_distribution_inputs(count: int = 240) -> np.ndarray:
+    """Model inputs of MRI-like slices of several sizes, as the gateway makes them."""
+    spec = InputSpec(name="image", height=INPUT_SIZE, width=INPUT_SIZE)
+    slices = (mri_like(int(size), seed) for seed, size in enumerate(np.linspace(40, 320, count)))
+    return np.stack([to_input_array(Image.fromarray(pixels), spec) for pixels in slices])
 
 
 def bound_socket(port: int = 0) -> socket.socket:

@@ -191,3 +191,69 @@ def test_api_key_is_asked_for_and_used(browser, inference, tmp_path):
     finally:
         context.close()
         server.stop()
+
+
+def test_unguarded_model_says_the_check_is_unavailable(page, tmp_path):
+    """The shared tiny model carries no training reference: the page says so, not "fine"."""
+    assert "out-of-distribution check unavailable" in page.text_content("#model-line")
+    page.set_input_files("#file-input", str(mri_png(tmp_path)))
+    page.wait_for_selector("#prediction:not([hidden])")
+    assert page.is_visible("#ood-unavailable")
+    assert "carries no training reference" in page.text_content("#ood-unavailable")
+
+
+@pytest.fixture(scope="module")
+def guarded_page_gateway(tmp_path_factory) -> Iterator[RunningServer]:
+    """Inference serving the tiny model with a guard fitted on MRI-like slices, and a gateway."""
+    from brainscan_gateway.app import create_app as create_gateway
+    from brainscan_inference.app import create_app as create_inference
+    from gateway_servers import inference_settings, write_package
+
+    models = tmp_path_factory.mktemp("guarded-page")
+    write_package(models / "1", guard=True)
+    inference = RunningServer(lambda: create_inference(inference_settings(models))).start()
+    gateway = None
+    try:
+        inference.wait_until("/v2/health/ready")
+        gateway = RunningServer(lambda: create_gateway(gateway_settings(inference.url))).start()
+        gateway.wait_until("/readyz")
+        yield gateway
+    finally:
+        if gateway is not None:
+            gateway.stop()
+        inference.stop()
+
+
+def test_an_image_unlike_the_training_ones_is_shown_as_not_assessed(
+    browser, guarded_page_gateway, tmp_path
+):
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(guarded_page_gateway.url + "/")
+        expect(page.locator("#model-line")).to_contain_text("version 1")
+        assert "unavailable" not in page.text_content("#model-line")
+
+        photo = tmp_path / "holiday.png"
+        photo.write_bytes(encode(Image.new("RGB", (200, 150), (30, 160, 230)), "PNG"))
+        page.get_by_label("Choose a file…").set_input_files(str(photo))
+        expect(page.locator("#not-assessed")).to_be_visible()
+        text = page.text_content("#not-assessed")
+        assert (
+            "Not assessed: this image does not look like the images this model was trained on"
+            in " ".join(text.split())
+        )
+        assert "Why:" in page.text_content("#not-assessed-reason")
+        # No finding is presented: neither the label nor the bars are on the page.
+        assert page.is_hidden("#prediction")
+        assert "not assessed" in page.text_content("#status")
+        screenshot(page, "page-not-assessed", tmp_path)
+
+        # The next, MRI-like upload is assessed again.
+        page.get_by_label("Choose a file…").set_input_files(str(mri_png(tmp_path)))
+        expect(page.locator("#prediction")).to_be_visible()
+        assert page.is_hidden("#not-assessed") and page.is_hidden("#ood-unavailable")
+    finally:
+        context.close()

@@ -23,7 +23,7 @@ def _parser() -> argparse.ArgumentParser:
         "--model", help="registered model name (default: params' model.name; external: manifest's)"
     )
     commands = parser.add_subparsers(dest="command", required=True)
-    for stage in ("data", "prepare", "train", "evaluate", "export", "register"):
+    for stage in ("data", "prepare", "train", "evaluate", "export", "guard", "register"):
         commands.add_parser(stage, help=f"run the pipeline's {stage} stage")
 
     promote = commands.add_parser("promote", help="move `production` to a version (checks run)")

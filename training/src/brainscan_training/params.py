@@ -63,6 +63,16 @@ class ExportParams(_Section):
     parity_images: int = Field(64, ge=1)
 
 
+class OodParams(_Section):
+    """The out-of-distribution guard (docs/ood.md)."""
+
+    false_alarm_rate: float = Field(0.01, gt=0.0, lt=0.5)
+    fit_images: int = Field(4000, ge=2)
+    appearance: bool = True
+    appearance_epochs: int = Field(6, ge=1)
+    appearance_repeats: int = Field(2, ge=1)
+
+
 class RegisterParams(_Section):
     promote: Literal["auto", "never"] = "auto"
     min_improvement: float = 0.0
@@ -78,6 +88,7 @@ class Params(_Section):
     augmentation: AugmentationParams = AugmentationParams()
     export: ExportParams = ExportParams()
     registration: RegisterParams = Field(RegisterParams(), alias="register")
+    ood: OodParams = OodParams()
     # production: start from the weights of the current production model when it has the same
     # architecture (a retrain on new data then takes a fraction of the time); none: from scratch.
     warm_start: Literal["none", "production"] = "none"
@@ -105,6 +116,7 @@ class Params(_Section):
             "train": self.active,
             "augmentation": self.augmentation,
             "export": self.export,
+            "ood": self.ood,
         }
         for prefix, section in sections.items():
             for key, value in section.model_dump().items():

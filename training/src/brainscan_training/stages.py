@@ -221,6 +221,53 @@ def export(params: Params) -> None:
              parity.max_abs_diff_probabilities)  # fmt: skip
 
 
+def guard(params: Params) -> None:
+    """Fit the out-of-distribution guard, evaluate it, and write the package that is served."""
+    import mlflow
+
+    from .ood.build import GuardSettings, fit_package_guard, write_guarded_package
+    from .ood.corpus import build_corpus
+    from .ood.cues import mobilenet_cues
+    from .ood.evaluation import evaluate_guard, write_reports
+
+    settings = GuardSettings(**params.ood.model_dump(), seed=params.seed)
+    train_split, val_split, test = (_load(name, params) for name in ("train", "val", "test"))
+    manifest, fit = fit_package_guard(
+        paths.EXPORT_DIR,
+        mobilenet_cues,
+        train_split.images,
+        val_split.images,
+        settings,
+        split="validation split of the training data",
+    )
+    report = evaluate_guard(fit.model, manifest, fit.spec, test.images, build_corpus(params.seed))
+    metrics = write_reports(report, paths.REPORTS_DIR)
+    spec = fit.spec.model_copy(
+        update={
+            "metrics": {
+                key: metrics[key]
+                for key in ("test_false_alarm_rate", "test_images", "corpus_detection_rate",
+                            "corpus_items")
+            }
+        }
+    )  # fmt: skip
+    onnx_path, guarded = write_guarded_package(paths.PACKAGE_DIR, fit.model, manifest, spec)
+    with _run(_run_id()):
+        mlflow.log_metrics({f"ood.{key}": value for key, value in metrics.items()})
+        mlflow.log_artifact(str(paths.OOD_FILE), "evaluation")
+        mlflow.log_artifact(str(paths.REPORTS_DIR / "plots" / "ood_scores.png"), "evaluation")
+        mlflow.log_artifact(str(paths.REPORTS_DIR / "plots" / "ood_corpus.csv"), "evaluation")
+    log.info(
+        "guard: threshold %.3f, test false alarms %.2f %%, corpus detected %d/%d%s",
+        spec.threshold,
+        100 * report.test_false_alarm_rate,
+        len(report.corpus) - len(report.missed),
+        len(report.corpus),
+        f" (missed: {', '.join(report.missed)})" if report.missed else "",
+    )
+    log.info("guarded package %s (sha256 %s)", onnx_path, guarded.onnx_sha256[:12])
+
+
 def _run_tag(run_id: str, key: str) -> str | None:
     from mlflow import MlflowClient
 
@@ -240,7 +287,7 @@ def _log_signature(params: Params) -> None:
     from brainscan_manifest.verify import smoke_input as example_input
     from mlflow.models import infer_signature
 
-    onnx_path, manifest = load_package(paths.EXPORT_DIR)
+    onnx_path, manifest = load_package(paths.PACKAGE_DIR)
     example = example_input(manifest, batch=1)
     probabilities = np.full((1, len(manifest.classes)), 1.0 / len(manifest.classes), np.float32)
     mlflow.onnx.log_model(
@@ -265,9 +312,9 @@ def register(params: Params) -> None:
         _log_signature(params)
         registry = Registry(MlflowClient(), params.model.name)
         version = registry.register_package(
-            paths.EXPORT_DIR, run_id, {"parity.passed": str(parity["passed"]).lower()}
+            paths.PACKAGE_DIR, run_id, {"parity.passed": str(parity["passed"]).lower()}
         )
-        candidate = load_package(paths.EXPORT_DIR)
+        candidate = load_package(paths.PACKAGE_DIR)
         scorer = split_scorer(paths.split_csv("test"), paths.RAW_DIR, params.classes)
         if params.registration.promote == "never":
             decision = registry.mark_challenger(
@@ -294,5 +341,6 @@ STAGES = {
     "train": train,
     "evaluate": evaluate,
     "export": export,
+    "guard": guard,
     "register": register,
 }

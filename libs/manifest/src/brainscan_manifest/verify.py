@@ -101,6 +101,7 @@ def check_signature(onnx_path: Path, manifest: Manifest) -> None:
     if dims[1:] != spec.shape()[1:]:
         raise PackageError(f"input shape {dims} does not match manifest {spec.shape()}")
 
+    _check_ood_digest(model, manifest)
     outputs = {o.name: o for o in model.graph.output}
     wanted = [manifest.outputs.probabilities]
     if manifest.outputs.activation_map:
@@ -112,7 +113,8 @@ def check_signature(onnx_path: Path, manifest: Manifest) -> None:
             raise PackageError(f"output {name!r} not in model (has {sorted(outputs)})")
     if manifest.outputs.activation_map:
         _check_activation_map(outputs[manifest.outputs.activation_map.feature_map], manifest)
-    _check_ood(model, outputs, manifest)
+    if manifest.ood:
+        _check_ood_outputs(outputs, manifest)
     prob_dims = outputs[manifest.outputs.probabilities].type.tensor_type.shape.dim
     n_out = prob_dims[-1].dim_value if prob_dims and prob_dims[-1].HasField("dim_value") else None
     if n_out is not None and n_out != len(manifest.classes):
@@ -121,8 +123,8 @@ def check_signature(onnx_path: Path, manifest: Manifest) -> None:
         )
 
 
-def _check_ood(model, outputs, manifest: Manifest) -> None:
-    """The guard's outputs have their shapes, and the graph vouches for the manifest's section.
+def _check_ood_digest(model, manifest: Manifest) -> None:
+    """The graph vouches for the manifest's ood section.
 
     The digest lives in the ONNX file, whose sha256 the registry holds: an edited threshold or
     reference, one copied from another model, or a section removed to silence the guard, all
@@ -147,6 +149,11 @@ def _check_ood(model, outputs, manifest: Manifest) -> None:
             "the manifest's out-of-distribution reference does not match the one the model was "
             "built with (edited, or copied from another model)"
         )
+
+
+def _check_ood_outputs(outputs, manifest: Manifest) -> None:
+    """The guard's outputs have the shapes the gateway reads: [N] and [N, cues]."""
+    ood = manifest.ood
     score_dims = outputs[ood.score].type.tensor_type.shape.dim
     cue_dims = outputs[ood.cues].type.tensor_type.shape.dim
     if len(score_dims) != 1 or len(cue_dims) != 2:

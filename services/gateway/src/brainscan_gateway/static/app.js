@@ -24,6 +24,9 @@
     certain: byId("certain-badge"),
     bars: byId("bars"),
     details: byId("details"),
+    notAssessed: byId("not-assessed"),
+    notAssessedReason: byId("not-assessed-reason"),
+    oodUnavailable: byId("ood-unavailable"),
   };
 
   const state = { model: null, imageUrl: null, overlayUrl: null, objectUrl: null, busy: false };
@@ -89,6 +92,8 @@
   function clearResult() {
     el.error.hidden = true;
     el.prediction.hidden = true;
+    el.notAssessed.hidden = true;
+    el.oodUnavailable.hidden = true;
     el.uncertain.hidden = true;
     el.certain.hidden = true;
     el.bars.replaceChildren();
@@ -120,7 +125,8 @@
       const m = state.model;
       el.modelLine.textContent =
         "Model " + m.name + " · version " + (m.version || "unversioned") +
-        " · classes: " + m.classes.map(label).join(", ");
+        " · classes: " + m.classes.map(label).join(", ") +
+        (m.ood && m.ood.available ? "" : " · out-of-distribution check unavailable");
       el.showMap.parentElement.hidden = !m.explain_available;
     } catch (_) {
       el.modelLine.textContent = "Model: the server cannot be reached.";
@@ -161,7 +167,29 @@
     }
   }
 
+  // An image the model was not trained for gets no finding: the label stays in the JSON for
+  // audit, the page shows why it was not assessed instead.
+  function renderNotAssessed(body, fileName) {
+    const reason = body.ood.reason;
+    const why = reason.indexOf(": ", reason.indexOf("trained on")) + 2;
+    el.notAssessedReason.textContent =
+      "Why: " + reason.slice(why) + ". Model " + body.model.name + " version " +
+      (body.model.version || "unversioned") + " · reference " + body.request_id;
+    el.notAssessed.hidden = false;
+    if (body.preview_png) {
+      state.imageUrl = "data:image/png;base64," + body.preview_png;
+      showPreview(state.imageUrl, "Preview of " + fileName + " as rendered by the server");
+    }
+    setStatus("Result for " + fileName + ": not assessed, the image does not look like the " +
+      "images this model was trained on.");
+  }
+
   function renderPrediction(body, fileName) {
+    if (body.in_distribution === false) {
+      renderNotAssessed(body, fileName);
+      return;
+    }
+    el.oodUnavailable.hidden = body.in_distribution !== null;
     el.label.textContent = label(body.label);
     el.confidence.textContent = "(" + percent(body.confidence) + ")";
     el.uncertain.hidden = !body.uncertain;
