@@ -91,6 +91,28 @@ def test_repro_registers_a_production_model(reproduced):
         assert len(rows) - 1 == count
 
 
+def test_the_registered_package_carries_its_guard_and_its_figures(reproduced):
+    """The guard stage wrote the served package: the export's graph plus the guard."""
+    from brainscan_manifest.verify import load_package, verify_package
+
+    root, _, _ = reproduced
+    onnx_path, manifest = load_package(root / "artifacts/package")
+    verify_package(onnx_path, manifest)
+    assert [cue.name for cue in manifest.ood.cue_names] == [
+        "pixels", "texture", "features", "confidence", "appearance",
+    ]  # fmt: skip
+    assert manifest.ood.calibration_images == 16  # the validation split
+    figures = json.loads((root / "reports/ood.json").read_text())
+    assert figures["test_images"] == 32 and figures["corpus_items"] >= 90
+    assert manifest.ood.metrics["corpus_detection_rate"] == figures["corpus_detection_rate"]
+    assert set(figures["missed"]) <= {
+        row.split(",")[0]
+        for row in (root / "reports/plots/ood_corpus.csv").read_text().splitlines()[1:]
+    }
+    plain = json.loads((root / "artifacts/export/manifest.json").read_text())
+    assert plain["ood"] is None and plain["onnx_sha256"] != manifest.onnx_sha256
+
+
 def test_mlflow_run_holds_params_epochs_metrics_and_plots(reproduced, mlflow_server):
     from mlflow import MlflowClient
 
@@ -106,6 +128,9 @@ def test_mlflow_run_holds_params_epochs_metrics_and_plots(reproduced, mlflow_ser
     assert {a.path for a in client.list_artifacts(run_id, "model_package")} == {
         "model_package/model.onnx", "model_package/manifest.json",
     }  # fmt: skip
+    assert "ood.corpus_detection_rate" in run.data.metrics
+    assert "ood.test_false_alarm_rate" in run.data.metrics
+    assert "evaluation/ood_scores.png" in artifacts
     assert run.inputs.dataset_inputs  # the data set summary is logged
 
 

@@ -256,3 +256,13 @@ def test_the_guard_is_built_in_the_opset_of_the_model(opset):
     )
     (score,) = session.run(["ood_score"], {"image": mri_like(rng, 2)})
     assert score.shape == (2,) and np.all(np.isfinite(score))
+
+
+def test_the_proportions_range_covers_the_training_sizes_with_a_tolerance():
+    from brainscan_manifest.ood import AspectRange
+
+    bounds = AspectRange.of([(256, 256), (256, 225), (225, 256)], tolerance=1.25)
+    assert bounds.fits(256, 256) and bounds.fits(300, 256)  # within 25 % of the range
+    assert not bounds.fits(256, 112) and not bounds.fits(112, 256)
+    with pytest.raises(ValueError, match="high must be >= low"):
+        AspectRange(low=2.0, high=1.0)

@@ -189,3 +189,18 @@ def test_a_promised_guard_that_answers_nothing_usable_is_a_fault(guarded_manifes
     """A model that carries a guard must answer it: its absence fails, it never passes."""
     with pytest.raises(InferenceFailed):
         check_distribution(result(**outputs), guarded_manifest)
+
+
+def test_an_upload_of_unlike_proportions_is_not_assessed(guarded_manifest):
+    """The graph sees the resized input, where a squashed upload looks normal: the gateway
+    checks the upload's own width-to-height ratio against the training images'."""
+    from brainscan_manifest.ood import AspectRange
+
+    ood = guarded_manifest.ood.model_copy(update={"aspect_ratio": AspectRange(low=0.7, high=1.4)})
+    manifest = guarded_manifest.model_copy(update={"ood": ood})
+    quiet = result(ood_score=[0.1], ood_cues=[[0.1, 0.05]])
+    assert check_distribution(quiet, manifest, (256, 256)).in_distribution is True
+    squashed = check_distribution(quiet, manifest, (256, 112))
+    assert squashed.in_distribution is False and squashed.cue == "proportions"
+    assert "width-to-height ratio is unlike" in squashed.reason and "(2.29" in squashed.reason
+    assert check_distribution(quiet, manifest).in_distribution is True  # size unknown

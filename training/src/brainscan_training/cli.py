@@ -44,6 +44,34 @@ def _parser() -> argparse.ArgumentParser:
     external.add_argument(
         "--promote", action="store_true", help="apply the promotion gate on the test split"
     )
+    reference = commands.add_parser(
+        "reference",
+        help="give a model from elsewhere the out-of-distribution guard (a new package)",
+    )
+    reference.add_argument("--onnx", type=Path, required=True)
+    reference.add_argument("--manifest", type=Path, required=True)
+    reference.add_argument(
+        "--images", type=Path, required=True, help="folder of in-distribution JPEG/PNG images"
+    )
+    reference.add_argument(
+        "--out", type=Path, required=True, help="where to write the guarded package"
+    )
+    reference.add_argument(
+        "--tap",
+        action="append",
+        default=[],
+        help="a 4-D tensor of the graph whose statistics are a cue (repeat for several)",
+    )
+    reference.add_argument(
+        "--cues",
+        choices=("generic", "mobilenetv2"),
+        default="generic",
+        help="mobilenetv2: the project's cue plan, for an exported brainscan MobileNetV2",
+    )
+    reference.add_argument("--false-alarm-rate", type=float, help="default: params' ood")
+    reference.add_argument(
+        "--no-appearance", action="store_true", help="skip the appearance network (no TF)"
+    )
     commands.add_parser("status", help="show the production and challenger versions")
     return parser
 
@@ -68,11 +96,13 @@ def _is_user_error(exc: Exception) -> bool:
     from pydantic import ValidationError
 
     from .data.checks import DataCheckError
+    from .ood.cues import CuePlanError
+    from .ood.external import GuardInputError
     from .registry import RegistryError
     from .tracking import TrackingUnavailable
 
     user_errors = (TrackingUnavailable, RegistryError, PackageError, ValidationError,
-                   FileNotFoundError, DataCheckError)  # fmt: skip
+                   FileNotFoundError, DataCheckError, GuardInputError, CuePlanError)  # fmt: skip
     return isinstance(exc, user_errors)
 
 
@@ -82,6 +112,8 @@ def _dispatch(args: argparse.Namespace, params) -> int:
     if args.command in STAGES:
         STAGES[args.command](params)
         return 0
+    if args.command == "reference":
+        return _reference(args, params)
     registry = _registry(args.model, params)
     if args.command == "promote":
         decision = registry.set_production(args.version, args.reason, force=args.force)
@@ -97,6 +129,38 @@ def _dispatch(args: argparse.Namespace, params) -> int:
         sys.stdout.write(json.dumps({"model": registry.model_name, **status}) + "\n")
         return 0
     sys.stdout.write(json.dumps(decision.to_dict()) + "\n")
+    return 0
+
+
+def _reference(args, params) -> int:
+    from .ood.build import GuardSettings
+    from .ood.external import guard_external
+
+    options = params.ood.model_dump()
+    if args.false_alarm_rate is not None:
+        options["false_alarm_rate"] = args.false_alarm_rate
+    if args.no_appearance:
+        options["appearance"] = False
+    result = guard_external(
+        args.onnx,
+        args.manifest,
+        args.images,
+        args.out,
+        GuardSettings(**options, seed=params.seed),
+        taps=args.tap,
+        plan=args.cues,
+    )
+    summary = {
+        "package": str(args.out),
+        "onnx_sha256": result.manifest.onnx_sha256,
+        "threshold": result.manifest.ood.threshold,
+        "cues": [cue.name for cue in result.manifest.ood.cue_names],
+        **result.metrics,
+        "missed": result.missed,
+        "next": f"brainscan-train register-external --onnx {result.onnx_path} "
+        f"--manifest {args.out / 'manifest.json'}",
+    }
+    sys.stdout.write(json.dumps(summary) + "\n")
     return 0
 
 

@@ -56,3 +56,12 @@ def load_split(csv_path: Path, raw_dir: Path, classes: list[str], spec: InputSpe
         labels=np.array([index[label] for _, label in rows], dtype=np.int64),
         paths=[path for path, _ in rows],
     )
+
+
+def image_sizes(raw_dir: Path, paths: list[str]) -> list[tuple[int, int]]:
+    """(width, height) of each file, from its header alone."""
+    sizes = []
+    for path in paths:
+        with Image.open(Path(raw_dir) / path) as image:
+            sizes.append(image.size)
+    return sizes

@@ -54,6 +54,7 @@ def run_pipeline(tracking_uri: str) -> None:
 def summary(tracking_uri: str) -> str:
     metrics = json.loads(paths.METRICS_FILE.read_text())
     parity = json.loads(paths.PARITY_FILE.read_text())
+    guard = json.loads(paths.OOD_FILE.read_text())
     decision = json.loads(paths.REGISTRATION_FILE.read_text())
     lines = [
         "",
@@ -62,6 +63,9 @@ def summary(tracking_uri: str) -> str:
         f"  test macro F1      {metrics['macro_f1']:.4f}",
         f"  calibration (ECE)  {metrics['ece']:.4f}",
         f"  ONNX parity        max |diff| {parity['max_abs_diff_probabilities']:.2e}",
+        f"  guard              {100 * guard['test_false_alarm_rate']:.1f} % of test images"
+        f" flagged, {guard['corpus_items'] - guard['corpus_missed']:.0f}"
+        f"/{guard['corpus_items']:.0f} of the out-of-distribution corpus (reports/ood.json)",
         f"  registered         {decision['model_name']} version {decision['version']}"
         f" -> {decision['alias']}",
         f"  why                {decision['reason']}",
@@ -91,13 +95,44 @@ def predict_samples(gateway_url: str, per_class: int = 2) -> str:
                 if response.status_code != 200:
                     lines.append(f"  {relative:<38} {label:<11} error {response.status_code}")
                     continue
-                answer = response.json()
-                flag = "uncertain" if answer["uncertain"] else ""
-                lines.append(
-                    f"  {relative:<38} {label:<11} {answer['label']:<11}"
-                    f" {answer['confidence']:>10.3f}  {flag}"
-                )
+                lines.append(_answer_line(relative, label, response.json()))
+        lines += ["", "and images it was not made for (the out-of-distribution corpus):", header]
+        for name, data in _not_for_this_model():
+            response = client.post("/api/v1/predictions", files={"file": (name, data)})
+            if response.status_code != 200:
+                lines.append(f"  {name:<38} {'-':<11} error {response.status_code}")
+                continue
+            lines.append(_answer_line(name, "-", response.json()))
     return "\n".join(lines)
+
+
+def _answer_line(name: str, truth: str, answer: dict) -> str:
+    if answer["in_distribution"] is False:
+        flag = "not assessed (unlike the training images)"
+    else:
+        flag = "uncertain" if answer["uncertain"] else ""
+    return f"  {name:<38} {truth:<11} {answer['label']:<11} {answer['confidence']:>10.3f}  {flag}"
+
+
+def _not_for_this_model() -> list[tuple[str, bytes]]:
+    """A blank image, a photograph, a CT slice and a head MRI from a real scanner, as PNG."""
+    import io
+
+    from .ood.corpus import build_corpus
+
+    wanted = (
+        "blank/black",
+        "photo/grace_hopper",
+        "other_modality/ct_small_soft_tissue",
+        "real_scanner/s1045_sagittal_t1",
+    )
+    items = {item.name: item for item in build_corpus()}
+    files = []
+    for name in wanted:
+        buffer = io.BytesIO()
+        items[name].image.save(buffer, format="PNG")
+        files.append((name.replace("/", "_") + ".png", buffer.getvalue()))
+    return files
 
 
 def serving_summary(urls: dict[str, str], model_name: str) -> str:

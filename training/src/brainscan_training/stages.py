@@ -225,6 +225,7 @@ def guard(params: Params) -> None:
     """Fit the out-of-distribution guard, evaluate it, and write the package that is served."""
     import mlflow
 
+    from .dataset import image_sizes
     from .ood.build import GuardSettings, fit_package_guard, write_guarded_package
     from .ood.corpus import build_corpus
     from .ood.cues import mobilenet_cues
@@ -239,8 +240,16 @@ def guard(params: Params) -> None:
         val_split.images,
         settings,
         split="validation split of the training data",
+        fit_sizes=image_sizes(paths.RAW_DIR, train_split.paths),
     )
-    report = evaluate_guard(fit.model, manifest, fit.spec, test.images, build_corpus(params.seed))
+    report = evaluate_guard(
+        fit.model,
+        manifest,
+        fit.spec,
+        test.images,
+        build_corpus(params.seed),
+        test_sizes=image_sizes(paths.RAW_DIR, test.paths),
+    )
     metrics = write_reports(report, paths.REPORTS_DIR)
     spec = fit.spec.model_copy(
         update={

@@ -83,6 +83,36 @@ class DriftReference(Strict):
         return self
 
 
+class AspectRange(Strict):
+    """Width / height of the images the model was trained on, widened by a tolerance.
+
+    The graph only sees the resized input, in which a squashed upload looks normal again: this
+    is the one cue the gateway checks on the upload itself.
+    """
+
+    low: float = Field(gt=0)
+    high: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> AspectRange:
+        if self.high < self.low:
+            raise ValueError("aspect_ratio.high must be >= low")
+        return self
+
+    @classmethod
+    def of(cls, sizes: list[tuple[int, int]], tolerance: float = 1.25) -> AspectRange:
+        ratios = np.array([width / height for width, height in sizes], dtype=np.float64)
+        low, high = np.quantile(ratios, [0.001, 0.999])
+        return cls(low=float(low / tolerance), high=float(high * tolerance))
+
+    def fits(self, width: int, height: int) -> bool:
+        return self.low <= width / height <= self.high
+
+
+PROPORTIONS_CUE = "proportions"
+PROPORTIONS_DESCRIPTION = "its width-to-height ratio is unlike that of the training images"
+
+
 class OodCue(Strict):
     """One of the signals the guard combines, named for the person reading an answer."""
 
@@ -105,6 +135,9 @@ class OodSpec(Strict):
     calibration_images: int = Field(ge=1)
     method: str = Field(description="How the score is computed, for the record.")
     reference: DriftReference
+    aspect_ratio: AspectRange | None = Field(
+        None, description="Upload proportions of the training images; None: not checked."
+    )
     metrics: dict[str, float] = Field(
         default_factory=dict, description="Measured on held-out data: false alarms, detection."
     )

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from brainscan_manifest import Manifest
+from brainscan_manifest.ood import PROPORTIONS_CUE, PROPORTIONS_DESCRIPTION
 
 from .inference_client import InferenceFailed, InferenceResult
 
@@ -47,9 +48,12 @@ def guard_outputs(manifest: Manifest) -> list[str]:
     return [manifest.ood.score, manifest.ood.cues] if manifest.ood else []
 
 
-def check_distribution(result: InferenceResult, manifest: Manifest) -> DistributionCheck:
-    """The verdict for the one image of ``result``; InferenceFailed if the guard's output is
-    missing or unusable (the model promised a guard, so its absence is a fault, not a pass)."""
+def check_distribution(
+    result: InferenceResult, manifest: Manifest, size: tuple[int, int] | None = None
+) -> DistributionCheck:
+    """The verdict for the one image of ``result`` (uploaded at ``size``, width and height);
+    InferenceFailed if the guard's output is missing or unusable (the model promised a guard,
+    so its absence is a fault, not a pass)."""
     ood = manifest.ood
     if ood is None:
         return DistributionCheck(in_distribution=None)
@@ -68,16 +72,23 @@ def check_distribution(result: InferenceResult, manifest: Manifest) -> Distribut
         )
     strongest = ood.cue(int(np.argmax(cues[0])))
     inside = value <= ood.threshold
+    scores = f"score {value:.2f}, threshold {ood.threshold:.2f}"
+    if inside and size is not None and ood.aspect_ratio and not ood.aspect_ratio.fits(*size):
+        ratio, bounds = size[0] / size[1], ood.aspect_ratio
+        return DistributionCheck(
+            in_distribution=False,
+            score=value,
+            threshold=ood.threshold,
+            cue=PROPORTIONS_CUE,
+            reason=(
+                f"{NOT_ASSESSED}: {PROPORTIONS_DESCRIPTION} ({ratio:.2f}, training "
+                f"{bounds.low:.2f}-{bounds.high:.2f}; {scores})"
+            ),
+        )
     if inside:
-        reason = (
-            f"the image resembles the images the model was trained on "
-            f"(score {value:.2f}, threshold {ood.threshold:.2f})"
-        )
+        reason = f"the image resembles the images the model was trained on ({scores})"
     else:
-        reason = (
-            f"{NOT_ASSESSED}: {strongest.description} "
-            f"(score {value:.2f}, threshold {ood.threshold:.2f})"
-        )
+        reason = f"{NOT_ASSESSED}: {strongest.description} ({scores})"
     return DistributionCheck(
         in_distribution=inside,
         score=value,

@@ -107,7 +107,7 @@ class Predictor:
         confidence = float(probabilities[index])
         policy = self.thresholds(manifest)
         threshold = policy.threshold_for(label)
-        check = check_distribution(result, manifest)
+        check = check_distribution(result, manifest, decoded.size)
         # An image unlike the training images gets no finding, however confident the model is.
         assessed = check.in_distribution is not False
         uncertain = policy.is_uncertain(label, confidence) or not assessed

@@ -19,7 +19,7 @@ import onnx
 from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, Manifest
 from brainscan_manifest.guard_fit import Cue, GuardFit, fit_guard
 from brainscan_manifest.guard_graph import add_input_view, attach_network, set_digest, view_size
-from brainscan_manifest.ood import OodSpec
+from brainscan_manifest.ood import AspectRange, OodSpec
 from brainscan_manifest.verify import load_package, sha256_file, verify_package
 
 from .cues import APPEARANCE_PREFIX, appearance_cue
@@ -50,8 +50,13 @@ def fit_package_guard(
     settings: GuardSettings,
     *,
     split: str,
+    fit_sizes: list[tuple[int, int]] | None = None,
 ) -> tuple[Manifest, GuardFit]:
-    """The guard of the package in ``source_dir`` (not written yet: evaluate it first)."""
+    """The guard of the package in ``source_dir`` (not written yet: evaluate it first).
+
+    ``fit_sizes``, the (width, height) of the fitting images as uploaded, adds the check of
+    an upload's proportions.
+    """
     onnx_path, manifest = load_package(source_dir)
     model = add_input_view(onnx.load(str(onnx_path)), manifest.input)
     cues = plan(model, manifest)
@@ -72,6 +77,9 @@ def fit_package_guard(
         split=split,
         method=_method(cues, len(fit_images)),
     )
+    if fit_sizes:
+        spec = fit.spec.model_copy(update={"aspect_ratio": AspectRange.of(fit_sizes)})
+        fit = GuardFit(fit.model, spec, fit.calibration_scores)
     log.info(
         "guard fitted in %.0f s: %d cues, threshold %.3f at a %.1f %% false-alarm rate",
         time.perf_counter() - started,

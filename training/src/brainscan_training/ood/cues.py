@@ -99,12 +99,19 @@ def mobilenet_cues(model: onnx.ModelProto, manifest: Manifest) -> list[Cue]:
     ]
 
 
-def generic_cues(manifest: Manifest, taps: list[str] | None = None) -> list[Cue]:
+def generic_cues(
+    model: onnx.ModelProto, manifest: Manifest, taps: list[str] | None = None
+) -> list[Cue]:
     """Any image classifier: pixels and confidence, the manifest's feature map if it declares
     one, and the named 4-D tensors of ``taps`` (e.g. early and middle layers) as texture."""
     cues = [pixel_cue(manifest)]
     if taps:
-        cues.append(_cue("texture", pooling=tuple(Pooling(t, std=True) for t in taps)))
+        known = {out for node in model.graph.node for out in node.output}
+        missing = [tap for tap in taps if tap not in known]
+        if missing:
+            raise CuePlanError(f"the graph has no tensors named {missing}")
+        stats = tuple(Pooling(tap, tensor_layout(model, tap), std=True) for tap in taps)
+        cues.append(_cue("texture", pooling=stats))
     cam = manifest.outputs.activation_map
     if cam is not None:
         cues.append(_cue("feature_map", pooling=(Pooling(cam.feature_map, cam.layout, std=True),)))

@@ -19,7 +19,7 @@ import onnx
 from brainscan_manifest import Manifest
 from brainscan_manifest.decode import upright_eight_bit
 from brainscan_manifest.guard_fit import run_graph
-from brainscan_manifest.ood import OodSpec
+from brainscan_manifest.ood import PROPORTIONS_CUE, OodSpec
 from brainscan_manifest.preprocess import to_input_array
 
 from .corpus import CorpusItem
@@ -81,22 +81,25 @@ def evaluate_guard(
     spec: OodSpec,
     test_images: np.ndarray,
     corpus: Sequence[CorpusItem],
+    test_sizes: list[tuple[int, int]] | None = None,
 ) -> GuardReport:
-    """Scores of the guarded graph ``model`` on the test split and the corpus."""
+    """Verdicts of the guarded graph ``model`` (and of the proportions check, as the gateway
+    applies it, where sizes are known) on the test split and the corpus."""
     outputs = [spec.score, spec.cues]
-    test = run_graph(model, manifest.input.name, test_images, outputs)
+    test = run_graph(model, manifest.input.name, test_images, outputs)[spec.score]
+    if test_sizes is not None and spec.aspect_ratio is not None:
+        # An image with unlike proportions counts as flagged whatever its score.
+        odd = np.array([not spec.aspect_ratio.fits(*size) for size in test_sizes])
+        test = np.where(odd, np.inf, test)
     scored = run_graph(model, manifest.input.name, corpus_inputs(corpus, manifest), outputs)
-    verdicts = [
-        ItemVerdict(
-            name=item.name,
-            category=item.category,
-            score=float(score),
-            flagged=bool(score > spec.threshold),
-            cue=spec.cue(int(np.argmax(cues))).name,
-        )
-        for item, score, cues in zip(corpus, scored[spec.score], scored[spec.cues], strict=True)
-    ]
-    return GuardReport(spec.threshold, spec.false_alarm_rate, test[spec.score], verdicts)
+    verdicts = []
+    for item, score, cues in zip(corpus, scored[spec.score], scored[spec.cues], strict=True):
+        cue = spec.cue(int(np.argmax(cues))).name
+        flagged = bool(score > spec.threshold)
+        if not flagged and spec.aspect_ratio and not spec.aspect_ratio.fits(*item.image.size):
+            flagged, cue = True, PROPORTIONS_CUE
+        verdicts.append(ItemVerdict(item.name, item.category, float(score), flagged, cue))
+    return GuardReport(spec.threshold, spec.false_alarm_rate, test, verdicts)
 
 
 def write_reports(report: GuardReport, reports_dir: Path) -> dict[str, float]:
