@@ -127,12 +127,14 @@ def write_package(
     num_outputs: int = len(CLASSES),
     with_cam: bool = True,
     cam_weights: list[list[float]] | None = None,
+    guard: bool = False,
     **model_options: object,
 ) -> Path:
     """A complete model package (model.onnx + manifest.json) in ``directory``.
 
     ``cam_weights`` replaces the dense layer's weights in the manifest (a broken package);
-    ``model_options`` go to ``build_model``.
+    ``guard`` adds an out-of-distribution guard fitted on random images; ``model_options`` go
+    to ``build_model``.
     """
     directory.mkdir(parents=True, exist_ok=True)
     model, dense, bias = build_model(
@@ -168,6 +170,20 @@ def write_package(
             "onnx_sha256": sha256_file(directory / MODEL_FILE),
         }
     )
+    if guard:
+        from manifest_models import guarded_model
+
+        shape = (
+            (200, IMAGE_SIZE, IMAGE_SIZE, 3)
+            if layout == "NHWC"
+            else (200, 3, IMAGE_SIZE, IMAGE_SIZE)
+        )
+        pixels = np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8)
+        fit = guarded_model(model, manifest, pixels if dtype == "uint8" else pixels / 255.0)
+        onnx.save(fit.model, directory / MODEL_FILE)
+        manifest = manifest.model_copy(
+            update={"ood": fit.spec, "onnx_sha256": sha256_file(directory / MODEL_FILE)}
+        )
     manifest.save(directory / MANIFEST_FILE)
     return directory
 

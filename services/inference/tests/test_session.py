@@ -77,3 +77,16 @@ def test_thread_settings_reach_the_session(
     assert options.execution_mode.name == mode
     for pool in ("intra_op", "inter_op"):
         assert options.get_session_config_entry(f"session.{pool}.allow_spinning") == spinning
+
+
+def test_a_guarded_model_computes_its_guard_with_every_batch(
+    tmp_path, package_factory, settings_factory, images
+) -> None:
+    onnx_path, manifest = load_package(package_factory(tmp_path / "pkg", guard=True))
+    runner = ModelRunner(create_session(onnx_path, settings_factory(tmp_path)), manifest)
+    assert runner.output_names == ["probabilities", "feature_map", "ood_score", "ood_cues"]
+    assert runner.output_datatypes["ood_score"] == "FP32"
+    results = runner.run_batch([images(1, seed=1), images(3, seed=2)])
+    assert [r["ood_score"].shape for r in results] == [(1,), (3,)]
+    assert [r["ood_cues"].shape for r in results] == [(1, 2), (3, 2)]
+    runner.warm_up([1, 4])  # guard outputs are checked finite like the others

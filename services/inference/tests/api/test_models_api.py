@@ -100,3 +100,27 @@ def test_metadata_gives_the_datatypes_the_model_really_outputs(
     }
     answer = httpx.post(f"{server.url}/v2/models/tiny/infer", json=body).json()
     assert {o["name"]: o["datatype"] for o in answer["outputs"]} == datatypes
+
+
+def test_a_guarded_model_lists_and_answers_its_guard_outputs(
+    serve, settings_factory, package_factory, tmp_path, images
+) -> None:
+    """The guard's outputs are plain v2 outputs: in the metadata, and asked for by name."""
+    package_factory(tmp_path / "models" / "1", guard=True)
+    server = serve(settings_factory(tmp_path / "models"))
+    outputs = {o["name"]: o for o in httpx.get(f"{server.url}/v2/models/tiny").json()["outputs"]}
+    assert outputs["ood_score"] == {"name": "ood_score", "datatype": "FP32", "shape": [-1]}
+    assert outputs["ood_cues"]["shape"] == [-1, 2]
+    pixels = images(2)
+    body = {
+        "inputs": [
+            {"name": "image", "shape": list(pixels.shape), "datatype": "UINT8",
+             "data": pixels.flatten().tolist()}
+        ],
+        "outputs": [{"name": "ood_score"}, {"name": "probabilities"}],
+    }  # fmt: skip
+    answer = httpx.post(f"{server.url}/v2/models/tiny/infer", json=body).json()
+    assert [o["name"] for o in answer["outputs"]] == ["ood_score", "probabilities"]
+    assert answer["outputs"][0]["shape"] == [2]
+    manifest = httpx.get(f"{server.url}/v2/models/tiny/manifest").json()
+    assert manifest["ood"]["cues"] == "ood_cues"
