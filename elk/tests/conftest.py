@@ -23,13 +23,7 @@ for helper_dir in (ELK_DIR / "tools", ELK_DIR / "tests", REPO / "loadtest"):
         sys.path.insert(0, str(helper_dir))
 
 from elk_fields import Catalogue  # noqa: E402
-from elk_inputs import (  # noqa: E402
-    GATEWAY_OOD_SAMPLES,
-    METRICBEAT_SAMPLES,
-    PIPELINE,
-    SAVED_OBJECTS,
-    filebeat_envelope,
-)
+from elk_inputs import METRICBEAT_SAMPLES, PIPELINE, SAVED_OBJECTS, filebeat_envelope  # noqa: E402
 from elk_pipeline import Pipeline  # noqa: E402
 
 
@@ -59,12 +53,6 @@ def stack_run(tmp_path_factory):
 @pytest.fixture(scope="session")
 def metricbeat_events() -> list[dict]:
     return json.loads(METRICBEAT_SAMPLES.read_text())
-
-
-@pytest.fixture(scope="session")
-def gateway_ood_lines() -> list[str]:
-    """Gateway prediction lines with the out-of-distribution fields (elk/samples/README.md)."""
-    return [line for line in GATEWAY_OOD_SAMPLES.read_text().splitlines() if line.strip()]
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -116,17 +104,10 @@ def jenkins_event() -> dict:
 
 
 @pytest.fixture(scope="session")
-def pipeline_inputs(
-    stack_run, gateway_ood_lines, metricbeat_events, jenkins_event
-) -> list[tuple[str, dict]]:
-    """(input plugin, event) for everything that reaches Logstash in this check; the sampled
-    gateway lines follow the real ones in the gateway's log file."""
+def pipeline_inputs(stack_run, metricbeat_events, jenkins_event) -> list[tuple[str, dict]]:
+    """(input plugin, event) for everything that reaches Logstash in this check."""
     inputs = []
-    lines_by_service = {
-        **stack_run.lines,
-        "gateway": [*stack_run.lines["gateway"], *gateway_ood_lines],
-    }
-    for service, lines in lines_by_service.items():
+    for service, lines in stack_run.lines.items():
         offset = 0
         for line in lines:
             inputs.append(("beats", filebeat_envelope(line, service, offset)))

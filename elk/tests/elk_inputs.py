@@ -1,4 +1,5 @@
-"""Paths of the ELK configuration, and the envelope Filebeat puts around a container log line."""
+"""Paths of the ELK configuration, the gateway's out-of-distribution fields, and the envelope
+Filebeat puts around a container log line."""
 
 from __future__ import annotations
 
@@ -10,7 +11,16 @@ PIPELINE = ELK_DIR / "logstash" / "pipeline" / "brainscan.conf"
 DEAD_LETTERS = ELK_DIR / "logstash" / "pipeline" / "dead_letters.conf"
 SAVED_OBJECTS = ELK_DIR / "kibana" / "saved_objects.ndjson"
 METRICBEAT_SAMPLES = ELK_DIR / "samples" / "metricbeat-kubernetes-events.json"
-GATEWAY_OOD_SAMPLES = ELK_DIR / "samples" / "gateway-ood-predictions.ndjson"
+# What the gateway logs of the guard's verdict (issue 12); none of it when the model has no guard.
+OOD_FIELDS = frozenset(
+    {
+        "prediction.in_distribution",
+        "prediction.ood_score",
+        "prediction.ood_threshold",
+        "prediction.ood_reason",
+        "prediction.assessed",
+    }
+)
 # Containers as the Helm chart names them (app.kubernetes.io/component).
 CONTAINERS = {"gateway": "gateway", "inference": "inference", "model-sync": "model-sync"}
 

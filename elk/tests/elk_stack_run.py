@@ -5,7 +5,9 @@ loopback ports, each writing its stdout to a file as a container would. The run 
 what the dashboards show: predictions of every format (a DICOM with made-up patient data among
 them), refused uploads, a model version model-sync refuses, a sync that fails on a broken
 cache (a logged exception), a new version rolled out to inference and the gateway, a rollback,
-and a restart of model-sync that restores the served version from its cache.
+and a restart of model-sync that restores the served version from its cache. Version 1 carries
+no out-of-distribution guard (its predictions log no verdict); the new version carries a real
+one, and gets an upload like the images it was fitted on and some unlike them (not assessed).
 """
 
 from __future__ import annotations
@@ -19,14 +21,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import numpy as np
+import onnx
 from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, Manifest
+from brainscan_manifest.preprocess import to_input_array
 from brainscan_manifest.verify import sha256_file
 from brainscan_training.mlflow_server import MlflowServer
 from brainscan_training.processes import ManagedProcess, free_port
 from brainscan_training.registry import PACKAGE_ARTIFACT_PATH, PRODUCTION, Registry
+from gateway_images import encode, mri_like, png_bytes
 from loadtest_images import FAKE_PATIENT_ID, FAKE_PATIENT_NAME, make_bad_uploads, make_uploads
 from loadtest_stack import MODEL_NAME, stand_in_package
+from manifest_models import guarded_model
 from mlflow import MlflowClient
+from PIL import Image
 
 BIN = Path(sys.executable).parent
 SERVICES = ("gateway", "inference", "model-sync")
@@ -88,6 +96,37 @@ def _truncated_package(directory: Path) -> Path:
     manifest = Manifest.load(directory / MANIFEST_FILE)
     manifest.model_copy(update={"onnx_sha256": sha256_file(model)}).save(directory / MANIFEST_FILE)
     return directory
+
+
+def _guarded_package(directory: Path, seed: int) -> Path:
+    """The stand-in with a real out-of-distribution guard fitted on MRI-like slices
+    (gateway_images.mri_like), as the gateway tests' ``write_package(guard=True)`` does."""
+    stand_in_package(directory, seed=seed)
+    manifest = Manifest.load(directory / MANIFEST_FILE)
+    sides = np.linspace(40, 320, 240).astype(int)
+    inputs = np.stack(
+        [to_input_array(Image.fromarray(mri_like(side, index)), manifest.input)
+         for index, side in enumerate(sides)]
+    )  # fmt: skip
+    # The guard fits on the first half and calibrates on the second: both get every size.
+    inputs = inputs[np.random.default_rng(0).permutation(len(inputs))]
+    fit = guarded_model(onnx.load(directory / MODEL_FILE), manifest, inputs, false_alarm_rate=0.05)
+    onnx.save(fit.model, directory / MODEL_FILE)
+    manifest = manifest.model_copy(
+        update={"ood": fit.spec, "onnx_sha256": sha256_file(directory / MODEL_FILE)}
+    )
+    manifest.save(directory / MANIFEST_FILE)
+    return directory
+
+
+def _guard_uploads() -> list[tuple[str, bytes, str]]:
+    """(name, bytes, content type): a slice like the guard's, and a blank and a noise image."""
+    noise = np.random.default_rng(1).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    return [
+        ("mri-like.png", png_bytes(96), "image/png"),
+        ("blank.png", encode(Image.new("L", (96, 96), 0), "PNG"), "image/png"),
+        ("noise.png", encode(Image.fromarray(noise), "PNG"), "image/png"),
+    ]
 
 
 def _wait_for(condition, what: str, timeout: float = 60.0) -> None:
@@ -185,17 +224,19 @@ def _traffic(
     inference = httpx.Client(base_url=urls["inference"], timeout=60)
     predictions = []
 
-    def predict(upload, **params) -> None:
-        files = {"file": (upload.name, upload.data, upload.content_type)}
+    def predict(name: str, data: bytes, content_type: str, **params) -> None:
+        files = {"file": (name, data, content_type)}
         response = gateway.post("/api/v1/predictions", files=files, params=params)
         assert response.status_code == 200, response.text
         predictions.append(response.json())
 
     uploads = make_uploads(per_variant=1)
-    result.uploads = [u.data for u in uploads]
-    for upload in uploads:
-        predict(upload)
-    predict(uploads[0], explain="true", preview="true")
+    slices = [(u.name, u.data, u.content_type) for u in uploads]
+    guard_files = _guard_uploads()
+    result.uploads = [data for _, data, _ in slices + guard_files]
+    for file in slices:
+        predict(*file)
+    predict(*slices[0], explain="true", preview="true")
     for bad in make_bad_uploads():
         files = {"file": (bad.name, bad.data, bad.content_type)}
         response = gateway.post("/api/v1/predictions", files=files)
@@ -211,7 +252,7 @@ def _traffic(
 
     # A good version while the cache is broken (a file where a folder must be): the sync fails
     # with an exception, logged with its stack trace; repaired, the next sync publishes it.
-    second = registry.register(stand_in_package(work / "v2", seed=1))
+    second = registry.register(_guarded_package(work / "v2", seed=1))
     registry.promote(second)
     incoming = next(cache.rglob("incoming"))
     shutil.rmtree(incoming)
@@ -224,7 +265,9 @@ def _traffic(
         lambda: inference.get(f"/v2/models/{MODEL_NAME}").json().get("versions") == [second],
         f"inference serves version {second}",
     )
-    predict(uploads[1])
+    predict(*slices[1])
+    for file in guard_files:
+        predict(*file)
 
     # Rollback: the alias moves back to version 1.
     registry.promote(first)
@@ -233,7 +276,7 @@ def _traffic(
         lambda: inference.get(f"/v2/models/{MODEL_NAME}").json().get("versions") == [first],
         f"inference serves version {first} again",
     )
-    predict(uploads[2])
+    predict(*slices[2])
     result.answers["predictions"] = predictions
     for client in (gateway, modelsync, inference):
         client.close()

@@ -8,6 +8,7 @@ import json
 
 import pytest
 from elk_fields import check_event, flatten
+from elk_inputs import OOD_FIELDS
 
 pytestmark = pytest.mark.slow
 
@@ -78,6 +79,55 @@ def test_gateway_prediction_events(stack_run):
             assert event[f"prediction.latency.{latency}"] >= 0
     assert {e["prediction.image_format"] for e in events} == {"jpeg", "png", "dicom"}
     assert {e["model.version"] for e in events} == {"1", stack_run.answers["published"]["version"]}
+
+
+def test_gateway_prediction_events_carry_the_guards_verdict(stack_run):
+    """The guarded version logs its verdict on every prediction, the same as its answer says;
+    version 1 has no guard: assessed, and no verdict (the dashboards tell them apart so)."""
+    events = {
+        e["http.request.id"]: e
+        for e in map(flat, stack_run.events("gateway"))
+        if e["message"] == "prediction"
+    }
+    published = stack_run.answers["published"]["version"]
+    verdicts = []
+    for answer in stack_run.answers["predictions"]:
+        event = events[answer["request_id"]]
+        logged = {name for name in OOD_FIELDS if name in event}
+        if answer["model"]["version"] != published:
+            assert answer["in_distribution"] is None and answer["assessed"] is True
+            assert logged == {"prediction.assessed"}, f"version 1 has no guard, yet logs {logged}"
+            assert event["prediction.assessed"] is True
+            continue
+        assert logged == OOD_FIELDS
+        assert event["prediction.in_distribution"] is answer["in_distribution"]
+        assert event["prediction.assessed"] is answer["assessed"]
+        assert event["prediction.ood_score"] == pytest.approx(answer["ood"]["score"], abs=1e-4)
+        assert event["prediction.ood_threshold"] == pytest.approx(
+            answer["ood"]["threshold"], abs=1e-4
+        )
+        assert event["prediction.ood_reason"] == (
+            "none" if answer["in_distribution"] else answer["ood"]["cue"]
+        )
+        verdicts.append(answer["in_distribution"])
+    assert set(verdicts) == {True, False}
+
+
+def test_a_prediction_not_assessed_still_logs_its_label(stack_run):
+    """The pipeline categorises prediction events by `prediction.label`: an answer "not
+    assessed" (out of distribution) must keep it, though the page shows no diagnosis."""
+    answers = {a["request_id"]: a for a in stack_run.answers["predictions"]}
+    not_assessed = [
+        e
+        for e in map(flat, stack_run.events("gateway"))
+        if e["message"] == "prediction" and e.get("prediction.assessed") is False
+    ]
+    assert len(not_assessed) >= 2  # the blank and the noise image at least
+    for event in not_assessed:
+        answer = answers[event["http.request.id"]]
+        assert answer["assessed"] is False and answer["uncertain"] is True
+        assert event["prediction.label"] == answer["label"]
+        assert event["prediction.below_threshold"] is True
 
 
 def test_gateway_refusals_carry_the_error_code_and_message(stack_run):

@@ -1,5 +1,6 @@
 """The stack's Prometheus rules and what they read: the files, promtool, and the metrics the
-services really export (read from their metrics classes) or will export (issue 12's contract).
+services really export (read from their metrics classes and the gateway's drift collector), with
+issue 12's contract to hold them to.
 
 Shared by the rule tests, the real-Prometheus test, the chart tests and the compose tests.
 """
@@ -30,10 +31,12 @@ INSTALL_HINT = (
 # and the operator: also namespace, pod and the pods' labels).
 TARGET_LABELS = frozenset({"job", "instance", "namespace", "pod"})
 
-# What the gateway gains with issue 12 (the out-of-distribution guard and drift gauges), as the
-# contract names them. A name the gateway's code already exports is checked against the code.
+# What the gateway gained with issue 12 (the out-of-distribution guard and drift gauges), as the
+# contract (scratch/ood_contract.md) names them; test_alert_rules.py holds the code to it.
 ISSUE_12_METRICS: dict[str, frozenset[str]] = {
     "gateway_ood_checks_total": frozenset({"model_version", "result"}),
+    "gateway_prediction_confidence_bucket": frozenset({"model_version", "le"}),
+    "gateway_predictions_total": frozenset({"label", "model_version"}),
     "gateway_drift_psi": frozenset({"model_version", "statistic"}),
     "gateway_drift_out_of_distribution_rate": frozenset({"model_version"}),
     "gateway_drift_expected_out_of_distribution_rate": frozenset({"model_version"}),
@@ -169,8 +172,10 @@ def _samples(metric) -> dict[str, ExportedMetric]:
 
 
 def exported_metrics() -> dict[str, ExportedMetric]:
-    """Sample name -> labels, for every metric of the gateway, inference and model-sync."""
+    """Sample name -> labels, for every metric of the gateway, inference and model-sync, and
+    the gateway's drift gauges (a collector computed when scraped, registered beside them)."""
     from brainscan_gateway.metrics import GatewayMetrics
+    from brainscan_gateway.monitoring import DriftMonitor
     from brainscan_inference.metrics import InferenceMetrics
     from brainscan_modelsync.metrics import ModelSyncMetrics
     from prometheus_client.metrics import MetricWrapperBase
@@ -180,7 +185,32 @@ def exported_metrics() -> dict[str, ExportedMetric]:
         for metric in vars(holder).values():
             if isinstance(metric, MetricWrapperBase):
                 exported |= _samples(metric)
+    for family in DriftMonitor(window_size=10).collect():
+        exported[family.name] = ExportedMetric(frozenset(family._labelnames))
     return exported
+
+
+def gateway_label_values(work_dir: Path) -> dict[str, set[str]]:
+    """The `result` and `statistic` values the gateway's code produces: its metric label for
+    each verdict (in, out, no guard), and the statistics a drift window of a guarded model
+    (built in ``work_dir``) exports."""
+    from brainscan_gateway.distribution_check import DistributionCheck
+    from brainscan_gateway.monitoring import DriftMonitor
+    from brainscan_manifest import MANIFEST_FILE, Manifest
+    from gateway_servers import write_package
+
+    manifest = Manifest.load(write_package(work_dir, guard=True) / MANIFEST_FILE)
+    checks = [DistributionCheck(in_distribution=verdict) for verdict in (True, False, None)]
+    monitor = DriftMonitor(window_size=10)
+    for check in checks:
+        monitor.observe(manifest.with_version("1"), "1", 0, 0.9, 0.5, check)
+    statistics = {
+        sample.labels["statistic"]
+        for family in monitor.collect()
+        for sample in family.samples
+        if "statistic" in sample.labels
+    }
+    return {"result": {check.result for check in checks}, "statistic": statistics}
 
 
 def gateway_routes() -> set[str]:

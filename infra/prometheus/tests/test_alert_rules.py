@@ -1,6 +1,6 @@
 """The alert rules: promtool accepts them and their unit tests pass (and fail when a rule is
-broken), every alert says what to do, and every series they read is one the services export
-(or issue 12's contract promises), with labels and values the code really produces."""
+broken), every alert says what to do, and every series they read is one the services export,
+with labels and values the code really produces (issue 12's as its contract names them)."""
 
 from __future__ import annotations
 
@@ -26,21 +26,19 @@ def exported() -> dict[str, pr.ExportedMetric]:
 
 
 @pytest.fixture(scope="module")
-def known_values() -> dict[str, set[str]]:
+def known_values(tmp_path_factory) -> dict[str, set[str]]:
     """Label values the code produces, for the labels the rules match on."""
     return {
         "route": pr.gateway_routes(),
         "outcome": pr.inference_outcomes(),
-        **{label: set(values) for label, values in pr.ISSUE_12_VALUES.items()},
+        **pr.gateway_label_values(tmp_path_factory.mktemp("guarded")),
     }
 
 
 def _labels_of(name: str, exported: dict[str, pr.ExportedMetric]) -> frozenset[str]:
-    """A metric's own labels: the code's, else issue 12's contract; unknown names fail."""
-    if name in exported:
-        return exported[name].labels
-    assert name in pr.ISSUE_12_METRICS, f"{name} is exported by no service and not in issue 12"
-    return pr.ISSUE_12_METRICS[name]
+    """A metric's own labels, as the code exports it; unknown names fail."""
+    assert name in exported, f"{name} is exported by no service"
+    return exported[name].labels
 
 
 def _promtool_ok(result) -> None:
@@ -208,10 +206,23 @@ def test_the_unit_tests_feed_series_as_the_services_export_them(exported, known_
             assert labels["le"] in exported[name].buckets, f"{series}: no such bucket"
 
 
-def test_the_metric_check_catches_a_misspelt_name_or_label(exported):
-    """The checks above are not vacuous: a wrong name or label is found."""
+def test_the_gateway_exports_issue_12s_metrics_as_the_contract_names_them(exported, known_values):
+    for name, labels in pr.ISSUE_12_METRICS.items():
+        assert _labels_of(name, exported) == labels, name
+    for label, values in pr.ISSUE_12_VALUES.items():
+        assert known_values[label] == values, label
+
+
+def test_the_metric_check_catches_a_misspelt_name_label_or_value(exported, known_values):
+    """The checks above are not vacuous: a wrong name, label or label value is found."""
     with pytest.raises(AssertionError, match="exported by no service"):
         _labels_of("gateway_http_request_total", exported)
+    with pytest.raises(AssertionError, match="no value the code produces"):
+        _assert_value_exists("rule", "statistic", "=", "class-mix", known_values["statistic"])
+    with pytest.raises(AssertionError, match="not all real"):
+        _assert_value_exists(
+            "rule", "result", "=~", "out_of_distribution|unknown", known_values["result"]
+        )
     (selector,) = pr.selectors(
         'sum by (namespace) (rate(gateway_predictions_total{lable="x"}[5m]))'
     )

@@ -1,26 +1,31 @@
 """A real Prometheus (Debian's 2.42 binary) with the stack's rules scrapes real services: the
 gateway, inference on the tiny ONNX model of the gateway tests, and model-sync, all in this
 process on free loopback ports. Its HTTP API must show every target up, every rule loaded and
-evaluating without error, the gateway's series moving with the predictions sent, and the error
-alerts turning pending when requests really fail.
+evaluating without error, the gateway's series moving with the predictions sent, the error
+alerts turning pending when requests really fail, and, with a guarded model, the drift gauges
+following real out-of-distribution traffic and the model-quality alerts turning pending.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 
 import httpx
+import numpy as np
 import prometheus_rules as pr
 import pytest
 import yaml
 from brainscan_gateway.app import create_app as create_gateway
 from brainscan_inference.app import create_app as create_inference
+from brainscan_manifest import MANIFEST_FILE, Manifest
 from brainscan_modelsync.app import create_app as create_modelsync
 from brainscan_training.processes import free_port
-from gateway_images import png_bytes
+from gateway_images import encode, mri_like, png_bytes
 from gateway_servers import (
     MODEL_NAME,
     RunningServer,
@@ -29,6 +34,7 @@ from gateway_servers import (
     write_package,
 )
 from modelsync_servers import modelsync_settings
+from PIL import Image
 from prometheus_server import PrometheusServer, eventually
 
 pytestmark = pytest.mark.slow
@@ -42,6 +48,7 @@ class Stack:
     gateway: RunningServer
     inference: RunningServer
     modelsync: RunningServer
+    model_dir: Path
 
 
 def _server(stack: ExitStack, app_factory: Callable[[], object], ready: str) -> RunningServer:
@@ -53,16 +60,19 @@ def _server(stack: ExitStack, app_factory: Callable[[], object], ready: str) -> 
 
 @pytest.fixture
 def start_stack(tmp_path_factory) -> Iterator[Callable[..., Stack]]:
-    """``start_stack(gateway_inference_url=None)``: inference, gateway, model-sync and
+    """``start_stack(gateway_inference_url=None, guard=False, **gateway_settings)``: inference
+    (the tiny model, with an out-of-distribution guard if ``guard``), gateway, model-sync and
     Prometheus scraping them; everything is stopped afterwards, whatever happened."""
     with ExitStack() as stack:
         # model-sync sets MLflow's client variables process-wide: put them back afterwards.
         environment = dict(os.environ)
         stack.callback(lambda: (os.environ.clear(), os.environ.update(environment)))
 
-        def start(gateway_inference_url: str | None = None) -> Stack:
+        def start(
+            gateway_inference_url: str | None = None, *, guard: bool = False, **gateway: object
+        ) -> Stack:
             work = tmp_path_factory.mktemp("prometheus-stack")
-            write_package(work / "models" / "1")
+            write_package(work / "models" / "1", guard=guard)
             inference = _server(
                 stack,
                 lambda: create_inference(inference_settings(work / "models")),
@@ -71,7 +81,7 @@ def start_stack(tmp_path_factory) -> Iterator[Callable[..., Stack]]:
             upstream = gateway_inference_url or inference.url
             gateway = _server(
                 stack,
-                lambda: create_gateway(gateway_settings(upstream)),
+                lambda: create_gateway(gateway_settings(upstream, **gateway)),
                 "/readyz" if gateway_inference_url is None else "/healthz",
             )
             # An MLflow that is not there: model-sync runs, retries and says so in its metrics.
@@ -89,7 +99,7 @@ def start_stack(tmp_path_factory) -> Iterator[Callable[..., Stack]]:
             prometheus = stack.enter_context(PrometheusServer(work / "prometheus", targets))
             # Tests start from a first successful scrape of everything (counts "before").
             prometheus.wait_until_scraped(WAIT)
-            return Stack(prometheus, gateway, inference, modelsync)
+            return Stack(prometheus, gateway, inference, modelsync, work / "models" / "1")
 
         yield start
 
@@ -99,25 +109,31 @@ def stack(start_stack) -> Stack:
     return start_stack()
 
 
-def _predict(gateway: RunningServer, count: int) -> None:
+def _predict(gateway: RunningServer, uploads: list[bytes]) -> list[dict]:
+    """The gateway's answers to ``uploads``, each a PNG file."""
+    answers = []
     with httpx.Client(base_url=gateway.url, timeout=30) as client:
-        for _ in range(count):
-            answer = client.post("/api/v1/predictions", files={"file": ("s.png", png_bytes(32))})
+        for data in uploads:
+            answer = client.post("/api/v1/predictions", files={"file": ("s.png", data)})
             assert answer.status_code == 200, answer.text
+            answers.append(answer.json())
+    return answers
 
 
 GATEWAY_PREDICTIONS = 'sum(gateway_predictions_total{job="gateway", model_version="1"})'
 INFERENCE_SUCCESSES = 'sum(brainscan_inference_requests_total{job="inference", outcome="success"})'
 
 
-def _predict_across_scrapes(stack: Stack, count: int) -> float:
-    """``count`` predictions, the first scraped (from gateway and inference) before the others
-    are sent, so that rates over them are not zero; waits until Prometheus has all of them and
-    returns the gateway's prediction count from before."""
+def _predict_across_scrapes(stack: Stack, uploads: list[bytes] | int) -> list[dict]:
+    """Predictions of ``uploads`` (or of that many small slices), the first scraped (from
+    gateway and inference) before the others are sent, so that rates over them are not zero;
+    waits until Prometheus has all of them and returns the answers."""
+    if isinstance(uploads, int):
+        uploads = [png_bytes(32)] * uploads
     prom = stack.prometheus
     before = prom.value(GATEWAY_PREDICTIONS) or 0.0
     served = prom.value(INFERENCE_SUCCESSES) or 0.0
-    _predict(stack.gateway, 1)
+    answers = _predict(stack.gateway, uploads[:1])
     eventually(
         lambda: (
             (prom.value(GATEWAY_PREDICTIONS), prom.value(INFERENCE_SUCCESSES))
@@ -126,11 +142,13 @@ def _predict_across_scrapes(stack: Stack, count: int) -> float:
         WAIT,
         "the first prediction scraped",
     )
-    _predict(stack.gateway, count - 1)
+    answers += _predict(stack.gateway, uploads[1:])
     eventually(
-        lambda: prom.value(GATEWAY_PREDICTIONS) == before + count, WAIT, "all predictions scraped"
+        lambda: prom.value(GATEWAY_PREDICTIONS) == before + len(uploads),
+        WAIT,
+        "all predictions scraped",
     )
-    return before
+    return answers
 
 
 def test_prometheus_scrapes_every_service(stack):
@@ -174,7 +192,8 @@ def test_every_rule_is_loaded_and_evaluates_cleanly(stack):
 
 
 def test_predictions_move_the_gateway_series_and_the_recording_rules(stack):
-    before = _predict_across_scrapes(stack, 5)
+    before = stack.prometheus.value(GATEWAY_PREDICTIONS) or 0.0
+    _predict_across_scrapes(stack, 5)
     assert stack.prometheus.value(GATEWAY_PREDICTIONS) == before + 5
     labels = stack.prometheus.query('gateway_predictions_total{job="gateway"}')
     assert {dict(key)["model_version"] for key in labels} == {"1"}
@@ -251,3 +270,148 @@ def test_gateway_ood_metrics_reach_prometheus(stack):
         20,
         "guard-unavailable alert pending",
     )
+
+
+# --- a guarded model: real out-of-distribution traffic -------------------------------------------
+
+OOD_ALERT = "BrainscanOutOfDistributionRateHigh"
+
+
+def _matched_values(metric: str, label: str) -> dict[str, str]:
+    """``label`` value -> name of the rule, for each `metric{label="value"}` the rules select."""
+    return {
+        value: rule.get("alert") or rule["record"]
+        for rule in pr.rules()
+        for selector in pr.selectors(rule["expr"])
+        if selector.name == metric
+        for name, op, value in selector.matchers
+        if name == label and op == "="
+    }
+
+
+# statistic -> the alert on its PSI, as the rules select them.
+DRIFT_ALERTS = _matched_values("gateway_drift_psi", "statistic")
+
+
+def _alert_expr(name: str) -> str:
+    (alert,) = [rule for rule in pr.alerts() if rule["alert"] == name]
+    return alert["expr"]
+
+
+def _number_after(pattern: str, expr: str) -> float:
+    match = re.search(pattern + r"\s*([0-9.]+)", expr)
+    assert match, f"no {pattern!r} in {expr}"
+    return float(match.group(1))
+
+
+def _calibration_slices(count: int) -> list[bytes]:
+    """PNGs of the last ``count`` MRI-like slices ``write_package(guard=True)`` fits its guard
+    on (``gateway_servers.in_distribution_inputs``; the second half calibrates it and is the
+    drift reference): traffic like the reference."""
+    sides = np.linspace(40, 320, 240)
+    slices = [mri_like(int(side), seed) for seed, side in enumerate(sides)][-count:]
+    return [encode(Image.fromarray(pixels), "PNG") for pixels in slices]
+
+
+def _flat_images(count: int) -> list[bytes]:
+    """Black and white images in turn: blank or blown-out uploads, nothing like a slice."""
+    flat = [encode(Image.new("L", (96, 96), value), "PNG") for value in (0, 255)]
+    return [flat[index % 2] for index in range(count)]
+
+
+def test_out_of_distribution_traffic_moves_the_drift_gauges_and_makes_the_alerts_pending(
+    start_stack,
+):
+    """The tiny model with a real guard, the gateway's drift window as small as the drift
+    alerts allow. A window of slices like the guard's reference is stable and raises nothing;
+    a burst of flat images (enough for the alerts' minimum window and minimum checked) replaces
+    it: the PSI of every statistic and the window's out-of-distribution share reach Prometheus
+    as the gateway computes them, above the rules' thresholds, and the out-of-distribution and
+    the three drift alerts turn pending. Their `for` (10 and 15 minutes) is too long for a live
+    test: firing is proved by promtool (test_alert_rules.py)."""
+    psi_limit = {s: _number_after(r"\)\s*>", _alert_expr(a)) for s, a in DRIFT_ALERTS.items()}
+    window = max(
+        int(_number_after(r"gateway_drift_window_predictions\s*>=", _alert_expr(alert)))
+        for alert in DRIFT_ALERTS.values()
+    )
+    min_checked = _number_after(r"checked:increase10m\s*>=", _alert_expr(OOD_ALERT))
+    assert window >= min_checked  # one full window of answers is enough for both
+    stack = start_stack(guard=True, drift_window=window)
+    prom = stack.prometheus
+    guard = Manifest.load(stack.model_dir / MANIFEST_FILE).ood
+    version = '{job="gateway", model_version="1"}'
+    checks = f"sum by (result) (gateway_ood_checks_total{version})"
+
+    def psi() -> dict[str, float]:
+        values = prom.query(f"gateway_drift_psi{version}")
+        return {dict(labels)["statistic"]: value for labels, value in values.items()}
+
+    def gateway_report() -> dict:
+        (model,) = httpx.get(f"{stack.gateway.url}/api/v1/monitoring", timeout=10).json()["models"]
+        return model
+
+    def scraped(counts: dict[str, int], ood_rate: float) -> bool:
+        results = {dict(labels)["result"]: value for labels, value in prom.query(checks).items()}
+        return (
+            results == {result: n for result, n in counts.items() if n}
+            and prom.value(f"gateway_drift_window_predictions{version}") == window
+            and prom.value(f"gateway_drift_out_of_distribution_rate{version}") == ood_rate
+            and psi() == pytest.approx(gateway_report()["psi"], rel=1e-9)
+        )
+
+    # A window like the reference: stable, about the calibrated false-alarm rate flagged.
+    answers = _predict_across_scrapes(stack, _calibration_slices(window))
+    flagged = sum(answer["in_distribution"] is False for answer in answers)
+    assert all(answer["in_distribution"] is not None for answer in answers)
+    counts = {"in_distribution": window - flagged, "out_of_distribution": flagged}
+    eventually(lambda: scraped(counts, flagged / window), WAIT, "the stable window scraped")
+    stable = psi()
+    # The gateway exports exactly the statistics the drift alerts select.
+    assert sorted(stable) == sorted(DRIFT_ALERTS) == ["class_mix", "confidence", "intensity"]
+    assert all(stable[s] < psi_limit[s] for s in DRIFT_ALERTS), stable
+    assert prom.value(f"gateway_drift_expected_out_of_distribution_rate{version}") == (
+        guard.false_alarm_rate
+    )
+    # Never true so far: no window of `window` answers had drifted.
+    assert all(prom.alerts(name) == [] for name in DRIFT_ALERTS.values())
+
+    # The burst: every answer out of distribution, the window nothing but flat images.
+    answers = _predict_across_scrapes(stack, _flat_images(window))
+    assert all(answer["in_distribution"] is False for answer in answers)
+    counts = {"in_distribution": window - flagged, "out_of_distribution": flagged + window}
+    eventually(lambda: scraped(counts, 1.0), WAIT, "the out-of-distribution window scraped")
+    # The rules select the verdicts by the gateway's real `result` values ("unavailable": the
+    # guard-less test above).
+    results = {dict(labels)["result"] for labels in prom.query(checks)}
+    assert results == {"in_distribution", "out_of_distribution"}
+    assert set(_matched_values("gateway_ood_checks_total", "result")) - {"unavailable"} <= results
+    drifted = psi()
+    for statistic in DRIFT_ALERTS:
+        assert drifted[statistic] > max(psi_limit[statistic], stable[statistic]), drifted
+    # The recording rules the out-of-distribution alert compares, from these real series.
+    threshold = "namespace_model_version:gateway_ood_out_of_distribution_rate:alert_threshold"
+    share = "namespace_model_version:gateway_ood_checks_out_of_distribution:ratio_rate5m"
+    checked = "namespace_model_version:gateway_ood_checks_checked:increase10m"
+    eventually(
+        lambda: prom.value(threshold) == max(5 * guard.false_alarm_rate, 0.05),
+        WAIT,
+        "the alert threshold recorded from the calibrated rate",
+    )
+    eventually(
+        lambda: (
+            (prom.value(share) or 0) > prom.value(threshold)
+            and (prom.value(checked) or 0) >= min_checked
+        ),
+        WAIT,
+        "the out-of-distribution share recorded above the threshold",
+    )
+
+    def pending(name: str) -> bool:
+        alerts = prom.alerts(name)
+        assert all(a["labels"]["model_version"] == "1" for a in alerts), alerts
+        return [a["state"] for a in alerts] == ["pending"]
+
+    for name in [OOD_ALERT, *DRIFT_ALERTS.values()]:
+        eventually(lambda name=name: pending(name), WAIT, f"{name} pending")
+    (alert,) = prom.alerts(OOD_ALERT)
+    assert float(alert["value"]) > prom.value(threshold)
