@@ -82,7 +82,7 @@ def predict_samples(gateway_url: str, per_class: int = 2) -> str:
     for path, label in rows:
         if len(chosen.setdefault(label, [])) < per_class:
             chosen[label].append(path)
-    header = f"  {'file':<38} {'truth':<11} {'predicted':<11} {'confidence':>10}  flag"
+    header = f"  {'file':<40} {'truth':<11} {'predicted':<11} {'confidence':>10}  flag"
     lines = ["", "predictions through the gateway (test split):", header]
     with httpx.Client(base_url=gateway_url, timeout=30) as client:
         for label, files in chosen.items():
@@ -93,14 +93,14 @@ def predict_samples(gateway_url: str, per_class: int = 2) -> str:
                         files={"file": (Path(relative).name, handle, "image/jpeg")},
                     )
                 if response.status_code != 200:
-                    lines.append(f"  {relative:<38} {label:<11} error {response.status_code}")
+                    lines.append(f"  {relative:<40} {label:<11} error {response.status_code}")
                     continue
                 lines.append(_answer_line(relative, label, response.json()))
         lines += ["", "and images it was not made for (the out-of-distribution corpus):", header]
         for name, data in _not_for_this_model():
             response = client.post("/api/v1/predictions", files={"file": (name, data)})
             if response.status_code != 200:
-                lines.append(f"  {name:<38} {'-':<11} error {response.status_code}")
+                lines.append(f"  {name:<40} {'-':<11} error {response.status_code}")
                 continue
             lines.append(_answer_line(name, "-", response.json()))
     return "\n".join(lines)
@@ -111,7 +111,7 @@ def _answer_line(name: str, truth: str, answer: dict) -> str:
         flag = "not assessed (unlike the training images)"
     else:
         flag = "uncertain" if answer["uncertain"] else ""
-    return f"  {name:<38} {truth:<11} {answer['label']:<11} {answer['confidence']:>10.3f}  {flag}"
+    return f"  {name:<40} {truth:<11} {answer['label']:<11} {answer['confidence']:>10.3f}  {flag}"
 
 
 def _not_for_this_model() -> list[tuple[str, bytes]]:

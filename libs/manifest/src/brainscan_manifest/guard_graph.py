@@ -44,7 +44,7 @@ class Pooling:
     grey: bool = False
     """Average the channels first (for the input image: its colour is a cue of its own)."""
     chroma: bool = False
-    """Also the mean distance of each pixel from grey (an MRI has none)."""
+    """Also the mean spread between each pixel's channels, max - min (an MRI has none)."""
 
 
 @dataclass(frozen=True)
