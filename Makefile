@@ -38,7 +38,7 @@ mlflow: install ## Serve the demo's MLflow store (UI + registry) on MLFLOW_PORT
 		--backend-store-uri sqlite:///$(CURDIR)/.mlflow/mlflow.db \
 		--artifacts-destination $(CURDIR)/.mlflow/artifacts
 
-bench: install ## Benchmark serving: raw onnxruntime limit, the service over HTTP, Flask+Keras baseline
+bench: install ## Benchmark serving: raw onnxruntime limit, the service over HTTP, Flask+Keras baseline, the guard's cost
 	$(PY) loadtest/bench/run.py
 
 bench-reference: install ## The same on the model size the serving targets assume (MobileNetV2 a1.0, 224 px)

@@ -108,7 +108,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="brainscan-ab-") as scratch, ExitStack() as stack:
         workdir = opts.workdir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
-        prepare = [str(HERE / "prepare_model.py"), "--repo", str(REPO), "--workdir", str(workdir)]
+        prepare = [str(HERE / "prepare_model.py"), "--artifacts", str(REPO / "artifacts")]
+        prepare += ["--workdir", str(workdir)]
         if opts.reference_model:
             prepare.append("--reference")
         info = run_json(prepare, timeout=900)

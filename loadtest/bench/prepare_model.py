@@ -1,9 +1,11 @@
-"""Find or build the model the benchmark runs: an ONNX package and the same model in Keras.
+"""Find or build the models the benchmark runs: the served ONNX package with its
+out-of-distribution guard, the same package without it, and the same model in Keras.
 
-Prefers what the pipeline wrote (``artifacts/export/`` and ``artifacts/train/model.keras``).
-Without them it builds the project's MobileNetV2 (4 classes, 128 px, alpha 0.35) untrained and
-exports it with the training package: untrained weights compute exactly as much as trained ones,
-which is all a throughput benchmark needs.
+Prefers what the pipeline wrote (``artifacts/package/``, guarded, with the ``artifacts/export/``
+it was made from, and ``artifacts/train/model.keras``). Without them it builds the project's
+MobileNetV2 (4 classes, 128 px, alpha 0.35) untrained, exports it with the training package and
+gives it the bench's guard (``guarded_package``): untrained weights and a guard fitted on
+synthetic slices compute exactly as much as trained ones, which is all a benchmark needs.
 
 ``--reference`` builds, the same way, the size of model the serving targets were set with: a
 MobileNetV2 at alpha 1.0 and 224 px (~6x the arithmetic of ours), so the service's ratios can be
@@ -18,12 +20,18 @@ import shutil
 import sys
 from pathlib import Path
 
+import guarded_package
+
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 IMAGE_SIZE = 128
 ALPHA = 0.35
 REFERENCE_IMAGE_SIZE = 224
 REFERENCE_ALPHA = 1.0
 REFERENCE_NAME = "reference-mobilenetv2"
+SERVED_DIR = Path("models") / "1"
+"""Inside the work directory: the package served first (the guarded one when there is a guard)."""
+PLAIN_DIR = Path("plain") / "1"
+"""Inside the work directory: the same model without the guard."""
 
 
 def describe(image_size: int, alpha: float | None, origin: str) -> str:
@@ -56,53 +64,128 @@ def prepare_reference(workdir: Path) -> dict[str, str]:
     }
 
 
-def prepare_given(package: Path, workdir: Path) -> dict[str, str]:
-    """Any model package (``model.onnx`` + ``manifest.json``), served as version 1; no Keras."""
-    package_dir = workdir / "models" / "1"
-    package_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("model.onnx", "manifest.json"):
-        shutil.copy(package / name, package_dir / name)
-    _drop_manifest_version(package_dir / "manifest.json")
-    manifest = json.loads((package_dir / "manifest.json").read_text())
-    spec = manifest["input"]
-    return {
-        "package_dir": str(package_dir),
-        "onnx_origin": str(package),
-        "keras_origin": "none",
-        "model": f"{manifest['name']}, {spec['height']}×{spec['width']} px (package {package})",
-    }
+def prepare_given(package: Path | None, plain: Path | None, workdir: Path) -> dict[str, str]:
+    """Given packages (``model.onnx`` + ``manifest.json``), each served as version 1; no Keras.
+
+    A guarded ``package`` with a ``plain`` one beside it: the guard's cost is measured too.
+    ``plain`` alone is served with the bench's guard (``guarded_package``) against itself.
+    """
+    info = {"keras_origin": "none"}
+    if plain is not None:
+        _copy_package(plain, workdir / PLAIN_DIR)
+        info["plain_origin"] = str(plain)
+    if package is not None:
+        problem = servable_problem(package)
+        if problem:
+            raise SystemExit(f"{package}: the inference service would refuse it: {problem}")
+        _copy_package(package, workdir / SERVED_DIR)
+        info["onnx_origin"] = str(package)
+        if _has_guard(workdir / SERVED_DIR):
+            info["guard_origin"] = str(package)
+    else:
+        guarded_package.add_guard(workdir / PLAIN_DIR, workdir / SERVED_DIR)
+        info["onnx_origin"] = f"{plain} + the bench's guard"
+        info["guard_origin"] = guarded_package.ORIGIN
+    info["package_dir"] = str(workdir / SERVED_DIR)
+    if "guard_origin" in info and plain is not None:
+        info["plain_package_dir"] = str(workdir / PLAIN_DIR)
+    manifest = json.loads((workdir / SERVED_DIR / "manifest.json").read_text())
+    size = f"{manifest['input']['height']}×{manifest['input']['width']} px"
+    info["model"] = f"{manifest['name']}, {size} (package {package or plain})"
+    return info
 
 
-def prepare(repo: Path, workdir: Path) -> dict[str, str]:
-    """Return the package directory, the Keras file, where each came from and the model."""
-    package_dir = workdir / "models" / "1"
-    package_dir.mkdir(parents=True, exist_ok=True)
-    export_dir = repo / "artifacts" / "export"
-    keras_file = repo / "artifacts" / "train" / "model.keras"
+def prepare(artifacts: Path, workdir: Path) -> dict[str, str]:
+    """The pipeline's packages and Keras file where it wrote them, the rest built untrained.
+
+    Served: the guarded package (``package/``) when the pipeline wrote it together with the
+    plain one it was made from (``export/``); otherwise the plain package with the bench's guard.
+    The plain package is served beside it, for the guard's cost.
+    """
+    export_dir = artifacts / "export"
+    guarded_dir = artifacts / "package"
+    keras_file = artifacts / "train" / "model.keras"
+    workdir.mkdir(parents=True, exist_ok=True)
     info: dict[str, str] = {}
 
-    if (export_dir / "model.onnx").is_file() and (export_dir / "manifest.json").is_file():
-        for name in ("model.onnx", "manifest.json"):
-            shutil.copy(export_dir / name, package_dir / name)
-        _drop_manifest_version(package_dir / "manifest.json")
-        info["onnx_origin"] = str(export_dir)
+    if _is_package(export_dir):
+        _copy_package(export_dir, workdir / PLAIN_DIR)
+        info["plain_origin"] = str(export_dir)
     if keras_file.is_file():
         info["keras_file"] = str(keras_file)
         info["keras_origin"] = str(keras_file)
 
-    if "onnx_origin" not in info or "keras_file" not in info:
+    if "plain_origin" not in info or "keras_file" not in info:
         model, how = _build_untrained()
         if "keras_file" not in info:
             built = workdir / "model.keras"
             model.save(built)
             info["keras_file"] = str(built)
             info["keras_origin"] = f"untrained, {how}"
-        if "onnx_origin" not in info:
-            _export(model, package_dir)
-            info["onnx_origin"] = f"untrained, {how}"
-    info["package_dir"] = str(package_dir)
-    info["model"] = _describe_package(package_dir, info["onnx_origin"])
+        if "plain_origin" not in info:
+            (workdir / PLAIN_DIR).mkdir(parents=True, exist_ok=True)
+            _export(model, workdir / PLAIN_DIR)
+            info["plain_origin"] = f"untrained, {how}"
+
+    # The pipeline's guarded package only with the plain one it was made from: against an
+    # untrained plain model it would compare two models, not a model with and without a guard.
+    pipeline_pair = info["plain_origin"] == str(export_dir) and _has_guard(guarded_dir)
+    problem = servable_problem(guarded_dir) if pipeline_pair else None
+    if pipeline_pair and not problem:
+        _copy_package(guarded_dir, workdir / SERVED_DIR)
+        info["onnx_origin"] = info["guard_origin"] = str(guarded_dir)
+    elif _can_fit_guard():
+        guarded_package.add_guard(workdir / PLAIN_DIR, workdir / SERVED_DIR)
+        info["onnx_origin"] = info["plain_origin"]
+        info["guard_origin"] = guarded_package.ORIGIN
+        if problem:  # e.g. a package from before a change of the manifest's ood section
+            stale = f"{guarded_dir} is refused by this tree's package check ({problem}), so "
+            info["guard_origin"] = stale + info["guard_origin"]
+    else:  # a tree without the guard's code: the plain package is served alone
+        info["onnx_origin"] = info["plain_origin"]
+    if "guard_origin" in info:
+        info["package_dir"] = str(workdir / SERVED_DIR)
+        info["plain_package_dir"] = str(workdir / PLAIN_DIR)
+    else:
+        info["package_dir"] = str(workdir / PLAIN_DIR)
+    info["model"] = _describe_package(Path(info["package_dir"]), info["onnx_origin"])
     return info
+
+
+def servable_problem(directory: Path) -> str | None:
+    """Why the inference service would refuse the package in ``directory`` (None: it would not)."""
+    from brainscan_manifest.verify import PackageError, load_package, verify_package
+
+    try:
+        verify_package(*load_package(directory))
+    except PackageError as exc:
+        return str(exc)
+    return None
+
+
+def _is_package(directory: Path) -> bool:
+    return (directory / "model.onnx").is_file() and (directory / "manifest.json").is_file()
+
+
+def _has_guard(directory: Path) -> bool:
+    if not _is_package(directory):
+        return False
+    return json.loads((directory / "manifest.json").read_text()).get("ood") is not None
+
+
+def _can_fit_guard() -> bool:
+    try:
+        import brainscan_training.ood.build  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _copy_package(source: Path, package_dir: Path) -> None:
+    package_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("model.onnx", "manifest.json"):
+        shutil.copy(source / name, package_dir / name)
+    _drop_manifest_version(package_dir / "manifest.json")
 
 
 def _describe_package(package_dir: Path, origin: str) -> str:
@@ -192,18 +275,22 @@ def _rename(graph, old: str, new: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--repo", type=Path, required=True)
+    parser.add_argument(
+        "--artifacts", type=Path, required=True, help="the pipeline's output (artifacts/)"
+    )
     parser.add_argument("--workdir", type=Path, required=True)
-    model = parser.add_mutually_exclusive_group()
-    model.add_argument("--reference", action="store_true", help="MobileNetV2 a1.0 224 px")
-    model.add_argument("--package", type=Path, help="this model package instead (no Keras)")
+    parser.add_argument("--reference", action="store_true", help="MobileNetV2 a1.0 224 px")
+    parser.add_argument("--package", type=Path, help="this model package instead (no Keras)")
+    parser.add_argument("--plain-package", type=Path, help="the same model without its guard")
     args = parser.parse_args()
+    if args.reference and (args.package or args.plain_package):
+        parser.error("--reference and --package/--plain-package name different models")
     if args.reference:
         info = prepare_reference(args.workdir)
-    elif args.package is not None:
-        info = prepare_given(args.package, args.workdir)
+    elif args.package is not None or args.plain_package is not None:
+        info = prepare_given(args.package, args.plain_package, args.workdir)
     else:
-        info = prepare(args.repo, args.workdir)
+        info = prepare(args.artifacts, args.workdir)
     sys.stdout.write(json.dumps(info) + "\n")  # the result, for run.py
 
 

@@ -96,3 +96,16 @@ def inference_env(package_dir: Path, port: int, **settings: str) -> dict[str, st
         "INFERENCE_MODEL_POLL_INTERVAL": "0",
         **settings,
     }
+
+
+def gateway_env(inference_url: str, model_name: str, port: int) -> dict[str, str]:
+    """Environment of a gateway in front of ``inference_url``, its defaults otherwise."""
+    return {
+        **os.environ,
+        "GATEWAY_INFERENCE_URL": inference_url,
+        "GATEWAY_MODEL_NAME": model_name,
+        "GATEWAY_HOST": "127.0.0.1",
+        "GATEWAY_PORT": str(port),
+        "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",  # one client sends everything here
+        "GATEWAY_LOG_LEVEL": "WARNING",
+    }

@@ -1,6 +1,8 @@
-"""`make bench`: the inference service against its limit and against the design it replaces.
+"""`make bench`: the inference service against its limit and against the design it replaces,
+and what its out-of-distribution guard costs.
 
-Prints one table, every figure from this run on this machine, medians over repeated windows:
+Prints two tables, every figure from this run on this machine, medians over repeated windows.
+The first, of the served package (the guarded one, see prepare_model.py):
 
 - raw onnxruntime in-process (batch 1, 8, 32): the limit;
 - the service over loopback, binary tensors, concurrency 1, 8, 32;
@@ -10,6 +12,11 @@ Prints one table, every figure from this run on this machine, medians over repea
 - the service's and the gateway's resident memory, after the load;
 - CPU milliseconds per request of every process involved (server and load generator), from
   /proc: a figure a shared machine moves far less than throughput.
+
+The second, the guard's cost (guard_cost.py): the same model without its guard is served beside
+it (an inference service and a gateway each) and the HTTP windows run in rounds, the two
+packages in turn, the order reversed every round; raw onnxruntime at batch 1 and 8 likewise;
+then the ratios guarded / unguarded, CPU per prediction on the gateway path against its target.
 
 ``--reference-model`` serves the model size the serving targets were set with (MobileNetV2 alpha
 1.0 at 224 px, ~6x the arithmetic of the project's alpha 0.35 at 128 px) instead: per-request
@@ -26,11 +33,16 @@ import os
 import statistics
 import sys
 import tempfile
+from contextlib import ExitStack
+from dataclasses import dataclass
 from pathlib import Path
 
+import guard_cost
 import numpy as np
 from brainscan_inference.settings import InferenceSettings
-from processes import free_port, inference_env, log, memory_mb, run_json, server
+from compare_settings import round_order
+from guard_cost import GATEWAY, GUARDED, INFERENCE, UNGUARDED, median_result
+from processes import free_port, gateway_env, inference_env, log, memory_mb, run_json, server
 from workload import LOAD_GENERATOR, load, request_body, tensor_source
 
 HERE = Path(__file__).resolve().parent
@@ -178,10 +190,13 @@ def table(
             "| gateway, resident memory | after the load | — | — | — | — | — | — | "
             f"RSS {rss:.0f} MB, peak {peak:.0f} MB |"
         )
+    guard = f"Guard: {info['guard_origin']}. " if "guard_origin" in info else ""
     header = (
         f"Model: {info['model']}. ONNX {info['onnx_origin']}; Keras {info['keras_origin']}. "
+        f"{guard}"
         f"{os.cpu_count()} CPUs, load generator on the same machine. "
-        "Medians over repeats; images/s = requests/s for the HTTP rows (one image per request); "
+        "Medians over repeats (HTTP rows: one window per round); images/s = requests/s for the "
+        "HTTP rows (one image per request); "
         "CPU ms per request: each process's CPU time (all threads, from /proc) over the run "
         "divided by the requests it answered (raw rows: the process per image); "
         "the gateway rows include the inference service behind it, on the same cores."
@@ -204,44 +219,120 @@ def raw_thread_settings() -> dict[str, int]:
     return runs
 
 
-def run_gateway(
-    inference_url: str, model_name: str, workdir: Path, opts, inference_pid: int
-) -> tuple[dict[int, dict], tuple[float, float]]:
-    """The gateway as its own process in front of the running inference service, loaded with
-    JPEG uploads; its results per concurrency and its memory after the load."""
-    upload = upload_image(workdir)
+GATEWAY_SETUP = f"gateway end to end, {UPLOAD_SIDE}×{UPLOAD_SIDE} JPEG upload"
+INFERENCE_SETUP = "inference service, HTTP binary"
+GUARD_BATCHES = ("1", "8")
+"""Raw onnxruntime batch sizes measured with and without the guard."""
+
+
+@dataclass(frozen=True)
+class Served:
+    """One package being served: its inference service and, unless skipped, a gateway."""
+
+    inference_pid: int
+    infer_url: str
+    gateway_pid: int | None = None
+    predict_url: str | None = None
+
+
+def serve(
+    stack: ExitStack, name: str, package: Path, model_name: str, workdir: Path, gateway: bool
+) -> Served:
+    """Start ``package``'s inference service (and a gateway in front of it) on free ports;
+    ``stack`` stops them whatever happens."""
     port = free_port()
-    env = {
-        **os.environ,
-        "GATEWAY_INFERENCE_URL": inference_url,
-        "GATEWAY_MODEL_NAME": model_name,
-        "GATEWAY_HOST": "127.0.0.1",
-        "GATEWAY_PORT": str(port),
-        "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",  # one client sends everything here
-        "GATEWAY_LOG_LEVEL": "WARNING",
-    }
     base = f"http://127.0.0.1:{port}"
-    results: dict[int, dict] = {}
-    with server(
-        ["-m", "brainscan_gateway"], env, f"{base}/readyz", workdir / "gateway.log", timeout=120
-    ) as process:
+    inference = stack.enter_context(
+        server(
+            ["-m", "brainscan_inference"],
+            inference_env(package, port),
+            f"{base}/v2/health/ready",
+            workdir / f"inference-{name}.log",
+            timeout=120,
+        )
+    )
+    infer_url = f"{base}/v2/models/{model_name}/infer"
+    if not gateway:
+        return Served(inference.pid, infer_url)
+    gateway_port = free_port()
+    gateway_base = f"http://127.0.0.1:{gateway_port}"
+    process = stack.enter_context(
+        server(
+            ["-m", "brainscan_gateway"],
+            gateway_env(base, model_name, gateway_port),
+            f"{gateway_base}/readyz",
+            workdir / f"gateway-{name}.log",
+            timeout=120,
+        )
+    )
+    return Served(inference.pid, infer_url, process.pid, f"{gateway_base}/api/v1/predictions")
+
+
+def measure_rounds(
+    served: dict[str, Served], tensors: dict[str, list[str]], upload: Path, opts
+) -> dict[str, dict[str, dict[int, list[dict]]]]:
+    """``opts.repeats`` rounds of one window per package, path and concurrency, the packages
+    in turn (order reversed every round): ``results[package][path][concurrency]``."""
+    names = list(served)
+    paths = [INFERENCE] + ([GATEWAY] if served[names[0]].predict_url else [])
+    window = argparse.Namespace(**{**vars(opts), "repeats": 1})
+    results = {n: {p: {c: [] for c in opts.concurrency} for p in paths} for n in names}
+    for round_index in range(opts.repeats):
         for concurrency in opts.concurrency:
-            log(f"gateway, JPEG uploads, concurrency {concurrency}")
-            results[concurrency] = load(
-                f"{base}/api/v1/predictions",
-                ["--upload", str(upload)],
-                concurrency,
-                opts,
-                watch={"gateway": process.pid, "inference": inference_pid},
-            )
-        return results, memory_mb(process.pid)
+            for path in paths:
+                for name in round_order(names, round_index):
+                    log(f"round {round_index + 1}/{opts.repeats}: {name}, {path}, "
+                        f"concurrency {concurrency}")  # fmt: skip
+                    s = served[name]
+                    if path == INFERENCE:
+                        url, source = s.infer_url, tensors[name]
+                        watch = {"inference": s.inference_pid}
+                    else:
+                        url, source = s.predict_url, ["--upload", str(upload)]
+                        watch = {"gateway": s.gateway_pid, "inference": s.inference_pid}
+                    results[name][path][concurrency].append(
+                        load(url, source, concurrency, window, watch)
+                    )
+    return results
+
+
+def measure_raw_pair(packages: dict[str, Path], opts) -> dict[str, dict[str, list[tuple]]]:
+    """Raw onnxruntime with the service's settings on each package in turn, a window per
+    round and batch: ``raw[package][batch]`` = (images/s, CPU ms per image) per round."""
+    raw: dict[str, dict[str, list[tuple]]] = {name: {} for name in packages}
+    window = ["--seconds", str(max(1.0, opts.seconds / 2)), "--repeats", "1"]
+    for round_index in range(opts.repeats):
+        for name in round_order(list(packages), round_index):
+            log(f"round {round_index + 1}/{opts.repeats}: {name}, raw onnxruntime")
+            script = [str(HERE / "raw_onnxruntime.py"), "--package", str(packages[name])]
+            measured = run_json([*script, *window, "--batches", *GUARD_BATCHES], timeout=300)
+            for batch, values in measured["throughput"].items():
+                cpu = measured["cpu_ms_per_image"][batch][0]
+                raw[name].setdefault(batch, []).append((values[0], cpu))
+    return raw
+
+
+def guard_header(info: dict, opts) -> str:
+    return (
+        f"Cost of the out-of-distribution guard: the served package ({info['onnx_origin']}; "
+        f"guard: {info['guard_origin']}) against the same model without it "
+        f"({info['plain_origin']}). Each served at once by its own inference service with a "
+        "gateway in front, loaded in turn, the order reversed every round; medians over "
+        f"{opts.repeats} rounds of one {opts.seconds:g} s window after {opts.warmup:g} s of "
+        "warm-up. Ratio rows: guarded / unguarded of each median; their CPU is the servers' "
+        "per request (gateway + inference, the load generator left out), with the range of the "
+        "per-round ratios (each round measures both packages back to back). Target (issue 12): "
+        f"at most {guard_cost.CPU_TARGET:.2f} × the CPU per prediction on the gateway path."
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", type=Path, help="default: a temporary directory")
     parser.add_argument("--seconds", type=float, default=5.0, help="measurement window")
-    parser.add_argument("--repeats", type=int, default=3, help="windows per setting")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="windows per setting (HTTP: rounds, see above)"
+    )
     parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--skip-flask", action="store_true", help="leave the baseline out")
@@ -254,27 +345,48 @@ def main() -> None:
         "built untrained by brainscan_training) instead of the project's",
     )
     parser.add_argument(
+        "--artifacts",
+        type=Path,
+        default=REPO / "artifacts",
+        help="the pipeline's output to bench (export/, package/, train/model.keras; "
+        "default: this checkout's)",
+    )
+    parser.add_argument(
         "--package", type=Path, help="bench this model package instead (no Flask+Keras baseline)"
     )
+    parser.add_argument(
+        "--plain-package",
+        type=Path,
+        help="the same model without its guard, to measure the guard's cost against (alone: "
+        "served against itself with a guard fitted by the bench)",
+    )
     opts = parser.parse_args()
-    if opts.reference_model and opts.package:
-        parser.error("--reference-model and --package name two different models")
+    if opts.reference_model and (opts.package or opts.plain_package):
+        parser.error("--reference-model and --package/--plain-package name different models")
     if opts.quick:
         opts.seconds, opts.repeats, opts.warmup = 1.0, 2, 0.5
 
-    with tempfile.TemporaryDirectory(prefix="brainscan-bench-") as scratch:
+    with tempfile.TemporaryDirectory(prefix="brainscan-bench-") as scratch, ExitStack() as stack:
         workdir = opts.workdir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
-        log("preparing the model (builds and exports one if the pipeline has not)")
-        prepare = [str(HERE / "prepare_model.py"), "--repo", str(REPO), "--workdir", str(workdir)]
+        log("preparing the models (builds, exports and guards one if the pipeline has not)")
+        prepare = [str(HERE / "prepare_model.py"), "--artifacts", str(opts.artifacts.resolve())]
+        prepare += ["--workdir", str(workdir)]
         if opts.reference_model:
             prepare.append("--reference")
-        elif opts.package:
-            prepare += ["--package", str(opts.package.resolve())]
+        for option, value in (("--package", opts.package), ("--plain-package", opts.plain_package)):
+            if value is not None:
+                prepare += [option, str(value.resolve())]
         info = run_json(prepare, timeout=900)
         log(f"model: {info['model']}")
-        package = Path(info["package_dir"])
-        manifest = json.loads((package / "manifest.json").read_text())
+        packages = {GUARDED if "guard_origin" in info else "served": Path(info["package_dir"])}
+        if "plain_package_dir" in info:
+            packages[UNGUARDED] = Path(info["plain_package_dir"])
+        manifests = {
+            name: json.loads((package / "manifest.json").read_text())
+            for name, package in packages.items()
+        }
+        served_first = next(iter(packages))
 
         raw_runs = {}
         for threads, intra_op in raw_thread_settings().items():
@@ -283,7 +395,7 @@ def main() -> None:
                 [
                     str(HERE / "raw_onnxruntime.py"),
                     "--package",
-                    str(package),
+                    str(packages[served_first]),
                     "--seconds",
                     str(max(1.0, opts.seconds / 2)),
                     "--repeats",
@@ -292,32 +404,34 @@ def main() -> None:
                 timeout=600,
                 env={**os.environ, "INFERENCE_INTRA_OP_THREADS": str(intra_op)},
             )
-        body, headers = request_body(manifest, workdir)
 
-        port = free_port()
-        env = inference_env(package, port)
-        service: dict[int, dict] = {}
-        gateway: dict[int, dict] = {}
-        memory: dict[str, tuple[float, float]] = {}
-        base = f"http://127.0.0.1:{port}"
-        with server(
-            ["-m", "brainscan_inference"],
-            env,
-            f"{base}/v2/health/ready",
-            workdir / "service.log",
-            timeout=120,
-        ) as process:
-            url = f"{base}/v2/models/{manifest['name']}/infer"
-            for concurrency in opts.concurrency:
-                log(f"inference service, concurrency {concurrency}")
-                service[concurrency] = load(
-                    url, tensor_source(body, headers), concurrency, opts, {"inference": process.pid}
-                )
-            memory["inference"] = memory_mb(process.pid)
-            if not opts.skip_gateway:
-                gateway, memory["gateway"] = run_gateway(
-                    base, manifest["name"], workdir, opts, process.pid
-                )
+        tensors = {
+            name: tensor_source(*request_body(manifest, workdir, f"request-{name}"))
+            for name, manifest in manifests.items()
+        }
+        served = {
+            name: serve(
+                stack, name, package, manifests[name]["name"], workdir, not opts.skip_gateway
+            )
+            for name, package in packages.items()
+        }
+        results = measure_rounds(served, tensors, upload_image(workdir), opts)
+        memory_of = {
+            name: {
+                "inference service": memory_mb(s.inference_pid),
+                **({"gateway": memory_mb(s.gateway_pid)} if s.gateway_pid else {}),
+            }
+            for name, s in served.items()
+        }
+        stack.close()  # the servers: not to share the cores with the rest
+        raw_pair = measure_raw_pair(packages, opts) if len(packages) > 1 else {}
+
+        first = results[served_first]
+        service = {c: median_result(samples) for c, samples in first[INFERENCE].items()}
+        gateway = {c: median_result(samples) for c, samples in first.get(GATEWAY, {}).items()}
+        memory = {"inference": memory_of[served_first]["inference service"]}
+        if "gateway" in memory_of[served_first]:
+            memory["gateway"] = memory_of[served_first]["gateway"]
 
         flask: dict[int, dict] = {}
         if not opts.skip_flask and "keras_file" in info:
@@ -333,12 +447,17 @@ def main() -> None:
                     log(f"Flask + Keras, concurrency {concurrency}")
                     flask[concurrency] = load(
                         f"http://127.0.0.1:{port}/predict",
-                        tensor_source(body, headers),
+                        tensors[served_first],
                         concurrency,
                         opts,
                         {"flask": process.pid},
                     )
-        sys.stdout.write(table(raw_runs, service, gateway, flask, memory, info) + "\n")
+        output = table(raw_runs, service, gateway, flask, memory, info)
+        if len(packages) > 1:
+            setups = {GATEWAY: GATEWAY_SETUP, INFERENCE: INFERENCE_SETUP}
+            guard = guard_cost.table(results, raw_pair, memory_of, setups, guard_header(info, opts))
+            output += "\n\n" + guard
+        sys.stdout.write(output + "\n")
 
 
 if __name__ == "__main__":

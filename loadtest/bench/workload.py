@@ -12,8 +12,9 @@ from processes import cpu_seconds, run_json
 HERE = Path(__file__).resolve().parent
 
 
-def request_body(manifest: dict, workdir: Path) -> tuple[Path, list[str]]:
-    """One binary v2 request for one image, as the gateway sends it."""
+def request_body(manifest: dict, workdir: Path, name: str = "request") -> tuple[Path, list[str]]:
+    """One binary v2 request for one image, as the gateway sends it: the probabilities and,
+    from a guarded model, the guard's outputs. Written to ``workdir/<name>.bin``."""
     spec = manifest["input"]
     shape = [1, spec["height"], spec["width"], spec.get("channels", 3)]
     if spec.get("layout") == "NCHW":
@@ -30,16 +31,24 @@ def request_body(manifest: dict, workdir: Path) -> tuple[Path, list[str]]:
                 }
             ],
             "outputs": [
-                {"name": manifest["outputs"]["probabilities"], "parameters": {"binary_data": True}}
+                {"name": output, "parameters": {"binary_data": True}}
+                for output in requested_outputs(manifest)
             ],
         }
     ).encode()
-    path = workdir / "request.bin"
+    path = workdir / f"{name}.bin"
     path.write_bytes(header + image.tobytes())
     return path, [
         f"Inference-Header-Content-Length: {len(header)}",
         "Content-Type: application/octet-stream",
     ]
+
+
+def requested_outputs(manifest: dict) -> list[str]:
+    """What the gateway asks for on a prediction without an explanation."""
+    guard = manifest.get("ood")
+    guard_outputs = [guard["score"], guard["cues"]] if guard else []
+    return [manifest["outputs"]["probabilities"], *guard_outputs]
 
 
 def tensor_source(body: Path, headers: list[str]) -> list[str]:

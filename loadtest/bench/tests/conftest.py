@@ -1,15 +1,16 @@
-"""Fixtures: the bench's modules importable (they are scripts in one folder) and a tiny package."""
+"""Fixtures: the bench's modules importable (they are scripts in one folder) and tiny packages."""
 
 from __future__ import annotations
 
 import importlib
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 from brainscan_manifest import InputSpec, Manifest, OutputSpec
 from brainscan_manifest.verify import sha256_file
-from manifest_models import softmax_model
+from manifest_models import guarded_model, softmax_model
 
 BENCH = Path(__file__).resolve().parents[1]
 
@@ -21,18 +22,34 @@ def bench(monkeypatch):
     return importlib.import_module
 
 
-@pytest.fixture
-def tiny_package(tmp_path) -> Path:
-    """A real 4-class ONNX classifier on 8x8 UINT8 images with its manifest (not versioned)."""
+def write_tiny(directory: Path, *, guard: bool = False) -> Path:
+    """A real 4-class ONNX classifier on 8x8 UINT8 images with its manifest (not versioned);
+    with ``guard``, a real out-of-distribution guard (pixels and confidence) fitted on noise."""
     model = softmax_model(scale=0.01)
-    package = tmp_path / "tiny"
-    package.mkdir()
-    onnx.save(model, str(package / "model.onnx"))
-    Manifest(
+    manifest = Manifest(
         name="tiny",
         classes=["glioma", "meningioma", "notumor", "pituitary"],
         input=InputSpec(name="image", height=8, width=8),
         outputs=OutputSpec(probabilities="probabilities"),
-        onnx_sha256=sha256_file(package / "model.onnx"),
-    ).save(package / "manifest.json")
-    return package
+        onnx_sha256="0" * 64,
+    )
+    if guard:
+        images = np.random.default_rng(3).integers(0, 256, (40, 8, 8, 3), dtype=np.uint8)
+        fit = guarded_model(model, manifest, images)
+        model, manifest = fit.model, manifest.model_copy(update={"ood": fit.spec})
+    directory.mkdir(parents=True)
+    onnx.save(model, str(directory / "model.onnx"))
+    manifest = manifest.model_copy(update={"onnx_sha256": sha256_file(directory / "model.onnx")})
+    manifest.save(directory / "manifest.json")
+    return directory
+
+
+@pytest.fixture
+def tiny_package(tmp_path) -> Path:
+    return write_tiny(tmp_path / "tiny")
+
+
+@pytest.fixture
+def tiny_guarded_package(tmp_path) -> Path:
+    """The tiny classifier with a guard: what the pipeline's guard stage makes of an export."""
+    return write_tiny(tmp_path / "tiny-guarded", guard=True)

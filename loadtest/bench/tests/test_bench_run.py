@@ -1,7 +1,9 @@
-"""run.py end to end on a tiny real package, and its table read figure by figure."""
+"""run.py end to end on a tiny real package with and without its guard, its tables read figure
+by figure, and its rounds."""
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from pathlib import Path
@@ -9,18 +11,22 @@ from pathlib import Path
 BENCH = Path(__file__).resolve().parents[1]
 
 
-def test_a_quick_run_prints_the_model_cpu_per_request_and_every_target(tiny_package, tmp_path):
-    options = ["--quick", "--skip-gateway", "--concurrency", "1", "8"]
-    options += ["--package", str(tiny_package), "--workdir", str(tmp_path / "work")]
+def test_a_quick_run_prints_the_model_cpu_per_request_every_target_and_the_guards_cost(
+    tiny_guarded_package, tiny_package, tmp_path
+):
+    options = ["--quick", "--concurrency", "1", "8", "--workdir", str(tmp_path / "work")]
+    options += ["--package", str(tiny_guarded_package), "--plain-package", str(tiny_package)]
     done = subprocess.run(
         [sys.executable, str(BENCH / "run.py"), *options],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
         check=True,
     )
-    lines = done.stdout.splitlines()
-    assert lines[0].startswith("Model: tiny, 8×8 px (package ")
+    served, guard = done.stdout.split("\n\nCost of the out-of-distribution guard: ")
+    lines = served.splitlines()
+    assert lines[0].startswith(f"Model: tiny, 8×8 px (package {tiny_guarded_package})")
+    assert f"Guard: {tiny_guarded_package}." in lines[0]
     rows = {tuple(cell.strip() for cell in line.split("|")[1:3]): line for line in lines[2:]}
     for batch in (1, 8, 32):  # the service's thread setting, then a thread per CPU
         for threads in ("1 thread (service)", "a thread per CPU"):
@@ -28,9 +34,58 @@ def test_a_quick_run_prints_the_model_cpu_per_request_and_every_target(tiny_pack
     for concurrency in (1, 8):
         row = rows[("inference service, HTTP binary", f"concurrency {concurrency}")]
         assert "inference " in row and "load generator " in row and "failed" not in row
+        row = rows[("gateway end to end, 512×512 JPEG upload", f"concurrency {concurrency}")]
+        assert "gateway " in row and "inference " in row and "failed" not in row
     assert "≥ 0.75 × limit:" in rows[("inference service, HTTP binary", "concurrency 8")]
     assert not any(key[0].startswith("Flask") for key in rows)  # no Keras model: no baseline
     assert ("inference service, resident memory", "one model, after the load") in rows
+
+    lines = guard.splitlines()
+    assert lines[0].startswith(f"the served package ({tiny_guarded_package}; guard: ")
+    rows = {tuple(cell.strip() for cell in line.split("|")[1:4]): line for line in lines[2:]}
+    for setup in ("gateway end to end, 512×512 JPEG upload", "inference service, HTTP binary"):
+        for concurrency in (1, 8):
+            for package in ("guarded", "unguarded"):
+                row = rows[(package, setup, f"concurrency {concurrency}")]
+                assert row.endswith("| 2 |")  # 2 rounds, no failed request
+            ratio = rows[("guarded / unguarded", setup, f"concurrency {concurrency}")]
+            assert ("(≤ 1.05: " in ratio) == setup.startswith("gateway")
+    for batch in (1, 8):
+        assert (
+            "per image"
+            in rows[("guarded / unguarded", "raw onnxruntime, in-process", f"batch {batch}")]
+        )
+    assert ("unguarded", "gateway, resident memory", "after the load") in rows
+    assert lines[-1].startswith("The guard's cost on the gateway path, CPU per prediction")
+
+
+def test_rounds_alternate_the_packages_and_watch_gateway_and_inference_on_the_gateway_path(
+    bench, monkeypatch, tmp_path
+):
+    run = bench("run")
+    calls = []
+
+    def fake_load(url, source, concurrency, opts, watch):
+        calls.append((url, source[0], concurrency, opts.repeats, dict(watch)))
+        return {"throughput": 1.0, "errors": 0, "cpu_ms_per_request": {}}
+
+    monkeypatch.setattr(run, "load", fake_load)
+    served = {
+        "guarded": run.Served(11, "http://i-g", 12, "http://g-g"),
+        "unguarded": run.Served(21, "http://i-u", 22, "http://g-u"),
+    }
+    tensors = {"guarded": ["--body", "g.bin"], "unguarded": ["--body", "u.bin"]}
+    opts = argparse.Namespace(repeats=2, concurrency=[1], seconds=1.0, warmup=0.0)
+    results = run.measure_rounds(served, tensors, tmp_path / "slice.jpg", opts)
+    assert [(url, source, repeats) for url, source, _, repeats, _ in calls] == [
+        ("http://i-g", "--body", 1), ("http://i-u", "--body", 1),  # round 1: in order,
+        ("http://g-g", "--upload", 1), ("http://g-u", "--upload", 1),
+        ("http://i-u", "--body", 1), ("http://i-g", "--body", 1),  # round 2: reversed
+        ("http://g-u", "--upload", 1), ("http://g-g", "--upload", 1),
+    ]  # fmt: skip
+    assert calls[0][4] == {"inference": 11}
+    assert calls[2][4] == {"gateway": 12, "inference": 11}
+    assert len(results["guarded"]["gateway"][1]) == len(results["unguarded"]["inference"][1]) == 2
 
 
 def test_table_reads_targets_and_cpu_from_the_figures(bench):
