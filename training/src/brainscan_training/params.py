@@ -69,7 +69,7 @@ class OodParams(_Section):
     false_alarm_rate: float = Field(0.01, gt=0.0, lt=0.5)
     fit_images: int = Field(4000, ge=2)
     appearance: bool = True
-    appearance_epochs: int = Field(6, ge=1)
+    appearance_epochs: int = Field(10, ge=1)
     appearance_repeats: int = Field(2, ge=1)
 
 

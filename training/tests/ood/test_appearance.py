@@ -62,6 +62,6 @@ def test_a_short_training_tells_upright_from_upside_down():
 
 
 def test_the_network_shrinks_large_inputs_first():
-    assert build_network(128, 128).get_layer("working_size").pool_size == (2, 2)
+    assert build_network(64, 64).get_layer("working_size").pool_size == (2, 2)
     small = build_network(32, 32)
     assert "working_size" not in [layer.name for layer in small.layers]

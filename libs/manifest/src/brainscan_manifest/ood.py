@@ -155,5 +155,8 @@ class OodSpec(Strict):
 
 def ood_digest(spec: OodSpec) -> str:
     """sha256 of the section's canonical JSON (what the ONNX metadata must carry)."""
-    canonical = json.dumps(spec.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    # Unset optional fields are left out: a field added to the schema later does not change
+    # the digest of packages made before it, and setting one afterwards still does.
+    document = spec.model_dump(mode="json", exclude_none=True)
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
