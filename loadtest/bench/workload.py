@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import statistics
 from pathlib import Path
 
 import numpy as np
+from brainscan_v2protocol import encode_request
 from processes import cpu_seconds, run_json
 
 HERE = Path(__file__).resolve().parent
@@ -20,28 +20,10 @@ def request_body(manifest: dict, workdir: Path, name: str = "request") -> tuple[
     if spec.get("layout") == "NCHW":
         shape = [1, shape[3], shape[1], shape[2]]
     image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
-    header = json.dumps(
-        {
-            "inputs": [
-                {
-                    "name": spec["name"],
-                    "shape": shape,
-                    "datatype": "UINT8",
-                    "parameters": {"binary_data_size": image.nbytes},
-                }
-            ],
-            "outputs": [
-                {"name": output, "parameters": {"binary_data": True}}
-                for output in requested_outputs(manifest)
-            ],
-        }
-    ).encode()
+    body, headers = encode_request({spec["name"]: image}, requested_outputs(manifest))
     path = workdir / f"{name}.bin"
-    path.write_bytes(header + image.tobytes())
-    return path, [
-        f"Inference-Header-Content-Length: {len(header)}",
-        "Content-Type: application/octet-stream",
-    ]
+    path.write_bytes(body)
+    return path, [f"{key}: {value}" for key, value in headers.items()]
 
 
 def requested_outputs(manifest: dict) -> list[str]:

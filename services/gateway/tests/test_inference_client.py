@@ -15,8 +15,6 @@ from brainscan_gateway.inference_client import (
     InferenceTimeout,
     InferenceUnavailable,
     UpstreamRejected,
-    decode_infer_response,
-    encode_infer_request,
 )
 
 FAST = ClientLimits(connect_timeout=0.5, read_timeout=0.5, connect_retries=2, retry_backoff=0.01)
@@ -76,72 +74,6 @@ def http_reply(status: int, body: bytes = b"", headers: dict[str, str] | None = 
     lines = [f"HTTP/1.1 {status} X", f"Content-Length: {len(body)}", "Connection: close"]
     lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
-
-
-def test_request_is_a_json_header_followed_by_raw_bytes():
-    tensor = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
-    body, headers = encode_infer_request(
-        tensor, "image", ["probabilities"], request_id="r1", parameters={"activation_map": True}
-    )
-    size = int(headers[HEADER_LENGTH])
-    document = json.loads(body[:size])
-    assert document["id"] == "r1"
-    assert document["parameters"] == {"activation_map": True}
-    (spec,) = document["inputs"]
-    assert spec == {
-        "name": "image",
-        "shape": [2, 4, 4, 3],
-        "datatype": "UINT8",
-        "parameters": {"binary_data_size": tensor.size},
-    }
-    assert document["outputs"] == [{"name": "probabilities", "parameters": {"binary_data": True}}]
-    assert body[size:] == tensor.tobytes()
-
-
-def test_float_request_is_little_endian_fp32():
-    tensor = np.array([[1.5, -2.0]], dtype=np.float32)
-    body, headers = encode_infer_request(tensor, "x", ["y"])
-    size = int(headers[HEADER_LENGTH])
-    assert json.loads(body[:size])["inputs"][0]["datatype"] == "FP32"
-    np.testing.assert_array_equal(np.frombuffer(body[size:], "<f4"), [1.5, -2.0])
-
-
-def test_binary_response_is_decoded_in_output_order():
-    probs = np.array([[0.1, 0.7, 0.2]], dtype=np.float32)
-    cam = np.linspace(0, 1, 16, dtype=np.float32).reshape(1, 4, 4)
-    body, size = binary_response({"probabilities": probs, "activation_map": cam})
-    result = decode_infer_response(body, size)
-    assert result.model_version == "3"
-    np.testing.assert_array_equal(result.outputs["probabilities"], probs)
-    np.testing.assert_array_equal(result.outputs["activation_map"], cam)
-    assert result.output_parameters["activation_map"] == {"activation_class": "1"}
-
-
-def test_json_response_is_decoded():
-    document = {
-        "model_name": "m",
-        "model_version": "1",
-        "outputs": [{"name": "p", "datatype": "FP32", "shape": [1, 2], "data": [0.25, 0.75]}],
-    }
-    result = decode_infer_response(json.dumps(document).encode(), None)
-    assert result.outputs["p"].tolist() == [[0.25, 0.75]]
-
-
-@pytest.mark.parametrize(
-    "body_and_size",
-    [
-        (
-            b'{"outputs": [{"name": "p", "datatype": "FP32", "shape": [1, 4], '
-            b'"parameters": {"binary_data_size": 16}}]}',
-            None,
-        ),
-        (b"{}", None),
-        (b"{not json", None),
-    ],
-)
-def test_malformed_responses_raise_value_or_key_errors(body_and_size):
-    with pytest.raises((ValueError, KeyError)):
-        decode_infer_response(*body_and_size)
 
 
 def run_client(base_url: str, coro_factory, breaker: CircuitBreaker | None = None):

@@ -9,37 +9,20 @@ inference service costs callers a fast 503, not a hang.
 from __future__ import annotations
 
 import asyncio
-import json
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 import numpy as np
+from brainscan_v2protocol import HEADER_LENGTH, decode_response, encode_request
+from brainscan_v2protocol import InferResponse as InferenceResult
 
 from .circuit_breaker import CircuitBreaker, CircuitOpen
 from .errors import ErrorCode, GatewayError
 from .inference_transport import AiohttpTransport
 
-HEADER_LENGTH = "Inference-Header-Content-Length"
 ACTIVATION_MAP_OUTPUT = "activation_map"
-
-_V2_TO_NUMPY = {
-    "BOOL": np.bool_,
-    "UINT8": np.uint8,
-    "UINT16": np.uint16,
-    "UINT32": np.uint32,
-    "UINT64": np.uint64,
-    "INT8": np.int8,
-    "INT16": np.int16,
-    "INT32": np.int32,
-    "INT64": np.int64,
-    "FP16": np.float16,
-    "FP32": np.float32,
-    "FP64": np.float64,
-}
-_NUMPY_TO_V2 = {np.dtype(v): k for k, v in _V2_TO_NUMPY.items()}
 
 
 class InferenceUnavailable(GatewayError):
@@ -84,16 +67,6 @@ class _UpstreamServerError(Exception):
 
 
 @dataclass(frozen=True)
-class InferenceResult:
-    """What one inference call returned."""
-
-    model_name: str
-    model_version: str
-    outputs: dict[str, np.ndarray]
-    output_parameters: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
 class ClientLimits:
     """Timeouts (seconds), pool size and connect retries of the client."""
 
@@ -104,83 +77,6 @@ class ClientLimits:
     max_keepalive_connections: int = 20
     connect_retries: int = 2
     retry_backoff: float = 0.05
-
-
-def v2_datatype(dtype: np.dtype) -> str:
-    try:
-        return _NUMPY_TO_V2[np.dtype(dtype)]
-    except KeyError:
-        raise ValueError(f"no v2 datatype for numpy {dtype}") from None
-
-
-def encode_infer_request(
-    tensor: np.ndarray,
-    input_name: str,
-    outputs: list[str],
-    *,
-    request_id: str | None = None,
-    parameters: dict[str, Any] | None = None,
-) -> tuple[bytes, dict[str, str]]:
-    """A v2 request with the binary tensor data extension: JSON header, then the raw tensor."""
-    raw = np.ascontiguousarray(tensor).astype(tensor.dtype.newbyteorder("<"), copy=False).tobytes()
-    document: dict[str, Any] = {
-        "inputs": [
-            {
-                "name": input_name,
-                "shape": list(tensor.shape),
-                "datatype": v2_datatype(tensor.dtype),
-                "parameters": {"binary_data_size": len(raw)},
-            }
-        ],
-        "outputs": [{"name": name, "parameters": {"binary_data": True}} for name in outputs],
-    }
-    if request_id:
-        document["id"] = request_id
-    if parameters:
-        document["parameters"] = parameters
-    header = json.dumps(document, separators=(",", ":")).encode()
-    headers = {
-        "Content-Type": "application/octet-stream",
-        HEADER_LENGTH: str(len(header)),
-    }
-    return header + raw, headers
-
-
-def decode_infer_response(body: bytes, header_length: str | None) -> InferenceResult:
-    """Parse a v2 response (JSON, or JSON header + binary tensors); ValueError if malformed."""
-    if header_length is None:
-        header, binary = body, b""
-    else:
-        size = int(header_length)
-        if not 0 < size <= len(body):
-            raise ValueError(f"{HEADER_LENGTH} {size} is outside the body of {len(body)} bytes")
-        header, binary = body[:size], body[size:]
-    document = json.loads(header)
-    outputs: dict[str, np.ndarray] = {}
-    parameters: dict[str, dict[str, Any]] = {}
-    offset = 0
-    for entry in document["outputs"]:
-        name, datatype, shape = entry["name"], entry["datatype"], entry["shape"]
-        dtype = np.dtype(_V2_TO_NUMPY[datatype]).newbyteorder("<")
-        entry_parameters = dict(entry.get("parameters") or {})
-        size = entry_parameters.pop("binary_data_size", None)
-        if size is not None:
-            if offset + size > len(binary):
-                raise ValueError(f"output {name!r} runs past the end of the body")
-            array = np.frombuffer(binary[offset : offset + size], dtype=dtype)
-            offset += size
-        else:
-            array = np.asarray(entry["data"], dtype=dtype)
-        if array.size != math.prod(shape):
-            raise ValueError(f"output {name!r}: {array.size} values for shape {shape}")
-        outputs[name] = array.reshape(shape).astype(dtype.newbyteorder("="), copy=False)
-        parameters[name] = entry_parameters
-    return InferenceResult(
-        model_name=str(document.get("model_name", "")),
-        model_version=str(document.get("model_version", "")),
-        outputs=outputs,
-        output_parameters=parameters,
-    )
 
 
 def _counts_against_circuit(exc: BaseException) -> bool:
@@ -324,8 +220,8 @@ class InferenceClient:
     ) -> InferenceResult:
         """Run one inference with binary tensors in both directions; with ``version``, only
         that version may answer (404 -> ModelNotServed once it has been replaced)."""
-        body, headers = encode_infer_request(
-            tensor, input_name, outputs, request_id=request_id, parameters=parameters
+        body, headers = encode_request(
+            {input_name: tensor}, outputs, request_id=request_id, parameters=parameters
         )
         headers.update(_id_header(request_id))
         path = f"/v2/models/{self.model_name}"
@@ -351,7 +247,7 @@ class InferenceClient:
                 upstream_status=response.status_code,
             )
         try:
-            return decode_infer_response(response.content, response.headers.get(HEADER_LENGTH))
+            return decode_response(response.content, response.headers.get(HEADER_LENGTH))
         except (ValueError, KeyError, TypeError) as exc:
             raise InferenceFailed("the inference service sent a malformed response") from exc
 

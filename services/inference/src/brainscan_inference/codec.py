@@ -13,13 +13,25 @@ from typing import Any
 
 import numpy as np
 import orjson
+from brainscan_v2protocol import (
+    FramingError,
+    UnknownDatatype,
+    join_body,
+    little_endian_bytes,
+    split_body,
+    v2_datatype,
+)
+from brainscan_v2protocol import numpy_dtype as protocol_dtype
 
-from .datatypes import numpy_dtype, v2_datatype
 from .errors import BadRequest
 
-HEADER_LENGTH = "inference-header-content-length"
-JSON_CONTENT_TYPE = "application/json"
-BINARY_CONTENT_TYPE = "application/octet-stream"
+
+def numpy_dtype(datatype: str) -> np.dtype:
+    """The numpy dtype of a protocol datatype; 400 for one this service does not handle."""
+    try:
+        return protocol_dtype(datatype)
+    except UnknownDatatype as exc:
+        raise BadRequest(str(exc), code="input_datatype") from None
 
 
 @dataclass
@@ -110,24 +122,10 @@ class InferRequest:
 
 def decode_request(body: bytes, header_length: str | None) -> InferRequest:
     """Parse a request body (JSON, or JSON header + binary tensors); 400 naming what is wrong."""
-    view = memoryview(body)
-    if header_length is None:
-        header, binary = view, view[:0]
-    else:
-        try:
-            json_size = int(header_length)
-        except ValueError:
-            raise BadRequest(
-                f"Inference-Header-Content-Length must be an integer, got {header_length!r}",
-                code="malformed_header",
-            ) from None
-        if not 0 < json_size <= len(body):
-            raise BadRequest(
-                f"Inference-Header-Content-Length {json_size} is outside the body "
-                f"of {len(body)} bytes",
-                code="malformed_header",
-            )
-        header, binary = view[:json_size], view[json_size:]
+    try:
+        header, binary = split_body(body, header_length)
+    except FramingError as exc:
+        raise BadRequest(str(exc), code=exc.code) from None
     try:
         document = orjson.loads(header)
     except orjson.JSONDecodeError as exc:
@@ -276,7 +274,7 @@ def encode_response(
         }
         parameters = dict(output.parameters)
         if output.binary:
-            raw = tensor.astype(tensor.dtype.newbyteorder("<"), copy=False).tobytes()
+            raw = little_endian_bytes(tensor)
             parameters["binary_data_size"] = len(raw)
             chunks.append(raw)
         else:
@@ -285,8 +283,4 @@ def encode_response(
             entry["parameters"] = parameters
         entries.append(entry)
     document["outputs"] = entries
-    header = orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
-    if not chunks:
-        return header, {"content-type": JSON_CONTENT_TYPE}
-    headers = {"content-type": BINARY_CONTENT_TYPE, HEADER_LENGTH: str(len(header))}
-    return b"".join([header, *chunks]), headers
+    return join_body(document, chunks)

@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 from brainscan_manifest import Manifest
 from brainscan_servicekit import get_logger
+from brainscan_v2protocol import MANIFEST_TO_V2
 
 from .batching import DynamicBatcher
 from .codec import InferRequest, ResponseOutput
-from .datatypes import MANIFEST_TO_V2
 from .errors import ActivationMapFailed, BadRequest
 from .session import ModelRunner
 

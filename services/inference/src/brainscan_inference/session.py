@@ -10,9 +10,9 @@ import onnxruntime as ort
 from brainscan_manifest import Manifest
 from brainscan_manifest.verify import smoke_input
 from brainscan_servicekit import usable_cpus
+from brainscan_v2protocol import onnxruntime_datatype
 
 from .activation_map import ActivationMapError, ActivationMapper
-from .datatypes import onnxruntime_datatype
 from .settings import InferenceSettings
 
 _OPTIMIZATION_LEVELS = {

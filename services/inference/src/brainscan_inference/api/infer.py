@@ -16,10 +16,11 @@ from concurrent.futures import Executor
 from functools import partial
 
 from brainscan_servicekit import get_logger
+from brainscan_v2protocol import HEADER_LENGTH
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..batching import BatcherClosed, QueueFull
-from ..codec import HEADER_LENGTH, InferRequest, decode_request, encode_response
+from ..codec import InferRequest, decode_request, encode_response
 from ..errors import BadRequest, InferenceError, PayloadTooLarge, Unavailable
 from ..metrics import InferenceMetrics
 from ..model import CheckedRequest, LoadedModel

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import BadRequest
-
-# BYTES has no fixed element size; no image classifier input needs it, so it is refused.
+# BYTES has no fixed element size; no image classifier input needs it, so it has no entry.
 _V2_TO_NUMPY: dict[str, np.dtype] = {
     "BOOL": np.dtype("?"),
     "UINT8": np.dtype("u1"),
@@ -45,20 +43,27 @@ _ONNXRUNTIME_TO_V2 = {
 MANIFEST_TO_V2 = {"uint8": "UINT8", "float32": "FP32"}
 
 
+class UnknownDatatype(ValueError):
+    """A datatype this protocol side has no numpy equivalent for."""
+
+
 def numpy_dtype(datatype: str) -> np.dtype:
-    """The numpy dtype of a protocol datatype; 400 for one this service does not handle."""
+    """The little-endian numpy dtype of a protocol datatype."""
     try:
         return _V2_TO_NUMPY[datatype]
     except KeyError:
         known = ", ".join(_V2_TO_NUMPY)
-        raise BadRequest(
-            f"datatype {datatype!r} is not supported (use one of {known})", code="input_datatype"
+        raise UnknownDatatype(
+            f"datatype {datatype!r} is not supported (use one of {known})"
         ) from None
 
 
 def v2_datatype(dtype: np.dtype) -> str:
     """The protocol datatype of a numpy dtype (native or little-endian)."""
-    return _NUMPY_TO_V2[np.dtype(dtype).newbyteorder("=")]
+    try:
+        return _NUMPY_TO_V2[np.dtype(dtype).newbyteorder("=")]
+    except KeyError:
+        raise UnknownDatatype(f"numpy {np.dtype(dtype)} has no protocol datatype") from None
 
 
 def onnxruntime_datatype(type_name: str) -> str:
@@ -66,4 +71,4 @@ def onnxruntime_datatype(type_name: str) -> str:
     try:
         return _ONNXRUNTIME_TO_V2[type_name]
     except KeyError:
-        raise ValueError(f"onnxruntime type {type_name!r} has no protocol datatype") from None
+        raise UnknownDatatype(f"onnxruntime type {type_name!r} has no protocol datatype") from None
