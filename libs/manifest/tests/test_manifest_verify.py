@@ -35,6 +35,46 @@ def test_a_good_package_verifies(tmp_path):
     assert load_package(tmp_path) == (path, manifest)
 
 
+def test_name_and_version_must_be_what_the_caller_expects(tmp_path):
+    path, manifest = package(tmp_path)
+    with pytest.raises(PackageError, match="names model 'm', expected 'other'"):
+        verify_package(path, manifest, expected_name="other")
+    versioned = manifest.with_version("3")
+    with pytest.raises(PackageError, match="says version '3', expected '4'"):
+        verify_package(path, versioned, expected_version="4")
+    # a manifest written before registration has no version: any registry version fits it
+    assert verify_package(path, manifest, expected_name="m", expected_version="4")
+    assert verify_package(path, versioned, expected_version="3")
+
+
+def test_the_session_the_checks_ran_on_is_handed_on(tmp_path):
+    import onnxruntime as ort
+
+    path, manifest = package(tmp_path)
+    built = []
+
+    def factory(onnx_path):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        built.append(ort.InferenceSession(str(onnx_path), options))
+        return built[-1]
+
+    verified = verify_package(path, manifest, session_factory=factory)
+    assert len(built) == 1 and verified.session is built[0]
+    assert verified.sha256 == sha256_file(path)
+    assert verify_package(path, manifest, smoke_inference=False).session is None
+
+
+def test_a_session_factory_that_fails_refuses_the_package(tmp_path):
+    path, manifest = package(tmp_path)
+
+    def broken(onnx_path):
+        raise RuntimeError("no memory for this arena")
+
+    with pytest.raises(PackageError, match="cannot load the model: no memory"):
+        verify_package(path, manifest, session_factory=broken)
+
+
 def test_truncated_file_fails_the_hash(tmp_path):
     path, manifest = package(tmp_path)
     path.write_bytes(path.read_bytes()[:50])
@@ -140,3 +180,11 @@ def test_activation_map_weights_must_fit_the_feature_map(tmp_path):
     verify_package(path, manifest_with(3))
     with pytest.raises(PackageError, match=r"3 channels, activation_map\.weights has 5 rows"):
         verify_package(path, manifest_with(5))
+
+
+def test_the_registry_sha256_tag_is_one_the_manifest_writes(tmp_path):
+    from brainscan_manifest.registry_contract import PACKAGE_FILES, SHA256_TAG
+
+    _, manifest = package(tmp_path)
+    assert manifest.to_tags()[SHA256_TAG] == manifest.onnx_sha256
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(PACKAGE_FILES)

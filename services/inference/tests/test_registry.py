@@ -108,7 +108,7 @@ def swap_onnx_for_another(directory: Path, other: Path) -> None:
         ("truncated_with_matching_hash", "ONNX checker failed"),
         ("wrong_output_count", "3 probability outputs"),
         ("registry_hash_mismatch", "registry says"),
-        ("other_name", "serves 'tiny'"),
+        ("other_name", "expected 'tiny'"),
         ("manifest_version_differs", "manifest says version"),
         ("missing_manifest", "manifest missing"),
     ],

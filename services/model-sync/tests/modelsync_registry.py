@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, Manifest
-from brainscan_training.registry import PACKAGE_ARTIFACT_PATH, PRODUCTION, Registry
+from brainscan_manifest.registry_contract import PACKAGE_ARTIFACT_PATH, PRODUCTION
+from brainscan_training.registry import Registry
 from mlflow import MlflowClient
 
 

@@ -16,6 +16,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from brainscan_manifest import MANIFEST_FILE, Manifest
+from brainscan_manifest.registry_contract import (
+    CHALLENGER,
+    PACKAGE_ARTIFACT_PATH,
+    PRODUCTION,
+    SHA256_TAG,
+)
 from brainscan_manifest.verify import PackageError, load_package, verify_package
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
@@ -24,9 +30,6 @@ from .evaluate import macro_f1, predict_onnx
 
 log = logging.getLogger(__name__)
 
-PRODUCTION = "production"
-CHALLENGER = "challenger"
-PACKAGE_ARTIFACT_PATH = "model_package"
 
 # Scores a model package on the current test split: (onnx_path, manifest) -> macro F1.
 Scorer = Callable[[Path, Manifest], float]
@@ -125,7 +128,7 @@ class Registry:
             )
         )
         onnx_path, manifest = load_package(local)
-        expected = model_version.tags.get("manifest.onnx_sha256")
+        expected = model_version.tags.get(SHA256_TAG)
         verify_package(onnx_path, manifest, expected_sha256=expected or None)
         return onnx_path, manifest
 

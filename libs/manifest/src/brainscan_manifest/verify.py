@@ -8,13 +8,22 @@ Needs the ``onnx`` extra (onnx + onnxruntime).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .ood import OOD_DIGEST_KEY, ood_digest
 from .schema import MANIFEST_FILE, MODEL_FILE, Manifest
+
+if TYPE_CHECKING:
+    import onnxruntime as ort
+
+# How a caller wants its sessions built (threads, optimisation level): the smoke inference runs
+# on one, and the caller gets it back to serve with.
+SessionFactory = Callable[[Path], "ort.InferenceSession"]
 
 _ONNX_DTYPES = {"uint8": 2, "float32": 1}  # onnx.TensorProto element types
 _SUM_TOLERANCE = 1e-3
@@ -26,10 +35,17 @@ class PackageError(ValueError):
 
 @dataclass(frozen=True)
 class ModelPackage:
-    """A verified model: where its ONNX file is, and its manifest."""
+    """A verified model: where its ONNX file is, its manifest, and the session the smoke
+    inference ran on (None without one), ready to serve."""
 
     onnx_path: Path
     manifest: Manifest = field(repr=False)
+    session: ort.InferenceSession | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def sha256(self) -> str:
+        """The file's sha256: hashed once by the checks, and equal to the manifest's."""
+        return self.manifest.onnx_sha256
 
 
 def sha256_file(path: Path, chunk_size: int = 1 << 20) -> str:
@@ -61,10 +77,29 @@ def verify_package(
     manifest: Manifest,
     *,
     expected_sha256: str | None = None,
+    expected_name: str | None = None,
+    expected_version: str | None = None,
     smoke_inference: bool = True,
+    session_factory: SessionFactory | None = None,
 ) -> ModelPackage:
-    """Run every check; raise PackageError naming the first one that fails."""
+    """Run every check; raise PackageError naming the first one that fails.
+
+    ``expected_*`` are what the caller was told the package is (by the registry, a source
+    directory or its own settings); a manifest without a version takes any version.
+    """
     onnx_path = Path(onnx_path)
+    if expected_name is not None and manifest.name != expected_name:
+        raise PackageError(
+            f"the manifest names model {manifest.name!r}, expected {expected_name!r}"
+        )
+    if (
+        expected_version is not None
+        and manifest.version is not None
+        and manifest.version != expected_version
+    ):
+        raise PackageError(
+            f"the manifest says version {manifest.version!r}, expected {expected_version!r}"
+        )
     actual = sha256_file(onnx_path)
     if actual != manifest.onnx_sha256:
         raise PackageError(
@@ -75,9 +110,22 @@ def verify_package(
             f"sha256 mismatch: file {actual[:12]}…, registry says {expected_sha256[:12]}…"
         )
     check_signature(onnx_path, manifest)
+    session = None
     if smoke_inference:
-        run_smoke_inference(onnx_path, manifest)
-    return ModelPackage(onnx_path=onnx_path, manifest=manifest)
+        session = _build_session(onnx_path, session_factory)
+        run_smoke_inference(onnx_path, manifest, session=session)
+    return ModelPackage(onnx_path=onnx_path, manifest=manifest, session=session)
+
+
+def _build_session(onnx_path: Path, factory: SessionFactory | None) -> ort.InferenceSession:
+    import onnxruntime as ort
+
+    try:
+        if factory is not None:
+            return factory(onnx_path)
+        return ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise PackageError(f"onnxruntime cannot load the model: {exc}") from exc
 
 
 def check_signature(onnx_path: Path, manifest: Manifest) -> None:
@@ -196,15 +244,16 @@ def smoke_input(manifest: Manifest, batch: int = 2) -> np.ndarray:
     return (images * spec.scale + spec.offset).astype(np.float32)
 
 
-def run_smoke_inference(onnx_path: Path, manifest: Manifest) -> np.ndarray:
+def run_smoke_inference(
+    onnx_path: Path, manifest: Manifest, *, session: ort.InferenceSession | None = None
+) -> np.ndarray:
     """Probabilities must be finite, in [0, 1], one per class, and sum to 1."""
-    import onnxruntime as ort
-
     names = [manifest.outputs.probabilities]
     if manifest.ood:
         names += [manifest.ood.score, manifest.ood.cues]
+    if session is None:
+        session = _build_session(onnx_path, None)
     try:
-        session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
         probs, *guard = session.run(names, {manifest.input.name: smoke_input(manifest)})
     except Exception as exc:  # onnxruntime raises its own exception types
         raise PackageError(f"smoke inference failed: {exc}") from exc

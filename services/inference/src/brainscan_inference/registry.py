@@ -168,15 +168,6 @@ class ModelRegistry:
     def _prepare(self, candidate: ModelCandidate):
         """Blocking part of a load: checks, session, warm-up. None if already serving it."""
         onnx_path, manifest = load_package(candidate.directory)
-        expected_name = self._settings.model_name
-        if expected_name is not None and manifest.name != expected_name:
-            raise PackageError(
-                f"package is model {manifest.name!r}, this service serves {expected_name!r}"
-            )
-        if manifest.version is not None and manifest.version != candidate.version:
-            raise PackageError(
-                f"manifest says version {manifest.version!r}, the source says {candidate.version!r}"
-            )
         current = self._current
         if (
             current is not None
@@ -185,9 +176,16 @@ class ModelRegistry:
             and (candidate.expected_sha256 in (None, current.sha256))
         ):
             return None
-        verify_package(onnx_path, manifest, expected_sha256=candidate.expected_sha256)
-        session = create_session(onnx_path, self._settings)
-        runner = ModelRunner(session, manifest)
+        package = verify_package(
+            onnx_path,
+            manifest,
+            expected_sha256=candidate.expected_sha256,
+            expected_name=self._settings.model_name,
+            expected_version=candidate.version,
+            session_factory=lambda path: create_session(path, self._settings),
+        )
+        assert package.session is not None  # the smoke inference ran on it
+        runner = ModelRunner(package.session, manifest)
         runner.warm_up(sorted({1, self._settings.max_batch_size}))
         return runner, onnx_path
 

@@ -13,12 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow.artifacts
-from brainscan_manifest import MANIFEST_FILE, MODEL_FILE
+from brainscan_manifest.registry_contract import (
+    LEGACY_PRODUCTION_STAGE,
+    PACKAGE_FILES,
+    PRODUCTION,
+    SHA256_TAG,
+)
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException, RestException
 
-SHA256_TAG = "manifest.onnx_sha256"
-LEGACY_STAGE = "Production"
 WEBHOOK_EVENTS = ["model_version_alias.created", "model_version_alias.deleted"]
 
 
@@ -74,7 +77,7 @@ class MlflowRegistry:
     """Reads the served version of registered models and downloads their packages."""
 
     def __init__(
-        self, tracking_uri: str, *, alias: str = "production", follow_legacy_stage: bool = False
+        self, tracking_uri: str, *, alias: str = PRODUCTION, follow_legacy_stage: bool = False
     ) -> None:
         self.tracking_uri = tracking_uri
         self.alias = alias
@@ -95,7 +98,7 @@ class MlflowRegistry:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated, we know
-                in_stage = self.client.get_latest_versions(name, stages=[LEGACY_STAGE])
+                in_stage = self.client.get_latest_versions(name, stages=[LEGACY_PRODUCTION_STAGE])
         except MlflowException as exc:
             if _is_not_found(exc):
                 return None
@@ -103,7 +106,7 @@ class MlflowRegistry:
         if not in_stage:
             return None
         latest = max(in_stage, key=lambda v: int(v.version))
-        return self._version(latest, f"stage {LEGACY_STAGE}")
+        return self._version(latest, f"stage {LEGACY_PRODUCTION_STAGE}")
 
     @staticmethod
     def _version(found, selected_by: str) -> RegistryVersion:
@@ -118,7 +121,7 @@ class MlflowRegistry:
     def download(self, version: RegistryVersion, destination: Path) -> None:
         """Fetch the package's `model.onnx` and `manifest.json` into ``destination``."""
         destination.mkdir(parents=True, exist_ok=True)
-        for filename in (MODEL_FILE, MANIFEST_FILE):
+        for filename in PACKAGE_FILES:
             try:
                 mlflow.artifacts.download_artifacts(
                     artifact_uri=f"{version.source}/{filename}",

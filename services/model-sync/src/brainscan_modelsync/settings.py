@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
+from brainscan_manifest.registry_contract import PRODUCTION
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -31,7 +32,7 @@ class ModelSyncSettings(BaseSettings):
     models: Annotated[list[str], NoDecode] = ["brainscan-mobilenetv2"]
     """Registered models to follow, comma-separated (or a JSON list)."""
 
-    alias: str = "production"
+    alias: str = PRODUCTION
     """The registry alias whose version is served."""
 
     follow_legacy_stage: bool = False

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from brainscan_manifest import Manifest
+from brainscan_manifest.registry_contract import SHA256_TAG
 from brainscan_manifest.verify import PackageError, load_package, verify_package
 
 
@@ -42,19 +43,17 @@ def verify_version(
         raise PackageRefused(str(exc)) from exc
     if sha256_tag is None:
         raise PackageRefused(
-            "the registry version has no manifest.onnx_sha256 tag, so the download cannot be"
+            f"the registry version has no {SHA256_TAG} tag, so the download cannot be"
             " checked against the registry; register it with brainscan_training.registry"
         )
-    if manifest.name != model_name:
-        raise PackageRefused(
-            f"the manifest names model {manifest.name!r}, the registered model is {model_name!r}"
-        )
-    if manifest.version is not None and manifest.version != version:
-        raise PackageRefused(
-            f"the manifest says version {manifest.version!r}, the registry says {version!r}"
-        )
     try:
-        verify_package(onnx_path, manifest, expected_sha256=sha256_tag)
+        verify_package(
+            onnx_path,
+            manifest,
+            expected_sha256=sha256_tag,
+            expected_name=model_name,
+            expected_version=version,
+        )
     except PackageError as exc:
         raise PackageRefused(str(exc)) from exc
     return VerifiedPackage(model_name, version, onnx_path, manifest.with_version(version))
