@@ -24,6 +24,7 @@ from brainscan_inference.main import SERVER_OPTIONS
 from brainscan_inference.settings import InferenceSettings
 from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, Manifest
 from brainscan_manifest.verify import sha256_file
+from brainscan_servicekit import server_config
 from onnx import TensorProto, helper, numpy_helper
 
 CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
@@ -245,7 +246,7 @@ class RunningServer:
         self.socket.bind(("127.0.0.1", 0))
         self.port = self.socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(app, lifespan="on", **SERVER_OPTIONS)
+        config = server_config(app, lifespan="on", **SERVER_OPTIONS)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._run, daemon=True, name=f"uvicorn-{self.port}")
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from brainscan_servicekit.errors import ServiceError
+
 
 class ErrorCode(StrEnum):
     """The ``error.code`` values; docs/gateway.md lists each with its status and meaning."""
@@ -41,21 +43,15 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
-class GatewayError(Exception):
+class GatewayError(ServiceError):
     """An expected failure that becomes a JSON error response."""
 
+    code: ErrorCode
+
     def __init__(
-        self,
-        code: ErrorCode,
-        message: str,
-        status: int,
-        headers: dict[str, str] | None = None,
+        self, code: ErrorCode, message: str, status: int, headers: dict[str, str] | None = None
     ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.headers = headers or {}
+        super().__init__(code, message, status, headers)
 
 
 class BadUpload(GatewayError):

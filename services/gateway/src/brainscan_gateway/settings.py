@@ -4,22 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from brainscan_servicekit import usable_cpus
+from brainscan_servicekit import ServiceSettings, usable_cpus
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 MIB = 1024 * 1024
 
 
-class GatewaySettings(BaseSettings):
+class GatewaySettings(ServiceSettings):
     """Settings of the gateway; each field is documented where it is declared."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="GATEWAY_",
-        use_attribute_docstrings=True,
-        protected_namespaces=(),
-        extra="ignore",
-    )
+    model_config = SettingsConfigDict(env_prefix="GATEWAY_")
 
     # --- the inference service behind -------------------------------------------------------
     inference_url: str = "http://localhost:8001"
@@ -136,17 +131,6 @@ class GatewaySettings(BaseSettings):
 
     port: int = Field(8000, ge=1, le=65535)
     """TCP port uvicorn listens on."""
-
-    log_level: str = "INFO"
-    """Log level of the ECS JSON logs (DEBUG, INFO, WARNING, ERROR)."""
-
-    @field_validator("log_level")
-    @classmethod
-    def _known_level(cls, value: str) -> str:
-        level = value.upper()
-        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            raise ValueError(f"unknown log level {value!r}")
-        return level
 
     @field_validator("class_thresholds")
     @classmethod

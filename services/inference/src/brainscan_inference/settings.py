@@ -5,19 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
+from brainscan_servicekit import ServiceSettings
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 
-class InferenceSettings(BaseSettings):
+class InferenceSettings(ServiceSettings):
     """Settings of the inference service; each field is documented where it is declared."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="INFERENCE_",
-        use_attribute_docstrings=True,
-        protected_namespaces=(),
-        extra="ignore",
-    )
+    model_config = SettingsConfigDict(env_prefix="INFERENCE_")
 
     # --- where models come from ---------------------------------------------------------------
     model_source: Literal["local", "modelsync"] = "local"
@@ -112,21 +108,10 @@ class InferenceSettings(BaseSettings):
     """Shared token the repository API requires as `Authorization: Bearer <token>` (at least 16
     characters); required when INFERENCE_REPOSITORY_API is on."""
 
-    log_level: str = "INFO"
-    """Log level of the service's ECS JSON logs (DEBUG, INFO, WARNING, ERROR)."""
-
     @field_validator("model_name", "model_version", "modelsync_model", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if value == "" else value
-
-    @field_validator("log_level")
-    @classmethod
-    def _known_level(cls, value: str) -> str:
-        level = value.upper()
-        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            raise ValueError(f"unknown log level {value!r}")
-        return level
 
     @model_validator(mode="after")
     def _repository_api_has_a_token(self) -> InferenceSettings:

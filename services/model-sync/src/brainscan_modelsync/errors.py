@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from brainscan_servicekit.errors import ServiceError
+
 
 class ErrorCode(StrEnum):
     """The ``error.code`` values; docs/model-sync.md lists each with its status and meaning."""
@@ -20,14 +22,12 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
 
 
-class ModelSyncError(Exception):
+class ModelSyncError(ServiceError):
     """An expected failure that becomes a JSON error response."""
+
+    code: ErrorCode
 
     def __init__(
         self, code: ErrorCode, message: str, status: int, headers: dict[str, str] | None = None
     ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.headers = headers or {}
+        super().__init__(code, message, status, headers)

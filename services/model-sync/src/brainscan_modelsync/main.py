@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uvicorn
+from brainscan_servicekit import serve
 
 from .app import create_app
 from .settings import ModelSyncSettings
@@ -14,11 +14,9 @@ _GRACEFUL_SHUTDOWN_SECONDS = 5
 def run() -> None:
     """Serve the app on MODELSYNC_HOST:MODELSYNC_PORT with settings from the environment."""
     settings = ModelSyncSettings()
-    uvicorn.run(
+    serve(
         create_app(settings),
         host=settings.host,
         port=settings.port,
-        log_config=None,  # keep the ECS JSON logging configured by create_app
-        access_log=False,  # the request-ID middleware writes one access event per request
-        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS,
+        graceful_shutdown_seconds=_GRACEFUL_SHUTDOWN_SECONDS,
     )

@@ -8,28 +8,26 @@ from pathlib import Path
 from typing import Annotated
 
 from brainscan_manifest.registry_contract import PRODUCTION
+from brainscan_servicekit import ServiceSettings
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 _MIN_SECRET_LENGTH = 16
 
 
-class ModelSyncSettings(BaseSettings):
+class ModelSyncSettings(ServiceSettings):
     """Settings of model-sync; each field is documented where it is declared."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="MODELSYNC_",
-        use_attribute_docstrings=True,
-        protected_namespaces=(),
-        extra="ignore",
-    )
+    model_config = SettingsConfigDict(env_prefix="MODELSYNC_")
 
     # --- the registry -----------------------------------------------------------------------------
     mlflow_tracking_uri: str = "http://localhost:5000"
     """MLflow tracking/registry server. Credentials, if any, come from MLflow's own variables
     (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD / MLFLOW_TRACKING_TOKEN)."""
 
-    models: Annotated[list[str], NoDecode] = ["brainscan-mobilenetv2"]
+    models: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["brainscan-mobilenetv2"]
+    )
     """Registered models to follow, comma-separated (or a JSON list)."""
 
     alias: str = PRODUCTION
@@ -90,9 +88,6 @@ class ModelSyncSettings(BaseSettings):
     port: int = Field(8002, ge=1, le=65535)
     """TCP port uvicorn listens on."""
 
-    log_level: str = "INFO"
-    """Log level of the service's ECS JSON logs (DEBUG, INFO, WARNING, ERROR)."""
-
     @field_validator("models", mode="before")
     @classmethod
     def _split_models(cls, value: object) -> object:
@@ -130,14 +125,6 @@ class ModelSyncSettings(BaseSettings):
         if value is not None and not re.match(r"^https?://[^/\s]+", value):
             raise ValueError(f"webhook_url must be an http(s) URL, got {value!r}")
         return value
-
-    @field_validator("log_level")
-    @classmethod
-    def _known_level(cls, value: str) -> str:
-        level = value.upper()
-        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
-            raise ValueError(f"unknown log level {value!r}")
-        return level
 
     @model_validator(mode="after")
     def _url_needs_secret(self) -> ModelSyncSettings:
