@@ -280,3 +280,16 @@ def test_groovy_syntax_and_jenkinsfile_rules(groovy_lint, path):
 
 def test_groovy_check_catches_a_syntax_error(groovy_lint):
     assert [finding["rule"] for finding in groovy_lint["broken"]] == ["NglParseError"]
+
+
+@pytest.mark.parametrize("component", sorted(JENKINSFILES))
+def test_every_pipeline_ends_by_sending_its_build_event(jenkinsfiles, library, component):
+    # The service pipelines come from the library; training has its own Jenkinsfile.
+    text = jenkinsfiles[component]
+    if "brainscanServicePipeline(" in text:
+        text = library["ci/jenkins-library/vars/brainscanServicePipeline.groovy"]
+    post = text[text.rindex("post {") :]
+    assert "always {" in post and "brainscanBuildEvent()" in post
+    step = library["ci/jenkins-library/vars/brainscanBuildEvent.groovy"]
+    assert "elk/jenkins/build_event.py" in step and "catch (err)" in step
+    assert "--result ${currentBuild.currentResult}" in step

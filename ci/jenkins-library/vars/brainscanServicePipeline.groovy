@@ -169,6 +169,9 @@ void call(Map config) {
         }
 
         post {
+            always {
+                brainscanBuildEvent()
+            }
             cleanup {
                 sh 'docker image rm "$IMAGE" || true'
             }
