@@ -7,23 +7,7 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 from brainscan_v2protocol import HEADER_LENGTH, decode_response, encode_request
-
-
-def binary_response(outputs: dict[str, np.ndarray], version: str = "3") -> tuple[bytes, str]:
-    entries, chunks = [], []
-    for name, array in outputs.items():
-        raw = np.ascontiguousarray(array).tobytes()
-        entries.append(
-            {
-                "name": name,
-                "datatype": {"float32": "FP32", "uint8": "UINT8"}[str(array.dtype)],
-                "shape": list(array.shape),
-                "parameters": {"binary_data_size": len(raw), "activation_class": "1"},
-            }
-        )
-        chunks.append(raw)
-    header = json.dumps({"model_name": "m", "model_version": version, "outputs": entries}).encode()
-    return header + b"".join(chunks), str(len(header))
+from v2protocol_bodies import binary_response
 
 
 def test_request_is_a_json_header_followed_by_raw_bytes():

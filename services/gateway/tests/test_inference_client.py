@@ -1,6 +1,5 @@
 import asyncio
 import contextlib
-import json
 import socket
 
 import numpy as np
@@ -16,6 +15,7 @@ from brainscan_gateway.inference_client import (
     InferenceUnavailable,
     UpstreamRejected,
 )
+from v2protocol_bodies import binary_response
 
 FAST = ClientLimits(connect_timeout=0.5, read_timeout=0.5, connect_retries=2, retry_backoff=0.01)
 
@@ -24,23 +24,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
-
-
-def binary_response(outputs: dict[str, np.ndarray], version: str = "3") -> tuple[bytes, str]:
-    entries, chunks = [], []
-    for name, array in outputs.items():
-        raw = np.ascontiguousarray(array).tobytes()
-        entries.append(
-            {
-                "name": name,
-                "datatype": {"float32": "FP32", "uint8": "UINT8"}[str(array.dtype)],
-                "shape": list(array.shape),
-                "parameters": {"binary_data_size": len(raw), "activation_class": "1"},
-            }
-        )
-        chunks.append(raw)
-    header = json.dumps({"model_name": "m", "model_version": version, "outputs": entries}).encode()
-    return header + b"".join(chunks), str(len(header))
 
 
 @contextlib.asynccontextmanager
