@@ -18,14 +18,14 @@ from functools import partial
 from brainscan_servicekit import get_logger
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..batching import BatcherClosed, QueueFull
-from ..codec import HEADER_LENGTH, InferRequest, decode_request, encode_response
-from ..errors import BadRequest, InferenceError, PayloadTooLarge, Unavailable
-from ..metrics import InferenceMetrics
-from ..model import CheckedRequest, LoadedModel
-from ..registry import ModelRegistry
-from ..settings import InferenceSettings
-from .errors import error_response
+from ...batching import BatcherClosed, QueueFull
+from ...codec import HEADER_LENGTH, InferRequest, decode_request, encode_response
+from ...errors import BadRequest, InferenceError, PayloadTooLarge, Unavailable
+from ...metrics import InferenceMetrics
+from ...model import CheckedRequest, LoadedModel
+from ...registry import ModelRegistry
+from ...settings import InferenceSettings
+from ..errors import error_response
 
 _log = get_logger(__name__)
 
