@@ -12,10 +12,10 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from . import SERVICE_NAME, __version__
-from .api import health, models, repository
-from .api import metrics as metrics_route
 from .api.errors import install_error_handlers
-from .api.infer import InferenceRoute
+from .api.routes import health, models, repository
+from .api.routes import metrics as metrics_route
+from .api.routes.infer import InferenceRoute
 from .metrics import InferenceMetrics
 from .registry import ModelRegistry
 from .settings import InferenceSettings
@@ -45,7 +45,7 @@ def source_from_settings(settings: InferenceSettings) -> ModelSource:
 
 class InferenceApp(FastAPI):
     """FastAPI with two layers in front of its own middleware: request IDs and access events
-    for every request, then inference requests straight to their endpoint (api/infer.py). The
+    for every request, then inference requests straight to their endpoint (api/routes/infer.py). The
     hot path thereby skips FastAPI's error, telemetry and body-limit layers and its router."""
 
     def __init__(self, *, access_log: AccessLog, **options: Any) -> None:

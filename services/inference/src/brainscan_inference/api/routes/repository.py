@@ -12,8 +12,8 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 
-from ..errors import BadRequest, ModelNotFound, Unauthorized
-from .deps import RegistryDep, SettingsDep, UpdaterDep
+from ...errors import BadRequest, ModelNotFound, Unauthorized
+from ..deps import RegistryDep, SettingsDep, UpdaterDep
 
 
 async def require_token(request: Request, settings: SettingsDep) -> None:

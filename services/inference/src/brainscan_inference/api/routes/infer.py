@@ -19,14 +19,14 @@ from brainscan_servicekit import get_logger
 from brainscan_v2protocol import HEADER_LENGTH
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..batching import BatcherClosed, QueueFull
-from ..codec import InferRequest, decode_request, encode_response
-from ..errors import BadRequest, InferenceError, PayloadTooLarge, Unavailable
-from ..metrics import InferenceMetrics
-from ..model import CheckedRequest, LoadedModel
-from ..registry import ModelRegistry
-from ..settings import InferenceSettings
-from .errors import error_response
+from ...batching import BatcherClosed, QueueFull
+from ...codec import InferRequest, decode_request, encode_response
+from ...errors import BadRequest, InferenceError, PayloadTooLarge, Unavailable
+from ...metrics import InferenceMetrics
+from ...model import CheckedRequest, LoadedModel
+from ...registry import ModelRegistry
+from ...settings import InferenceSettings
+from ..errors import error_response
 
 _log = get_logger(__name__)
 

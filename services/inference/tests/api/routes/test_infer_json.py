@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import orjson
 import pytest
-from brainscan_inference.api import infer as infer_route
+from brainscan_inference.api.routes import infer as infer_route
 
 
 def json_body(images) -> bytes:

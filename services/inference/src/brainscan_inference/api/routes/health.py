@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from .. import SERVICE_NAME, __version__
-from .deps import RegistryDep, SettingsDep
+from ... import SERVICE_NAME, __version__
+from ..deps import RegistryDep, SettingsDep
 
 router = APIRouter(tags=["health"])
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from .deps import RegistryDep
+from ..deps import RegistryDep
 
 router = APIRouter(tags=["models"])
 

@@ -1,0 +1,1 @@
+"""One module per resource: infer, models (metadata and readiness), repository, health, metrics."""
