@@ -12,7 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from brainscan_gateway import activation_overlay, prediction
+from brainscan_gateway import prediction
+from brainscan_gateway.imaging import overlay
 from gateway_images import png_bytes
 
 
@@ -54,7 +55,7 @@ def predict(url: str, explain: bool = False) -> httpx.Response:
     [
         (prediction, "decode_upload", False),
         (prediction, "to_input_array", False),
-        (activation_overlay, "overlay", True),
+        (overlay, "overlay", True),
     ],
     ids=["decode", "preprocess", "overlay"],
 )

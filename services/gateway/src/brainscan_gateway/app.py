@@ -18,7 +18,7 @@ from .api.routes import docs, health, model, monitoring, page, predictions
 from .api.routes import metrics as metrics_route
 from .api_keys import API_KEY_HEADER, ApiKeyChecker
 from .circuit_breaker import CircuitBreaker
-from .image_decoding import DecodeLimits
+from .imaging.limits import DecodeLimits
 from .inference_client import ClientLimits, InferenceClient
 from .metrics import GatewayMetrics
 from .monitoring import DriftMonitor

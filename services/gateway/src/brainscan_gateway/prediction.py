@@ -17,11 +17,12 @@ from brainscan_manifest import InputSpec, Manifest
 from brainscan_manifest.preprocess import input_intensity, to_input_array
 from brainscan_servicekit import get_logger
 
-from . import activation_overlay
 from .api.schemas import ActivationMap, ImageInfo, ModelRef, OodCheck, Prediction, Timings
 from .distribution_check import DistributionCheck, check_distribution, guard_outputs
 from .errors import ErrorCode, GatewayError
-from .image_decoding import DecodedImage, DecodeLimits, decode_upload
+from .imaging import overlay
+from .imaging.decoding import DecodedImage, decode_upload
+from .imaging.limits import DecodeLimits
 from .inference_client import (
     ACTIVATION_MAP_OUTPUT,
     InferenceClient,
@@ -229,12 +230,12 @@ class Predictor:
         raise AssertionError("unreachable")
 
     def _overlay_png(self, decoded: DecodedImage, cam: np.ndarray) -> str:
-        image = activation_overlay.overlay(decoded.image, cam, self.preview_max_side)
-        return activation_overlay.png_base64(image)
+        image = overlay.overlay(decoded.image, cam, self.preview_max_side)
+        return overlay.png_base64(image)
 
     def _preview_png(self, decoded: DecodedImage) -> str:
-        image = activation_overlay.display_copy(decoded.image, self.preview_max_side)
-        return activation_overlay.png_base64(image)
+        image = overlay.display_copy(decoded.image, self.preview_max_side)
+        return overlay.png_base64(image)
 
     def _record(self, label, confidence, uncertain, version, decode_s, inference_s) -> None:
         self.metrics.predictions.labels(label, version or "").inc()

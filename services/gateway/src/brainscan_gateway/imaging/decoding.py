@@ -1,8 +1,10 @@
 """Decode an upload (JPEG, PNG or DICOM) into one 8-bit greyscale or RGB picture.
 
-Size limits are checked on the header, before any pixel is decoded, so a small file that
-expands to billions of pixels (a decompression bomb) costs nothing. Orientation, bit depth,
-palette and alpha are normalised by ``brainscan_manifest.decode``, as in training.
+Size limits (``limits``) are checked on the header, before any pixel is decoded, so a small file
+that expands to billions of pixels (a decompression bomb) costs nothing. Orientation, bit depth,
+palette and alpha are normalised by ``brainscan_manifest.decode``, as in training. This module
+dispatches by format: it is the only one that knows both the raster decoder (here) and the
+DICOM renderer (``dicom``), which needs only ``limits``.
 """
 
 from __future__ import annotations
@@ -14,19 +16,12 @@ from dataclasses import dataclass
 from brainscan_manifest.decode import upright_eight_bit
 from PIL import Image, UnidentifiedImageError
 
-from .errors import BadUpload, ErrorCode
+from ..errors import BadUpload, ErrorCode
+from .limits import DecodeLimits, check_dimensions
 from .upload_format import UploadFormat, detect_format
 
 # Enough bytes to see a DICOM preamble (128) and its "DICM" marker, and to describe other formats.
 SNIFF_BYTES = 512
-
-
-@dataclass(frozen=True)
-class DecodeLimits:
-    """What an upload must satisfy before it is decoded."""
-
-    max_pixels: int
-    min_side: int
 
 
 @dataclass(frozen=True)
@@ -45,30 +40,13 @@ def decode_upload(data: bytes, limits: DecodeLimits) -> DecodedImage:
     """Detect the format by content, check the limits on the header, then decode."""
     upload_format = detect_format(data[:SNIFF_BYTES])
     if upload_format is UploadFormat.DICOM:
-        from .dicom_decoding import decode_dicom  # pydicom is only imported when a DICOM comes
+        from .dicom import decode_dicom  # pydicom is only imported when a DICOM comes
 
         # Rendered to grey or RGB here; the shared normalisation below then sees a plain image.
         image = upright_eight_bit(decode_dicom(data, limits))
     else:
         image = decode_raster(data, upload_format, limits)
     return DecodedImage(image=image, source_format=upload_format)
-
-
-def check_dimensions(width: int, height: int, limits: DecodeLimits, frames: int = 1) -> None:
-    """Refuse images too large to decode safely or too small to classify."""
-    pixels = width * height * frames
-    if pixels > limits.max_pixels:
-        raise BadUpload(
-            ErrorCode.TOO_MANY_PIXELS,
-            f"the image is {width}x{height} pixels ({pixels:,} in all), above the limit of "
-            f"{limits.max_pixels:,} pixels: send a smaller image",
-        )
-    if min(width, height) < limits.min_side:
-        raise BadUpload(
-            ErrorCode.IMAGE_TOO_SMALL,
-            f"the image is {width}x{height} pixels, too small to classify: each side must be "
-            f"at least {limits.min_side} pixels",
-        )
 
 
 def decode_raster(data: bytes, upload_format: UploadFormat, limits: DecodeLimits) -> Image.Image:

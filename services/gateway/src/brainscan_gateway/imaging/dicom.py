@@ -18,8 +18,8 @@ from PIL import Image
 from pydicom.dataset import Dataset
 from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
-from .errors import BadUpload, ErrorCode
-from .image_decoding import DecodeLimits, check_dimensions
+from ..errors import BadUpload, ErrorCode
+from .limits import DecodeLimits, check_dimensions
 
 _PIXEL_DATA_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _GREY = ("MONOCHROME1", "MONOCHROME2")

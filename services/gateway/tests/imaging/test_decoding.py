@@ -4,9 +4,10 @@ import tracemalloc
 import numpy as np
 import pytest
 from brainscan_gateway.errors import BadUpload, ErrorCode
-from brainscan_gateway.image_decoding import DecodeLimits, decode_upload
+from brainscan_gateway.imaging.decoding import decode_upload
+from brainscan_gateway.imaging.limits import DecodeLimits
+from brainscan_gateway.imaging.upload_format import UploadFormat
 from brainscan_gateway.settings import GatewaySettings
-from brainscan_gateway.upload_format import UploadFormat
 from gateway_images import encode, jpeg_bytes, mri_like, png_bomb, png_bytes, png_header_bomb
 from PIL import Image
 

@@ -1,6 +1,6 @@
 import pytest
 from brainscan_gateway.errors import BadUpload, ErrorCode
-from brainscan_gateway.upload_format import UploadFormat, detect_format
+from brainscan_gateway.imaging.upload_format import UploadFormat, detect_format
 from gateway_dicoms import dataset, mr_slice, to_bytes
 from gateway_images import jpeg_bytes, png_bytes
 

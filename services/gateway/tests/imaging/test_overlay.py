@@ -2,7 +2,7 @@ import base64
 import io
 
 import numpy as np
-from brainscan_gateway.activation_overlay import colour_map, display_copy, overlay, png_base64
+from brainscan_gateway.imaging.overlay import colour_map, display_copy, overlay, png_base64
 from PIL import Image
 
 

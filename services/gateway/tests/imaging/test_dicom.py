@@ -2,10 +2,11 @@ import logging
 
 import numpy as np
 import pytest
-from brainscan_gateway.dicom_decoding import apply_window
 from brainscan_gateway.errors import BadUpload, ErrorCode
-from brainscan_gateway.image_decoding import DecodeLimits, decode_upload
-from brainscan_gateway.upload_format import UploadFormat
+from brainscan_gateway.imaging.decoding import decode_upload
+from brainscan_gateway.imaging.dicom import apply_window
+from brainscan_gateway.imaging.limits import DecodeLimits
+from brainscan_gateway.imaging.upload_format import UploadFormat
 from gateway_dicoms import PATIENT_ID, PATIENT_NAME, dataset, mr_slice, to_bytes
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEG2000Lossless

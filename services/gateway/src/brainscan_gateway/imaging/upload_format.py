@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from .errors import BadUpload, ErrorCode
+from ..errors import BadUpload, ErrorCode
 
 SUPPORTED = "JPEG, PNG or DICOM"
 _DICOM_PREAMBLE = 128
