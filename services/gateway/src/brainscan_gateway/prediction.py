@@ -23,17 +23,17 @@ from .errors import ErrorCode, GatewayError
 from .imaging import overlay
 from .imaging.decoding import DecodedImage, decode_upload
 from .imaging.limits import DecodeLimits
-from .inference_client import (
+from .metrics import GatewayMetrics
+from .monitoring import DriftMonitor
+from .thresholds import ThresholdPolicy
+from .upstream.client import (
     ACTIVATION_MAP_OUTPUT,
     InferenceClient,
     InferenceFailed,
     InferenceResult,
     ModelNotServed,
 )
-from .metrics import GatewayMetrics
-from .monitoring import DriftMonitor
-from .served_model import ServedModel
-from .thresholds import ThresholdPolicy
+from .upstream.served_model import ServedModel
 
 _log = get_logger("brainscan.prediction")
 

@@ -16,8 +16,8 @@ from ..errors import ErrorCode, GatewayError
 from ..metrics import GatewayMetrics
 from ..prediction import Predictor
 from ..rate_limit import RateLimiter, retry_after_header
-from ..served_model import ServedModel
 from ..settings import GatewaySettings
+from ..upstream.served_model import ServedModel
 
 # auto_error=False: the checker below decides (keys may be switched off), and answers in our shape.
 _api_key_header = APIKeyHeader(

@@ -11,14 +11,14 @@ import aiohttp
 import httpx
 import numpy as np
 import pytest
-from brainscan_gateway.circuit_breaker import BreakerState, CircuitBreaker
-from brainscan_gateway.inference_client import (
+from brainscan_gateway.upstream.circuit_breaker import BreakerState, CircuitBreaker
+from brainscan_gateway.upstream.client import (
     ClientLimits,
     InferenceClient,
     InferenceFailed,
     InferenceUnavailable,
 )
-from brainscan_gateway.inference_transport import AiohttpTransport, _as_httpx_errors
+from brainscan_gateway.upstream.transport import AiohttpTransport, _as_httpx_errors
 
 FAST = ClientLimits(connect_timeout=0.5, read_timeout=0.5, connect_retries=2, retry_backoff=0.01)
 OK_REPLY = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}"

@@ -5,9 +5,9 @@ import socket
 
 import numpy as np
 import pytest
-from brainscan_gateway.circuit_breaker import BreakerState, CircuitBreaker
 from brainscan_gateway.errors import ErrorCode, GatewayError
-from brainscan_gateway.inference_client import (
+from brainscan_gateway.upstream.circuit_breaker import BreakerState, CircuitBreaker
+from brainscan_gateway.upstream.client import (
     HEADER_LENGTH,
     ClientLimits,
     InferenceClient,

@@ -1,7 +1,7 @@
 import asyncio
 
 import pytest
-from brainscan_gateway.circuit_breaker import BreakerState, CircuitBreaker, CircuitOpen
+from brainscan_gateway.upstream.circuit_breaker import BreakerState, CircuitBreaker, CircuitOpen
 
 
 class Clock:

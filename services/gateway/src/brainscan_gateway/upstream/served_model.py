@@ -15,8 +15,8 @@ from brainscan_manifest import Manifest
 from brainscan_servicekit import get_logger
 from pydantic import ValidationError
 
-from .errors import GatewayError
-from .inference_client import InferenceClient, InferenceFailed
+from ..errors import GatewayError
+from .client import InferenceClient, InferenceFailed
 
 _log = get_logger(__name__)
 

@@ -1,7 +1,7 @@
 """Client of the inference service: Open Inference Protocol v2 over REST, binary tensors.
 
 One pooled ``httpx.AsyncClient`` for the process (moving its bytes through aiohttp's pool, see
-``inference_transport``), explicit timeouts, a retry only for connect errors (the request never
+``transport``), explicit timeouts, a retry only for connect errors (the request never
 reached the server, so sending it again is safe) and a circuit breaker, so that a dead
 inference service costs callers a fast 503, not a hang.
 """
@@ -18,9 +18,9 @@ from urllib.parse import quote
 import httpx
 import numpy as np
 
+from ..errors import ErrorCode, GatewayError
 from .circuit_breaker import CircuitBreaker, CircuitOpen
-from .errors import ErrorCode, GatewayError
-from .inference_transport import AiohttpTransport
+from .transport import AiohttpTransport
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 ACTIVATION_MAP_OUTPUT = "activation_map"

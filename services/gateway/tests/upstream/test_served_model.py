@@ -3,10 +3,10 @@
 import asyncio
 
 import pytest
-from brainscan_gateway.circuit_breaker import CircuitBreaker
 from brainscan_gateway.errors import ErrorCode, GatewayError
-from brainscan_gateway.inference_client import ClientLimits, InferenceClient
-from brainscan_gateway.served_model import ServedModel
+from brainscan_gateway.upstream.circuit_breaker import CircuitBreaker
+from brainscan_gateway.upstream.client import ClientLimits, InferenceClient
+from brainscan_gateway.upstream.served_model import ServedModel
 from gateway_servers import MODEL_NAME
 
 FAST = ClientLimits(connect_timeout=0.5, read_timeout=2, connect_retries=0)

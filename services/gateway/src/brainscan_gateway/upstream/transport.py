@@ -4,7 +4,7 @@ The client keeps httpx's API and its error types; only the layer that moves byte
 httpx's own transport (httpcore) cost the gateway ~0.8 ms of CPU per call to inference, and
 more with many calls in flight; aiohttp's pool costs about a third of that (docs/gateway.md,
 Benchmark). Each aiohttp error becomes the httpx error that means the same thing, so the
-connect-only retry and the circuit breaker in ``inference_client`` decide exactly as before:
+connect-only retry and the circuit breaker in ``client`` decide exactly as before:
 only a failure to connect is a ``ConnectError``/``ConnectTimeout``.
 """
 
