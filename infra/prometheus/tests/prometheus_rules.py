@@ -215,7 +215,7 @@ def gateway_label_values(work_dir: Path) -> dict[str, set[str]]:
 
 def gateway_routes() -> set[str]:
     """Route templates the gateway labels its requests with: its API's paths, and the label
-    of unmatched paths (request_metrics.py)."""
+    of unmatched paths (middleware/request_metrics.py)."""
     from brainscan_gateway.app import create_app
     from brainscan_gateway.settings import GatewaySettings
 

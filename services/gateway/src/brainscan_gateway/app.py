@@ -16,16 +16,16 @@ from . import SERVICE_NAME, __version__
 from .api.errors import install_error_handlers
 from .api.routes import docs, health, model, monitoring, page, predictions
 from .api.routes import metrics as metrics_route
-from .api_keys import API_KEY_HEADER, ApiKeyChecker
 from .imaging.limits import DecodeLimits
 from .metrics import GatewayMetrics
+from .middleware.api_keys import API_KEY_HEADER, ApiKeyChecker
+from .middleware.rate_limit import RateLimiter
+from .middleware.request_metrics import RequestMetricsMiddleware
+from .middleware.security_headers import SecurityHeadersMiddleware
+from .middleware.upload_limit import UploadLimitMiddleware
 from .monitoring import DriftMonitor
 from .prediction import Predictor
-from .rate_limit import RateLimiter
-from .request_metrics import RequestMetricsMiddleware
-from .security_headers import SecurityHeadersMiddleware
 from .settings import GatewaySettings
-from .upload_limit import UploadLimitMiddleware
 from .upstream.circuit_breaker import CircuitBreaker
 from .upstream.client import ClientLimits, InferenceClient
 from .upstream.served_model import ServedModel

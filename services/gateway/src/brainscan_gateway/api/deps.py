@@ -11,11 +11,11 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-from ..api_keys import API_KEY_HEADER, ApiKeyChecker
 from ..errors import ErrorCode, GatewayError
 from ..metrics import GatewayMetrics
+from ..middleware.api_keys import API_KEY_HEADER, ApiKeyChecker
+from ..middleware.rate_limit import RateLimiter, retry_after_header
 from ..prediction import Predictor
-from ..rate_limit import RateLimiter, retry_after_header
 from ..settings import GatewaySettings
 from ..upstream.served_model import ServedModel
 

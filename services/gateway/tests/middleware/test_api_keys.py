@@ -1,6 +1,6 @@
 import pytest
-from brainscan_gateway.api_keys import ApiKeyChecker
 from brainscan_gateway.errors import ErrorCode, GatewayError
+from brainscan_gateway.middleware.api_keys import ApiKeyChecker
 
 
 def test_no_keys_means_open():

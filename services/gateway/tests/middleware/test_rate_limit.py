@@ -1,5 +1,5 @@
 import pytest
-from brainscan_gateway.rate_limit import RateLimiter, retry_after_header
+from brainscan_gateway.middleware.rate_limit import RateLimiter, retry_after_header
 
 
 class Clock:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-from .errors import ErrorCode, GatewayError
+from ..errors import ErrorCode, GatewayError
 
 API_KEY_HEADER = "X-API-Key"
 

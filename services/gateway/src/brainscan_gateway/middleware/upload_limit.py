@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import ErrorCode, GatewayError
+from ..errors import ErrorCode, GatewayError
 
 
 class UploadTooLarge(GatewayError):

@@ -6,7 +6,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .metrics import GatewayMetrics
+from ..metrics import GatewayMetrics
 
 
 class RequestMetricsMiddleware:
