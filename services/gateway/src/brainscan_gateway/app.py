@@ -23,8 +23,8 @@ from .middleware.rate_limit import RateLimiter
 from .middleware.request_metrics import RequestMetricsMiddleware
 from .middleware.security_headers import SecurityHeadersMiddleware
 from .middleware.upload_limit import UploadLimitMiddleware
-from .monitoring import DriftMonitor
-from .prediction import Predictor
+from .prediction.monitoring import DriftMonitor
+from .prediction.predictor import Predictor
 from .settings import GatewaySettings
 from .upstream.circuit_breaker import CircuitBreaker
 from .upstream.client import ClientLimits, InferenceClient

@@ -15,7 +15,7 @@ from ..errors import ErrorCode, GatewayError
 from ..metrics import GatewayMetrics
 from ..middleware.api_keys import API_KEY_HEADER, ApiKeyChecker
 from ..middleware.rate_limit import RateLimiter, retry_after_header
-from ..prediction import Predictor
+from ..prediction.predictor import Predictor
 from ..settings import GatewaySettings
 from ..upstream.served_model import ServedModel
 

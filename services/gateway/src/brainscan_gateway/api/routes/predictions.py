@@ -7,7 +7,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.datastructures import UploadFile
 
 from ...errors import BadUpload, ErrorCode
-from ...prediction import PredictionOptions
+from ...prediction.predictor import PredictionOptions
 from ..deps import PredictorDep, RateLimitedClientDep
 from ..responses import errors
 from ..schemas import Prediction

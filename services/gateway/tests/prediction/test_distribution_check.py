@@ -11,7 +11,7 @@ import httpx
 import numpy as np
 import pytest
 from brainscan_gateway.app import create_app as create_gateway
-from brainscan_gateway.distribution_check import NOT_ASSESSED, check_distribution
+from brainscan_gateway.prediction.distribution_check import NOT_ASSESSED, check_distribution
 from brainscan_gateway.upstream.client import InferenceFailed, InferenceResult
 from brainscan_inference.app import create_app as create_inference
 from brainscan_manifest import Manifest

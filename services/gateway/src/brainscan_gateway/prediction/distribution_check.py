@@ -14,7 +14,7 @@ import numpy as np
 from brainscan_manifest import Manifest
 from brainscan_manifest.ood import PROPORTIONS_CUE, PROPORTIONS_DESCRIPTION
 
-from .upstream.client import InferenceFailed, InferenceResult
+from ..upstream.client import InferenceFailed, InferenceResult
 
 NOT_ASSESSED = "not assessed: this image does not look like the images this model was trained on"
 UNAVAILABLE = (

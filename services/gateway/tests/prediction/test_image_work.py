@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from brainscan_gateway import prediction
 from brainscan_gateway.imaging import overlay
+from brainscan_gateway.prediction import predictor
 from gateway_images import png_bytes
 
 
@@ -53,8 +53,8 @@ def predict(url: str, explain: bool = False) -> httpx.Response:
 @pytest.mark.parametrize(
     ("module", "name", "explain"),
     [
-        (prediction, "decode_upload", False),
-        (prediction, "to_input_array", False),
+        (predictor, "decode_upload", False),
+        (predictor, "to_input_array", False),
         (overlay, "overlay", True),
     ],
     ids=["decode", "preprocess", "overlay"],
@@ -80,8 +80,8 @@ def test_health_answers_while_pixel_work_is_held(
 
 
 def test_pixel_work_waits_for_a_free_slot(monkeypatch, inference, start_gateway):
-    gate = Gate(prediction.decode_upload)
-    monkeypatch.setattr(prediction, "decode_upload", gate)
+    gate = Gate(predictor.decode_upload)
+    monkeypatch.setattr(predictor, "decode_upload", gate)
     gateway = start_gateway(inference.url, max_concurrent_decodes=1)
     slots = gateway.server.config.app.state.predictor.image_work_slots
     with ThreadPoolExecutor(3) as pool:

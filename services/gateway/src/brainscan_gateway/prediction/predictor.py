@@ -17,23 +17,23 @@ from brainscan_manifest import InputSpec, Manifest
 from brainscan_manifest.preprocess import input_intensity, to_input_array
 from brainscan_servicekit import get_logger
 
-from .api.schemas import ActivationMap, ImageInfo, ModelRef, OodCheck, Prediction, Timings
-from .distribution_check import DistributionCheck, check_distribution, guard_outputs
-from .errors import ErrorCode, GatewayError
-from .imaging import overlay
-from .imaging.decoding import DecodedImage, decode_upload
-from .imaging.limits import DecodeLimits
-from .metrics import GatewayMetrics
-from .monitoring import DriftMonitor
-from .thresholds import ThresholdPolicy
-from .upstream.client import (
+from ..api.schemas import ActivationMap, ImageInfo, ModelRef, OodCheck, Prediction, Timings
+from ..errors import ErrorCode, GatewayError
+from ..imaging import overlay
+from ..imaging.decoding import DecodedImage, decode_upload
+from ..imaging.limits import DecodeLimits
+from ..metrics import GatewayMetrics
+from ..upstream.client import (
     ACTIVATION_MAP_OUTPUT,
     InferenceClient,
     InferenceFailed,
     InferenceResult,
     ModelNotServed,
 )
-from .upstream.served_model import ServedModel
+from ..upstream.served_model import ServedModel
+from .distribution_check import DistributionCheck, check_distribution, guard_outputs
+from .monitoring import DriftMonitor
+from .thresholds import ThresholdPolicy
 
 _log = get_logger("brainscan.prediction")
 

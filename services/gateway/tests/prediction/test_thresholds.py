@@ -1,4 +1,4 @@
-from brainscan_gateway.thresholds import ThresholdPolicy
+from brainscan_gateway.prediction.thresholds import ThresholdPolicy
 from brainscan_manifest import Manifest
 
 MANIFEST = Manifest.model_validate(

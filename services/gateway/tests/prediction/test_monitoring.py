@@ -7,8 +7,8 @@ import httpx
 import numpy as np
 import pytest
 from brainscan_gateway.app import create_app as create_gateway
-from brainscan_gateway.distribution_check import DistributionCheck
-from brainscan_gateway.monitoring import MAJOR_SHIFT, MIN_PREDICTIONS, DriftMonitor, psi
+from brainscan_gateway.prediction.distribution_check import DistributionCheck
+from brainscan_gateway.prediction.monitoring import MAJOR_SHIFT, MIN_PREDICTIONS, DriftMonitor, psi
 from brainscan_manifest import Manifest
 from gateway_images import encode, png_bytes
 from gateway_servers import RunningServer, gateway_settings, write_package
