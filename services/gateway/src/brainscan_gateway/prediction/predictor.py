@@ -1,6 +1,7 @@
 """One prediction end to end: decode, preprocess by the manifest, infer, threshold, explain.
 
-Knows nothing of HTTP; the route hands it the uploaded bytes and returns what it gives back.
+Knows nothing of HTTP; the route hands it the uploaded bytes and maps the ``PredictionResult``
+it gives back to the response schema.
 Pixel work (decode, preprocess, overlay and preview) runs in worker threads, at most
 ``max_concurrent_image_work`` at once: the event loop keeps answering (health checks too) while
 a large image decodes, and memory is bounded however many uploads arrive together.
@@ -17,11 +18,11 @@ from brainscan_manifest import InputSpec, Manifest
 from brainscan_manifest.preprocess import input_intensity, to_input_array
 from brainscan_servicekit import get_logger
 
-from ..api.schemas import ActivationMap, ImageInfo, ModelRef, OodCheck, Prediction, Timings
 from ..errors import ErrorCode, GatewayError
 from ..imaging import overlay
 from ..imaging.decoding import DecodedImage, decode_upload
 from ..imaging.limits import DecodeLimits
+from ..imaging.upload_format import UploadFormat
 from ..metrics import GatewayMetrics
 from ..upstream.client import (
     ACTIVATION_MAP_OUTPUT,
@@ -45,6 +46,45 @@ class PredictionOptions:
 
 
 @dataclass(frozen=True)
+class PredictionTimings:
+    """Where one prediction's time went, in seconds."""
+
+    decode: float
+    """Checking, decoding and preprocessing the upload."""
+    inference: float
+    """The call to the inference service."""
+    explain: float
+    """Drawing the activation-map overlay and the preview."""
+    total: float
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    """One answered prediction, as the domain sees it."""
+
+    label: str
+    confidence: float
+    uncertain: bool
+    """Below the class threshold, or not assessed: a person should review the image."""
+    threshold: float
+    assessed: bool
+    """False when the image is out of distribution: the label is then not a finding."""
+    check: DistributionCheck
+    probabilities: dict[str, float]
+    """Per class, in model order."""
+    model_name: str
+    model_version: str | None
+    source_format: UploadFormat
+    size: tuple[int, int]
+    """Width and height of the decoded upload."""
+    timings: PredictionTimings
+    overlay_png: str | None = None
+    """With explain: the activation map for ``label`` over the image (PNG, base64)."""
+    preview_png: str | None = None
+    """With preview: the decoded image (PNG, base64)."""
+
+
+@dataclass(frozen=True)
 class PreparedImage:
     """A decoded upload and the model input made from it for one input spec."""
 
@@ -54,7 +94,7 @@ class PreparedImage:
 
 
 class Predictor:
-    """Turns uploaded bytes into a Prediction, with the served model's own preprocessing."""
+    """Turns uploaded bytes into a PredictionResult, with the served model's own preprocessing."""
 
     def __init__(
         self,
@@ -82,7 +122,9 @@ class Predictor:
     def thresholds(self, manifest: Manifest) -> ThresholdPolicy:
         return ThresholdPolicy.for_model(manifest, self.default_threshold, self.class_thresholds)
 
-    async def predict(self, data: bytes, options: PredictionOptions, request_id: str) -> Prediction:
+    async def predict(
+        self, data: bytes, options: PredictionOptions, request_id: str
+    ) -> PredictionResult:
         started = time.perf_counter()
         manifest = await self.served_model.get(request_id)
         if options.explain and manifest.outputs.activation_map is None:
@@ -114,14 +156,11 @@ class Predictor:
         uncertain = policy.is_uncertain(label, confidence) or not assessed
 
         explain_started = time.perf_counter()
-        activation_map = None
+        overlay_png = None
         preview_png = None
         if options.explain:
             cam = _activation_map(result)
-            activation_map = ActivationMap(
-                label=label,
-                overlay_png=await self._image_work(self._overlay_png, decoded, cam),
-            )
+            overlay_png = await self._image_work(self._overlay_png, decoded, cam)
         if options.preview:
             preview_png = await self._image_work(self._preview_png, decoded)
         explain_seconds = time.perf_counter() - explain_started
@@ -153,33 +192,27 @@ class Predictor:
                 "model.version": version,
             },
         )
-        return Prediction(
-            request_id=request_id,
+        return PredictionResult(
             label=label,
             confidence=confidence,
             uncertain=uncertain,
             threshold=threshold,
-            in_distribution=check.in_distribution,
             assessed=assessed,
-            ood=OodCheck(
-                score=check.score, threshold=check.threshold, cue=check.cue, reason=check.reason
-            ),
+            check=check,
             probabilities={
                 name: float(p) for name, p in zip(manifest.classes, probabilities, strict=True)
             },
-            model=ModelRef(name=manifest.name, version=version),
-            image=ImageInfo(
-                format=decoded.source_format.value,
-                width=decoded.size[0],
-                height=decoded.size[1],
+            model_name=manifest.name,
+            model_version=version,
+            source_format=decoded.source_format,
+            size=decoded.size,
+            timings=PredictionTimings(
+                decode=decode_seconds,
+                inference=inference_seconds,
+                explain=explain_seconds,
+                total=total_seconds,
             ),
-            timings=Timings(
-                decode_ms=round(decode_seconds * 1000, 3),
-                inference_ms=round(inference_seconds * 1000, 3),
-                explain_ms=round(explain_seconds * 1000, 3),
-                total_ms=round(total_seconds * 1000, 3),
-            ),
-            activation_map=activation_map,
+            overlay_png=overlay_png,
             preview_png=preview_png,
         )
 
