@@ -26,7 +26,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-REPORTS = Path(__file__).resolve().parents[3] / "reports" / "gateway"
+REPORTS = Path(__file__).resolve().parents[4] / "reports" / "gateway"
 
 pytestmark = [
     pytest.mark.slow,
