@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 
-from brainscan_gateway.image_decoding import DecodeLimits, decode_upload
+from brainscan_gateway.imaging.decoding import decode_upload
+from brainscan_gateway.imaging.limits import DecodeLimits
 from ci_jenkinsfiles import REPO
 
 SCRIPT = REPO / "ci/smoke_test.py"

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from brainscan_gateway.image_decoding import DecodeLimits, decode_upload
+from brainscan_gateway.imaging.decoding import decode_upload
+from brainscan_gateway.imaging.limits import DecodeLimits
 from brainscan_manifest import InputSpec
 from brainscan_manifest.preprocess import to_input_array
 from brainscan_training.dataset import load_split

@@ -175,7 +175,7 @@ def exported_metrics() -> dict[str, ExportedMetric]:
     """Sample name -> labels, for every metric of the gateway, inference and model-sync, and
     the gateway's drift gauges (a collector computed when scraped, registered beside them)."""
     from brainscan_gateway.metrics import GatewayMetrics
-    from brainscan_gateway.monitoring import DriftMonitor
+    from brainscan_gateway.prediction.monitoring import DriftMonitor
     from brainscan_inference.metrics import InferenceMetrics
     from brainscan_modelsync.metrics import ModelSyncMetrics
     from prometheus_client.metrics import MetricWrapperBase
@@ -194,8 +194,8 @@ def gateway_label_values(work_dir: Path) -> dict[str, set[str]]:
     """The `result` and `statistic` values the gateway's code produces: its metric label for
     each verdict (in, out, no guard), and the statistics a drift window of a guarded model
     (built in ``work_dir``) exports."""
-    from brainscan_gateway.distribution_check import DistributionCheck
-    from brainscan_gateway.monitoring import DriftMonitor
+    from brainscan_gateway.prediction.distribution_check import DistributionCheck
+    from brainscan_gateway.prediction.monitoring import DriftMonitor
     from brainscan_manifest import MANIFEST_FILE, Manifest
     from gateway_servers import write_package
 
@@ -215,7 +215,7 @@ def gateway_label_values(work_dir: Path) -> dict[str, set[str]]:
 
 def gateway_routes() -> set[str]:
     """Route templates the gateway labels its requests with: its API's paths, and the label
-    of unmatched paths (request_metrics.py)."""
+    of unmatched paths (middleware/request_metrics.py)."""
     from brainscan_gateway.app import create_app
     from brainscan_gateway.settings import GatewaySettings
 

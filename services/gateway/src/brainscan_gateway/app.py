@@ -16,19 +16,19 @@ from . import SERVICE_NAME, __version__
 from .api.errors import install_error_handlers
 from .api.routes import docs, health, model, monitoring, page, predictions
 from .api.routes import metrics as metrics_route
-from .api_keys import API_KEY_HEADER, ApiKeyChecker
-from .circuit_breaker import CircuitBreaker
-from .image_decoding import DecodeLimits
-from .inference_client import ClientLimits, InferenceClient
+from .imaging.limits import DecodeLimits
 from .metrics import GatewayMetrics
-from .monitoring import DriftMonitor
-from .prediction import Predictor
-from .rate_limit import RateLimiter
-from .request_metrics import RequestMetricsMiddleware
-from .security_headers import SecurityHeadersMiddleware
-from .served_model import ServedModel
+from .middleware.api_keys import API_KEY_HEADER, ApiKeyChecker
+from .middleware.rate_limit import RateLimiter
+from .middleware.request_metrics import RequestMetricsMiddleware
+from .middleware.security_headers import SecurityHeadersMiddleware
+from .middleware.upload_limit import UploadLimitMiddleware
+from .prediction.monitoring import DriftMonitor
+from .prediction.predictor import Predictor
 from .settings import GatewaySettings
-from .upload_limit import UploadLimitMiddleware
+from .upstream.circuit_breaker import CircuitBreaker
+from .upstream.client import ClientLimits, InferenceClient
+from .upstream.served_model import ServedModel
 
 _log = get_logger(__name__)
 _QUIET_PATHS = ("/metrics", "/healthz", "/readyz")

@@ -11,13 +11,13 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-from ..api_keys import API_KEY_HEADER, ApiKeyChecker
 from ..errors import ErrorCode, GatewayError
 from ..metrics import GatewayMetrics
-from ..prediction import Predictor
-from ..rate_limit import RateLimiter, retry_after_header
-from ..served_model import ServedModel
+from ..middleware.api_keys import API_KEY_HEADER, ApiKeyChecker
+from ..middleware.rate_limit import RateLimiter, retry_after_header
+from ..prediction.predictor import Predictor
 from ..settings import GatewaySettings
+from ..upstream.served_model import ServedModel
 
 # auto_error=False: the checker below decides (keys may be switched off), and answers in our shape.
 _api_key_header = APIKeyHeader(

@@ -7,10 +7,10 @@ from fastapi import APIRouter, Query, Request
 from starlette.datastructures import UploadFile
 
 from ...errors import BadUpload, ErrorCode
-from ...prediction import PredictionOptions
+from ...prediction.predictor import PredictionOptions, PredictionResult
 from ..deps import PredictorDep, RateLimitedClientDep
 from ..responses import errors
-from ..schemas import Prediction
+from ..schemas import ActivationMap, ImageInfo, ModelRef, OodCheck, Prediction, Timings
 
 router = APIRouter(prefix="/api/v1", tags=["predictions"])
 PATH = "/api/v1/predictions"
@@ -82,4 +82,43 @@ async def create_prediction(
     """Classify one brain MRI slice; flags predictions below the confidence threshold."""
     data = await read_upload(request)
     options = PredictionOptions(explain=explain, preview=preview)
-    return await predictor.predict(data, options, current_request_id())
+    request_id = current_request_id()
+    return to_response(await predictor.predict(data, options, request_id), request_id)
+
+
+def to_response(result: PredictionResult, request_id: str) -> Prediction:
+    """The predictor's result as the API answers it (times in milliseconds)."""
+    check = result.check
+    timings = result.timings
+    width, height = result.size
+    return Prediction(
+        request_id=request_id,
+        label=result.label,
+        confidence=result.confidence,
+        uncertain=result.uncertain,
+        threshold=result.threshold,
+        in_distribution=check.in_distribution,
+        assessed=result.assessed,
+        ood=OodCheck(
+            score=check.score, threshold=check.threshold, cue=check.cue, reason=check.reason
+        ),
+        probabilities=result.probabilities,
+        model=ModelRef(name=result.model_name, version=result.model_version),
+        image=ImageInfo(format=result.source_format.value, width=width, height=height),
+        timings=Timings(
+            decode_ms=_ms(timings.decode),
+            inference_ms=_ms(timings.inference),
+            explain_ms=_ms(timings.explain),
+            total_ms=_ms(timings.total),
+        ),
+        activation_map=(
+            None
+            if result.overlay_png is None
+            else ActivationMap(label=result.label, overlay_png=result.overlay_png)
+        ),
+        preview_png=result.preview_png,
+    )
+
+
+def _ms(seconds: float) -> float:
+    return round(seconds * 1000, 3)

@@ -1,0 +1,67 @@
+"""Refuse a too-large prediction upload while it streams in, before it is all read.
+
+A declared Content-Length over the limit is refused before one byte of the body is read; a
+body without one (chunked) is counted as it arrives and refused as soon as it passes the limit.
+"""
+
+from __future__ import annotations
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..errors import ErrorCode, GatewayError
+
+
+class UploadTooLarge(GatewayError):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            ErrorCode.UPLOAD_TOO_LARGE,
+            f"the upload is larger than the limit of {limit:,} bytes: send a smaller file",
+            413,
+        )
+
+
+class UploadLimitMiddleware:
+    """Applies ``limit`` to request bodies of the given (method, path) pairs."""
+
+    def __init__(self, app: ASGIApp, limit: int, routes: frozenset[tuple[str, str]]) -> None:
+        self.app = app
+        self.limit = limit
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or (scope["method"], scope["path"]) not in self.routes:
+            await self.app(scope, receive, send)
+            return
+        declared = _content_length(scope)
+        if declared is not None and declared > self.limit:
+            # Raised inside the app (at its first read), so the error handlers shape the answer.
+            limit = self.limit
+
+            async def refuse() -> Message:
+                raise UploadTooLarge(limit)
+
+            await self.app(scope, refuse, send)
+            return
+
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise UploadTooLarge(self.limit)
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope.get("headers", []):
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

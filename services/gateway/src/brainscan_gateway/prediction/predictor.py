@@ -1,0 +1,311 @@
+"""One prediction end to end: decode, preprocess by the manifest, infer, threshold, explain.
+
+Knows nothing of HTTP; the route hands it the uploaded bytes and maps the ``PredictionResult``
+it gives back to the response schema.
+Pixel work (decode, preprocess, overlay and preview) runs in worker threads, at most
+``max_concurrent_image_work`` at once: the event loop keeps answering (health checks too) while
+a large image decodes, and memory is bounded however many uploads arrive together.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from anyio import CapacityLimiter, to_thread
+from brainscan_manifest import InputSpec, Manifest
+from brainscan_manifest.preprocess import input_intensity, to_input_array
+from brainscan_servicekit import get_logger
+
+from ..errors import ErrorCode, GatewayError
+from ..imaging import overlay
+from ..imaging.decoding import DecodedImage, decode_upload
+from ..imaging.limits import DecodeLimits
+from ..imaging.upload_format import UploadFormat
+from ..metrics import GatewayMetrics
+from ..upstream.client import (
+    ACTIVATION_MAP_OUTPUT,
+    InferenceClient,
+    InferenceFailed,
+    InferenceResult,
+    ModelNotServed,
+)
+from ..upstream.served_model import ServedModel
+from .distribution_check import DistributionCheck, check_distribution, guard_outputs
+from .monitoring import DriftMonitor
+from .thresholds import ThresholdPolicy
+
+_log = get_logger("brainscan.prediction")
+
+
+@dataclass(frozen=True)
+class PredictionOptions:
+    explain: bool = False
+    preview: bool = False
+
+
+@dataclass(frozen=True)
+class PredictionTimings:
+    """Where one prediction's time went, in seconds."""
+
+    decode: float
+    """Checking, decoding and preprocessing the upload."""
+    inference: float
+    """The call to the inference service."""
+    explain: float
+    """Drawing the activation-map overlay and the preview."""
+    total: float
+
+
+@dataclass(frozen=True)
+class PredictionResult:
+    """One answered prediction, as the domain sees it."""
+
+    label: str
+    confidence: float
+    uncertain: bool
+    """Below the class threshold, or not assessed: a person should review the image."""
+    threshold: float
+    assessed: bool
+    """False when the image is out of distribution: the label is then not a finding."""
+    check: DistributionCheck
+    probabilities: dict[str, float]
+    """Per class, in model order."""
+    model_name: str
+    model_version: str | None
+    source_format: UploadFormat
+    size: tuple[int, int]
+    """Width and height of the decoded upload."""
+    timings: PredictionTimings
+    overlay_png: str | None = None
+    """With explain: the activation map for ``label`` over the image (PNG, base64)."""
+    preview_png: str | None = None
+    """With preview: the decoded image (PNG, base64)."""
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """A decoded upload and the model input made from it for one input spec."""
+
+    decoded: DecodedImage
+    spec: InputSpec
+    tensor: np.ndarray  # with its batch axis of 1
+
+
+class Predictor:
+    """Turns uploaded bytes into a PredictionResult, with the served model's own preprocessing."""
+
+    def __init__(
+        self,
+        client: InferenceClient,
+        served_model: ServedModel,
+        limits: DecodeLimits,
+        default_threshold: float | None,
+        class_thresholds: dict[str, float],
+        preview_max_side: int,
+        metrics: GatewayMetrics,
+        max_concurrent_image_work: int,
+        drift: DriftMonitor,
+    ) -> None:
+        self.client = client
+        self.served_model = served_model
+        self.limits = limits
+        self.default_threshold = default_threshold
+        self.class_thresholds = class_thresholds
+        self.preview_max_side = preview_max_side
+        self.metrics = metrics
+        self.drift = drift
+        # Its own limiter, not anyio's shared 40-thread default: decodes wait here for a slot.
+        self.image_work_slots = CapacityLimiter(max_concurrent_image_work)
+
+    def thresholds(self, manifest: Manifest) -> ThresholdPolicy:
+        return ThresholdPolicy.for_model(manifest, self.default_threshold, self.class_thresholds)
+
+    async def predict(
+        self, data: bytes, options: PredictionOptions, request_id: str
+    ) -> PredictionResult:
+        started = time.perf_counter()
+        manifest = await self.served_model.get(request_id)
+        if options.explain and manifest.outputs.activation_map is None:
+            raise GatewayError(
+                ErrorCode.EXPLANATION_UNAVAILABLE,
+                f"model {manifest.name} version {manifest.version} carries no activation-map "
+                "data, so it cannot explain its predictions: ask without explain=true",
+                422,
+            )
+        prepared = await self._image_work(self._prepare, data, manifest.input)
+        decoded = prepared.decoded
+        decode_seconds = time.perf_counter() - started
+
+        inference_started = time.perf_counter()
+        manifest, prepared, result = await self._infer(
+            prepared, manifest, options.explain, request_id
+        )
+        inference_seconds = time.perf_counter() - inference_started
+
+        probabilities = _probabilities(result, manifest)
+        index = int(np.argmax(probabilities))
+        label = manifest.classes[index]
+        confidence = float(probabilities[index])
+        policy = self.thresholds(manifest)
+        threshold = policy.threshold_for(label)
+        check = check_distribution(result, manifest, decoded.size)
+        # An image unlike the training images gets no finding, however confident the model is.
+        assessed = check.in_distribution is not False
+        uncertain = policy.is_uncertain(label, confidence) or not assessed
+
+        explain_started = time.perf_counter()
+        overlay_png = None
+        preview_png = None
+        if options.explain:
+            cam = _activation_map(result)
+            overlay_png = await self._image_work(self._overlay_png, decoded, cam)
+        if options.preview:
+            preview_png = await self._image_work(self._preview_png, decoded)
+        explain_seconds = time.perf_counter() - explain_started
+        total_seconds = time.perf_counter() - started
+
+        version = result.model_version or manifest.version
+        self._record(label, confidence, uncertain, version, decode_seconds, inference_seconds)
+        self.metrics.ood_checks.labels(version or "", check.result).inc()
+        intensity = float(input_intensity(prepared.tensor, prepared.spec)[0])
+        self.drift.observe(manifest, version or "", index, confidence, intensity, check)
+        _log.info(
+            "prediction",
+            **{
+                "event.action": "predict",
+                "event.outcome": "success",
+                "event.duration": int(total_seconds * 1e9),
+                "prediction.label": label,
+                "prediction.confidence": round(confidence, 4),
+                "prediction.below_threshold": uncertain,
+                "prediction.threshold": threshold,
+                "prediction.assessed": assessed,
+                **_check_fields(check),
+                "prediction.explain": options.explain,
+                "prediction.image_format": decoded.source_format.value,
+                "prediction.latency.decode_ms": round(decode_seconds * 1000, 2),
+                "prediction.latency.inference_ms": round(inference_seconds * 1000, 2),
+                "prediction.latency.total_ms": round(total_seconds * 1000, 2),
+                "model.name": manifest.name,
+                "model.version": version,
+            },
+        )
+        return PredictionResult(
+            label=label,
+            confidence=confidence,
+            uncertain=uncertain,
+            threshold=threshold,
+            assessed=assessed,
+            check=check,
+            probabilities={
+                name: float(p) for name, p in zip(manifest.classes, probabilities, strict=True)
+            },
+            model_name=manifest.name,
+            model_version=version,
+            source_format=decoded.source_format,
+            size=decoded.size,
+            timings=PredictionTimings(
+                decode=decode_seconds,
+                inference=inference_seconds,
+                explain=explain_seconds,
+                total=total_seconds,
+            ),
+            overlay_png=overlay_png,
+            preview_png=preview_png,
+        )
+
+    async def _image_work(self, function, *args):
+        """Run CPU-heavy pixel work in a worker thread, within the image-work slots."""
+        return await to_thread.run_sync(function, *args, limiter=self.image_work_slots)
+
+    def _prepare(self, data: bytes, spec: InputSpec) -> PreparedImage:
+        decoded = decode_upload(data, self.limits)
+        return PreparedImage(decoded, spec, self._tensor(decoded, spec))
+
+    @staticmethod
+    def _tensor(decoded: DecodedImage, spec: InputSpec) -> np.ndarray:
+        return to_input_array(decoded.image, spec)[None, ...]
+
+    async def _infer(
+        self, prepared: PreparedImage, manifest: Manifest, explain: bool, request_id: str
+    ) -> tuple[Manifest, PreparedImage, InferenceResult]:
+        """Call the exact version the manifest describes; after a swap, re-read and retry once."""
+        for attempt in range(2):
+            if manifest.input != prepared.spec:  # the new version preprocesses differently
+                tensor = await self._image_work(self._tensor, prepared.decoded, manifest.input)
+                prepared = PreparedImage(prepared.decoded, manifest.input, tensor)
+            tensor = prepared.tensor
+            outputs = [manifest.outputs.probabilities, *guard_outputs(manifest)]
+            if explain:
+                outputs.append(ACTIVATION_MAP_OUTPUT)
+            try:
+                result = await self.client.infer(
+                    tensor,
+                    manifest.input.name,
+                    outputs,
+                    request_id=request_id,
+                    version=manifest.version,
+                )
+                return manifest, prepared, result
+            except ModelNotServed:
+                if attempt == 1:
+                    raise
+                manifest = await self.served_model.refresh(request_id)
+                if explain and manifest.outputs.activation_map is None:
+                    raise GatewayError(
+                        ErrorCode.EXPLANATION_UNAVAILABLE,
+                        "the model now served carries no activation-map data: ask without "
+                        "explain=true",
+                        422,
+                    ) from None
+        raise AssertionError("unreachable")
+
+    def _overlay_png(self, decoded: DecodedImage, cam: np.ndarray) -> str:
+        image = overlay.overlay(decoded.image, cam, self.preview_max_side)
+        return overlay.png_base64(image)
+
+    def _preview_png(self, decoded: DecodedImage) -> str:
+        image = overlay.display_copy(decoded.image, self.preview_max_side)
+        return overlay.png_base64(image)
+
+    def _record(self, label, confidence, uncertain, version, decode_s, inference_s) -> None:
+        self.metrics.predictions.labels(label, version or "").inc()
+        self.metrics.confidence.labels(version or "").observe(confidence)
+        if uncertain:
+            self.metrics.uncertain.labels(label).inc()
+        self.metrics.phase_duration.labels("decode").observe(decode_s)
+        self.metrics.phase_duration.labels("inference").observe(inference_s)
+
+
+def _check_fields(check: DistributionCheck) -> dict[str, object]:
+    """Log fields of the guard's verdict; none of them when the model has no guard."""
+    if check.in_distribution is None:
+        return {}
+    return {
+        "prediction.in_distribution": check.in_distribution,
+        "prediction.ood_score": round(check.score, 4),
+        "prediction.ood_threshold": round(check.threshold, 4),
+        "prediction.ood_reason": "none" if check.in_distribution else check.cue,
+    }
+
+
+def _probabilities(result: InferenceResult, manifest: Manifest) -> np.ndarray:
+    tensor = result.outputs.get(manifest.outputs.probabilities)
+    if tensor is None or tensor.ndim != 2 or tensor.shape != (1, len(manifest.classes)):
+        raise InferenceFailed(
+            "the inference service returned no usable probabilities "
+            f"(expected shape [1, {len(manifest.classes)}])"
+        )
+    probabilities = tensor[0].astype(np.float64)
+    if not np.all(np.isfinite(probabilities)):
+        raise InferenceFailed("the inference service returned non-finite probabilities")
+    return probabilities
+
+
+def _activation_map(result: InferenceResult) -> np.ndarray:
+    tensor = result.outputs.get(ACTIVATION_MAP_OUTPUT)
+    if tensor is None or tensor.ndim != 3 or tensor.shape[0] != 1:
+        raise InferenceFailed("the inference service returned no usable activation map")
+    return tensor[0]
