@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from brainscan_gateway.app import create_app as create_gateway
 from brainscan_gateway.prediction.distribution_check import NOT_ASSESSED, check_distribution
-from brainscan_gateway.upstream.client import InferenceFailed, InferenceResult
+from brainscan_gateway.upstream.client import InferenceFailed
 from brainscan_inference.app import create_app as create_inference
 from brainscan_manifest import Manifest
+from brainscan_v2protocol import InferResponse
 from gateway_images import encode, png_bytes
 from gateway_servers import (
     RunningServer,
@@ -162,8 +163,8 @@ def guarded_manifest(guarded_dir) -> Manifest:
     return Manifest.load(guarded_dir / "1" / "manifest.json")
 
 
-def result(**outputs) -> InferenceResult:
-    return InferenceResult("tiny-brainscan", "1", {k: np.asarray(v) for k, v in outputs.items()})
+def result(**outputs) -> InferResponse:
+    return InferResponse("tiny-brainscan", "1", {k: np.asarray(v) for k, v in outputs.items()})
 
 
 def test_a_score_at_the_threshold_is_still_in_distribution(guarded_manifest):

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 from brainscan_manifest import Manifest
 from brainscan_manifest.ood import PROPORTIONS_CUE, PROPORTIONS_DESCRIPTION
+from brainscan_v2protocol import InferResponse
 
-from ..upstream.client import InferenceFailed, InferenceResult
+from ..upstream.client import InferenceFailed
 
 NOT_ASSESSED = "not assessed: this image does not look like the images this model was trained on"
 UNAVAILABLE = (
@@ -49,7 +50,7 @@ def guard_outputs(manifest: Manifest) -> list[str]:
 
 
 def check_distribution(
-    result: InferenceResult, manifest: Manifest, size: tuple[int, int] | None = None
+    result: InferResponse, manifest: Manifest, size: tuple[int, int] | None = None
 ) -> DistributionCheck:
     """The verdict for the one image of ``result`` (uploaded at ``size``, width and height);
     InferenceFailed if the guard's output is missing or unusable (the model promised a guard,

@@ -17,6 +17,7 @@ from anyio import CapacityLimiter, to_thread
 from brainscan_manifest import InputSpec, Manifest
 from brainscan_manifest.preprocess import input_intensity, to_input_array
 from brainscan_servicekit import get_logger
+from brainscan_v2protocol import InferResponse
 
 from ..errors import ErrorCode, GatewayError
 from ..imaging import overlay
@@ -28,7 +29,6 @@ from ..upstream.client import (
     ACTIVATION_MAP_OUTPUT,
     InferenceClient,
     InferenceFailed,
-    InferenceResult,
     ModelNotServed,
 )
 from ..upstream.served_model import ServedModel
@@ -230,7 +230,7 @@ class Predictor:
 
     async def _infer(
         self, prepared: PreparedImage, manifest: Manifest, explain: bool, request_id: str
-    ) -> tuple[Manifest, PreparedImage, InferenceResult]:
+    ) -> tuple[Manifest, PreparedImage, InferResponse]:
         """Call the exact version the manifest describes; after a swap, re-read and retry once."""
         for attempt in range(2):
             if manifest.input != prepared.spec:  # the new version preprocesses differently
@@ -291,7 +291,7 @@ def _check_fields(check: DistributionCheck) -> dict[str, object]:
     }
 
 
-def _probabilities(result: InferenceResult, manifest: Manifest) -> np.ndarray:
+def _probabilities(result: InferResponse, manifest: Manifest) -> np.ndarray:
     tensor = result.outputs.get(manifest.outputs.probabilities)
     if tensor is None or tensor.ndim != 2 or tensor.shape != (1, len(manifest.classes)):
         raise InferenceFailed(
@@ -304,7 +304,7 @@ def _probabilities(result: InferenceResult, manifest: Manifest) -> np.ndarray:
     return probabilities
 
 
-def _activation_map(result: InferenceResult) -> np.ndarray:
+def _activation_map(result: InferResponse) -> np.ndarray:
     tensor = result.outputs.get(ACTIVATION_MAP_OUTPUT)
     if tensor is None or tensor.ndim != 3 or tensor.shape[0] != 1:
         raise InferenceFailed("the inference service returned no usable activation map")

@@ -15,8 +15,7 @@ from urllib.parse import quote
 
 import httpx
 import numpy as np
-from brainscan_v2protocol import HEADER_LENGTH, decode_response, encode_request
-from brainscan_v2protocol import InferResponse as InferenceResult
+from brainscan_v2protocol import HEADER_LENGTH, InferResponse, decode_response, encode_request
 
 from ..errors import ErrorCode, GatewayError
 from .circuit_breaker import CircuitBreaker, CircuitOpen
@@ -217,7 +216,7 @@ class InferenceClient:
         request_id: str | None = None,
         parameters: dict[str, Any] | None = None,
         version: str | None = None,
-    ) -> InferenceResult:
+    ) -> InferResponse:
         """Run one inference with binary tensors in both directions; with ``version``, only
         that version may answer (404 -> ModelNotServed once it has been replaced)."""
         body, headers = encode_request(
