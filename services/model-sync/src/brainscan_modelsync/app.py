@@ -10,9 +10,9 @@ from brainscan_servicekit.errors import UnhandledErrorMiddleware
 from fastapi import FastAPI
 
 from . import SERVICE_NAME, __version__
-from .api import health, models, webhooks
-from .api import metrics as metrics_route
 from .api.errors import install_error_handlers
+from .api.routes import health, models, webhooks
+from .api.routes import metrics as metrics_route
 from .cache import PackageCache
 from .metrics import ModelSyncMetrics
 from .mlflow_registry import MlflowRegistry, configure_mlflow_http

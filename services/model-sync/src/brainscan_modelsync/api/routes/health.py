@@ -7,7 +7,7 @@ import time
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from .deps import SettingsDep, SyncerDep
+from ..deps import SettingsDep, SyncerDep
 
 router = APIRouter(tags=["health"])
 
