@@ -18,6 +18,7 @@ from .metrics import ModelSyncMetrics
 from .mlflow_registry import MlflowRegistry, configure_mlflow_http
 from .settings import ModelSyncSettings
 from .syncer import ModelSyncer
+from .webhook_registration import WebhookRegistration
 from .webhook_signature import WebhookVerifier
 
 _log = get_logger(__name__)
@@ -40,9 +41,11 @@ def create_app(settings: ModelSyncSettings | None = None) -> FastAPI:
         )
         cache = PackageCache(settings.cache_dir, settings.cache_max_versions)
         syncer = ModelSyncer(settings, registry, cache, metrics)
+        webhook = WebhookRegistration(settings, registry, metrics)
         app.state.settings = settings
         app.state.metrics = metrics
         app.state.syncer = syncer
+        app.state.webhook = webhook
         app.state.webhook_verifier = (
             WebhookVerifier(
                 settings.webhook_secret.get_secret_value(), settings.webhook_tolerance_seconds
@@ -51,17 +54,19 @@ def create_app(settings: ModelSyncSettings | None = None) -> FastAPI:
             else None
         )
         syncer.start()
+        webhook.start()
         _log.info(
             "model-sync started",
             **{
                 "brainscan.registry.url": settings.mlflow_tracking_uri,
                 "brainscan.models": settings.models,
-                "brainscan.webhook.state": syncer.webhook.state,
+                "brainscan.webhook.state": str(webhook.status.state),
             },
         )
         try:
             yield
         finally:
+            await webhook.stop()
             await syncer.stop()
             _log.info("model-sync stopped")
 
