@@ -25,6 +25,18 @@ _log = get_logger(__name__)
 _QUIET_PATHS = ("/metrics", "/healthz", "/readyz")
 
 
+def end_long_polls(app: FastAPI) -> None:
+    """Answer every open long poll now, with what is served (503 with Retry-After if nothing).
+
+    For the server to call when it starts stopping (``main.ModelSyncServer`` does): a long poll
+    would otherwise hold the graceful shutdown until it timed out and then be cancelled, which
+    uvicorn reports as a 500 with a stack trace. A no-op before the app has started.
+    """
+    syncer: ModelSyncer | None = getattr(app.state, "syncer", None)
+    if syncer is not None:
+        syncer.end_long_polls()
+
+
 def create_app(settings: ModelSyncSettings | None = None) -> FastAPI:
     """An app that starts following the registry when it starts, and stops when it stops."""
     settings = settings or ModelSyncSettings()

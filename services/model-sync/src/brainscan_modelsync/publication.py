@@ -67,6 +67,7 @@ class Publication:
         # (version, sha256 tag) -> reason: a refused version is not downloaded again each poll.
         self._refused: dict[tuple[str, str | None], str] = {}
         self._changed = asyncio.Event()
+        self._long_polls_ended = False
         saved = cache.read_state(name) or {}
         self.saved_version: str | None = saved.get("current")
         self.saved_sha256: str | None = saved.get("sha256")
@@ -228,11 +229,12 @@ class Publication:
 
     # --- long poll ----------------------------------------------------------------------------
     async def wait_for_change(self, known: str | None, timeout: float) -> PublishedVersion | None:
-        """The served version once it differs from ``known``, or whatever is served at timeout."""
+        """The served version once it differs from ``known``, or whatever is served at timeout
+        (at once after ``end_long_polls``: the server is stopping)."""
         deadline = time.monotonic() + timeout
         self.waiting += 1
         try:
-            while self._unchanged(known):
+            while not self._long_polls_ended and self._unchanged(known):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -244,6 +246,11 @@ class Publication:
         finally:
             self.waiting -= 1
         return self.current
+
+    def end_long_polls(self) -> None:
+        """Answer every waiting long poll now with what is served, and any later one at once."""
+        self._long_polls_ended = True
+        self._changed.set()
 
     def _unchanged(self, known: str | None) -> bool:
         if self.current is None:

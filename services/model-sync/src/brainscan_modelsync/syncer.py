@@ -92,6 +92,11 @@ class ModelSyncer:
                 await task
         self._tasks.clear()
 
+    def end_long_polls(self) -> None:
+        """Answer every open long poll with what is served now (the server is stopping)."""
+        for publication in self.publications.values():
+            publication.end_long_polls()
+
     @property
     def ready(self) -> bool:
         """Every model has a version to serve (from the registry or the cache)."""
