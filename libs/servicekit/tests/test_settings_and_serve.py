@@ -1,7 +1,9 @@
 """The settings base every service subclasses, and the uvicorn set-up every service runs with."""
 
+import socket
+
 import pytest
-from brainscan_servicekit import ServiceSettings, server_config
+from brainscan_servicekit import ServiceSettings, serve, server_config
 from pydantic_settings import SettingsConfigDict
 
 
@@ -35,3 +37,15 @@ def test_servers_keep_the_apps_logging_and_write_no_access_log_of_their_own():
     config = server_config(app, port=8123, graceful_shutdown_seconds=5, ws="none")
     assert config.log_config is None and config.access_log is False
     assert (config.port, config.timeout_graceful_shutdown, config.ws) == (8123, 5, "none")
+
+
+def test_a_server_that_cannot_bind_exits_with_uvicorns_startup_failure_status():
+    async def app(scope, receive, send):  # pragma: no cover - never called
+        raise AssertionError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(SystemExit) as exited:
+            serve(app, host="127.0.0.1", port=taken.getsockname()[1], lifespan="off")
+    assert exited.value.code == 3  # uvicorn.main.STARTUP_FAILURE, as `uvicorn.run` exits

@@ -20,6 +20,7 @@ import uvicorn
 from brainscan_inference.app import create_app as create_inference_app
 from brainscan_inference.settings import InferenceSettings
 from brainscan_modelsync.app import create_app as create_modelsync_app
+from brainscan_modelsync.main import ModelSyncServer
 from brainscan_modelsync.settings import ModelSyncSettings
 
 SECRET = "test-webhook-secret-0123456789"
@@ -40,12 +41,12 @@ class ServerThread:
         self.server: uvicorn.Server | None = None
         self.thread: threading.Thread | None = None
 
-    def start(self, app) -> ServerThread:
+    def start(self, app, server_class: type[uvicorn.Server] = uvicorn.Server) -> ServerThread:
         self.app = app
         config = uvicorn.Config(
             app, log_config=None, access_log=False, lifespan="on", timeout_graceful_shutdown=2
         )
-        self.server = uvicorn.Server(config)
+        self.server = server_class(config)
         self.thread = threading.Thread(
             target=lambda: asyncio.run(self.server.serve(sockets=[self.socket])),
             daemon=True,
@@ -104,7 +105,8 @@ def start_modelsync(
     port: int = 0,
     **overrides: object,
 ) -> ServerThread:
-    """model-sync on a free port; with ``webhooks`` it registers its webhook in MLflow."""
+    """model-sync on a free port, served as ``brainscan-model-sync`` serves it; with
+    ``webhooks`` it registers its webhook in MLflow."""
     thread = ServerThread(port)
     servers.append(thread)
     if webhooks:
@@ -115,7 +117,7 @@ def start_modelsync(
             **overrides,
         }
     settings = modelsync_settings(tracking_uri, model, cache_dir, **overrides)
-    return thread.start(create_modelsync_app(settings))
+    return thread.start(create_modelsync_app(settings), ModelSyncServer)
 
 
 def start_inference(

@@ -1,5 +1,5 @@
 """The console script runs model-sync as a process: it serves, logs requests, says why it is not
-ready, stops."""
+ready, stops (answering the long polls still open)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import httpx
@@ -21,7 +23,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_the_console_script_serves_and_stops_on_sigterm(tmp_path) -> None:
+def start_process(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """``brainscan-model-sync`` on a free port, following a model of an MLflow that is down;
+    its output goes to ``tmp_path / "model-sync.log"``."""
     port, dead_mlflow = free_port(), free_port()
     env = {
         **os.environ,
@@ -33,9 +37,22 @@ def test_the_console_script_serves_and_stops_on_sigterm(tmp_path) -> None:
         "MODELSYNC_RETRY_INITIAL_DELAY": "0.2",
     }
     script = Path(sys.executable).parent / "brainscan-model-sync"
-    log = open(tmp_path / "model-sync.log", "wb")  # noqa: SIM115 - the child writes to it
-    process = subprocess.Popen([str(script)], env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    with open(tmp_path / "model-sync.log", "wb") as log:  # the child keeps its own handle
+        process = subprocess.Popen([str(script)], env=env, stdout=log, stderr=subprocess.STDOUT)
+    return process, f"http://127.0.0.1:{port}"
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def test_the_console_script_serves_and_stops_on_sigterm(tmp_path) -> None:
+    process, url = start_process(tmp_path)
     try:
         wait_until(lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200)
         wait_until(lambda: httpx.get(f"{url}/readyz").json()["registry"]["reachable"] is False)
@@ -47,13 +64,7 @@ def test_the_console_script_serves_and_stops_on_sigterm(tmp_path) -> None:
         )
         assert asked.headers["x-request-id"] == "main-test-1"
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        stop_process(process)
     # uvicorn shuts down gracefully, then re-raises the signal so the exit status reports it.
     assert process.returncode in (0, -signal.SIGTERM)
     lines = (tmp_path / "model-sync.log").read_text().splitlines()
@@ -66,3 +77,37 @@ def test_the_console_script_serves_and_stops_on_sigterm(tmp_path) -> None:
     assert access["http"]["request"]["id"] == "main-test-1"
     assert access["http"]["response"]["status_code"] == asked.status_code
     assert access["url"]["path"] == "/v1/models/brainscan-mobilenetv2"
+
+
+def test_an_open_long_poll_is_answered_when_the_process_stops(tmp_path) -> None:
+    process, url = start_process(tmp_path)
+    answers: list[httpx.Response] = []
+    poll = threading.Thread(
+        target=lambda: answers.append(
+            httpx.get(f"{url}/v1/models/brainscan-mobilenetv2", params={"wait": 30}, timeout=40)
+        )
+    )
+    try:
+        wait_until(lambda: httpx.get(f"{url}/healthz", timeout=1).status_code == 200)
+        poll.start()  # waits for a first version, which a dead MLflow never gives
+        wait_until(
+            lambda: (
+                "brainscan_modelsync_long_polls_waiting 1.0"
+                in httpx.get(f"{url}/metrics", timeout=5).text
+            ),
+            what="the long poll waiting",
+        )
+        stopping = time.monotonic()
+    finally:
+        stop_process(process)
+    poll.join(40)
+    # Answered at once with a clean 503 (nothing to serve yet), not cut at the graceful timeout.
+    assert time.monotonic() - stopping < 5
+    (answer,) = answers
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+    assert answer.json()["error"]["code"] == "model_not_available"
+    events = [json.loads(line) for line in (tmp_path / "model-sync.log").read_text().splitlines()]
+    assert [e["message"] for e in events if e["log.level"] in ("error", "critical")] == []
+    (access,) = [e for e in events if e["message"] == "request"]
+    assert access["http"]["response"]["status_code"] == 503
+    assert any(e["message"] == "model-sync stopped" for e in events)

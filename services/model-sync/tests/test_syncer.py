@@ -8,10 +8,10 @@ import socket
 import pytest
 from brainscan_manifest import MODEL_FILE
 from brainscan_modelsync.cache import PackageCache
-from brainscan_modelsync.history import Trigger
+from brainscan_modelsync.history import Outcome, Trigger
 from brainscan_modelsync.metrics import ModelSyncMetrics
 from brainscan_modelsync.mlflow_registry import MlflowRegistry, configure_mlflow_http
-from brainscan_modelsync.syncer import ALREADY_REFUSED, REGISTRY_UNAVAILABLE, UNCHANGED, ModelSyncer
+from brainscan_modelsync.syncer import ModelSyncer
 from modelsync_packages import CONFUSED, good_package, wrong_class_count_package
 from modelsync_servers import modelsync_settings
 
@@ -62,7 +62,7 @@ async def test_publishes_updates_and_rolls_back_from_the_cache(registry, tmp_pat
     registry.promote(v1)
     assert (await sync(syncer, name, Trigger.STARTUP)).outcome == "published"
     assert syncer.publications[name].current.manifest.version == v1
-    assert (await sync(syncer, name)).outcome == UNCHANGED
+    assert (await sync(syncer, name)).outcome == Outcome.UNCHANGED
     cached_v1 = syncer.cache.find(name, v1).stat().st_ino
 
     v2 = registry.register(good_package(tmp_path / "v2", name, CONFUSED))
@@ -115,7 +115,7 @@ async def test_a_refused_version_is_recorded_once_and_the_served_one_stays(
     assert list((syncer.cache.model_dir(name) / "incoming").iterdir()) == []
 
     again = await sync(syncer, name)
-    assert again.outcome == ALREADY_REFUSED and "3 probability outputs" in again.reason
+    assert again.outcome == Outcome.ALREADY_REFUSED and "3 probability outputs" in again.reason
     assert outcomes(syncer, name)[-1] == (bad, "webhook", "refused")  # recorded once
     refused = syncer.metrics.registry.get_sample_value(
         "brainscan_modelsync_versions_refused_total", {"model": name}
@@ -123,7 +123,7 @@ async def test_a_refused_version_is_recorded_once_and_the_served_one_stays(
     assert refused == 1
 
     registry.promote(v1)
-    assert (await sync(syncer, name)).outcome == UNCHANGED
+    assert (await sync(syncer, name)).outcome == Outcome.UNCHANGED
     assert publication.degraded_reason is None
     assert outcomes(syncer, name)[-1] == (v1, "poll", "resumed")
 
@@ -188,19 +188,19 @@ async def test_a_restart_without_mlflow_serves_the_verified_cache(registry, tmp_
     restarted.start()
     try:
         for _ in range(200):
-            if restarted.ready and restarted.registry_status.reachable is False:
+            if restarted.ready and restarted.registry_health.reachable is False:
                 break
             await asyncio.sleep(0.02)
         assert restarted.publications[name].current.version == v1
-        assert restarted.registry_status.reachable is False
-        assert "MLflow" in restarted.registry_status.last_error
+        assert restarted.registry_health.reachable is False
+        assert "MLflow" in restarted.registry_health.last_error
         assert outcomes(restarted, name)[-1] == (v1, "startup", "restored")
         samples = restarted.metrics.registry.get_sample_value
         # Retries with backoff (0.05 s, 0.1 s, ...) while the registry stays down.
         for _ in range(200):
             attempts = samples(
                 "brainscan_modelsync_sync_runs_total",
-                {"model": name, "trigger": "poll", "outcome": REGISTRY_UNAVAILABLE},
+                {"model": name, "trigger": "poll", "outcome": str(Outcome.REGISTRY_UNAVAILABLE)},
             )
             if attempts and attempts >= 2:
                 break

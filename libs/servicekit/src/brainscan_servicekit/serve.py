@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
+from uvicorn.main import STARTUP_FAILURE
 
 
 def server_config(
@@ -29,6 +32,21 @@ def server_config(
     )
 
 
-def serve(app: ASGIApp, *, host: str, port: int, **options: Any) -> None:
-    """Run ``app`` until SIGTERM or SIGINT (then finish open requests, up to the grace time)."""
-    uvicorn.Server(server_config(app, host=host, port=port, **options)).run()
+def serve(
+    app: ASGIApp,
+    *,
+    host: str,
+    port: int,
+    server_class: type[uvicorn.Server] = uvicorn.Server,
+    **options: Any,
+) -> None:
+    """Run ``app`` until SIGTERM or SIGINT (then finish open requests, up to the grace time).
+
+    ``server_class`` lets a service hook uvicorn's shutdown; a server that never started (e.g.
+    its port is taken) exits with uvicorn's startup-failure status, as ``uvicorn.run`` does.
+    """
+    server = server_class(server_config(app, host=host, port=port, **options))
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C: uvicorn has already shut down cleanly
+        server.run()
+    if not server.started:
+        sys.exit(STARTUP_FAILURE)

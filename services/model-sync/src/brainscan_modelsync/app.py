@@ -10,18 +10,31 @@ from brainscan_servicekit.errors import UnhandledErrorMiddleware
 from fastapi import FastAPI
 
 from . import SERVICE_NAME, __version__
-from .api import health, models, webhooks
-from .api import metrics as metrics_route
 from .api.errors import install_error_handlers
+from .api.routes import health, models, webhooks
+from .api.routes import metrics as metrics_route
 from .cache import PackageCache
 from .metrics import ModelSyncMetrics
 from .mlflow_registry import MlflowRegistry, configure_mlflow_http
 from .settings import ModelSyncSettings
 from .syncer import ModelSyncer
+from .webhook_registration import WebhookRegistration
 from .webhook_signature import WebhookVerifier
 
 _log = get_logger(__name__)
 _QUIET_PATHS = ("/metrics", "/healthz", "/readyz")
+
+
+def end_long_polls(app: FastAPI) -> None:
+    """Answer every open long poll now, with what is served (503 with Retry-After if nothing).
+
+    For the server to call when it starts stopping (``main.ModelSyncServer`` does): a long poll
+    would otherwise hold the graceful shutdown until it timed out and then be cancelled, which
+    uvicorn reports as a 500 with a stack trace. A no-op before the app has started.
+    """
+    syncer: ModelSyncer | None = getattr(app.state, "syncer", None)
+    if syncer is not None:
+        syncer.end_long_polls()
 
 
 def create_app(settings: ModelSyncSettings | None = None) -> FastAPI:
@@ -40,9 +53,11 @@ def create_app(settings: ModelSyncSettings | None = None) -> FastAPI:
         )
         cache = PackageCache(settings.cache_dir, settings.cache_max_versions)
         syncer = ModelSyncer(settings, registry, cache, metrics)
+        webhook = WebhookRegistration(settings, registry, metrics)
         app.state.settings = settings
         app.state.metrics = metrics
         app.state.syncer = syncer
+        app.state.webhook = webhook
         app.state.webhook_verifier = (
             WebhookVerifier(
                 settings.webhook_secret.get_secret_value(), settings.webhook_tolerance_seconds
@@ -51,17 +66,19 @@ def create_app(settings: ModelSyncSettings | None = None) -> FastAPI:
             else None
         )
         syncer.start()
+        webhook.start()
         _log.info(
             "model-sync started",
             **{
                 "brainscan.registry.url": settings.mlflow_tracking_uri,
                 "brainscan.models": settings.models,
-                "brainscan.webhook.state": syncer.webhook.state,
+                "brainscan.webhook.state": str(webhook.status.state),
             },
         )
         try:
             yield
         finally:
+            await webhook.stop()
             await syncer.stop()
             _log.info("model-sync stopped")
 

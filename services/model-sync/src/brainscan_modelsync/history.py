@@ -6,6 +6,7 @@ from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Trigger(StrEnum):
@@ -18,7 +19,8 @@ class Trigger(StrEnum):
 
 
 class Outcome(StrEnum):
-    """What became of the version the registry named."""
+    """What a registry check came to: the history records the first six, every check counts in
+    ``brainscan_modelsync_sync_runs_total`` with its outcome."""
 
     PUBLISHED = "published"
     """A newer version than the one served (or the first) is now served."""
@@ -32,6 +34,14 @@ class Outcome(StrEnum):
     """The registry names no version; the one served before keeps being served."""
     RESUMED = "resumed"
     """The registry names the served version again after a missing alias or a refusal."""
+    UNCHANGED = "unchanged"
+    """The registry names the served version (not recorded)."""
+    ALREADY_REFUSED = "already_refused"
+    """The registry names a version refused before, with the same hash tag (not recorded again)."""
+    REGISTRY_UNAVAILABLE = "registry_unavailable"
+    """MLflow did not answer; retried with backoff (not recorded)."""
+    ERROR = "error"
+    """The check failed on a bug; logged with its traceback, retried with backoff (not recorded)."""
 
 
 def utc_now() -> str:
@@ -52,7 +62,7 @@ class HistoryEntry:
         return {**asdict(self), "trigger": str(self.trigger), "outcome": str(self.outcome)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> HistoryEntry:
+    def from_dict(cls, data: dict[str, Any]) -> HistoryEntry:
         return cls(
             version=data.get("version"),
             trigger=Trigger(data["trigger"]),

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from brainscan_servicekit import serve
+import socket
 
-from .app import create_app
+import uvicorn
+from brainscan_servicekit import serve
+from fastapi import FastAPI
+
+from .app import create_app, end_long_polls
 from .settings import ModelSyncSettings
 
-# Long polls hold requests open; on shutdown they get this long to end before being cut.
+# Requests still open on shutdown get this long to end before being cut (long polls are
+# answered at once, see ModelSyncServer).
 _GRACEFUL_SHUTDOWN_SECONDS = 5
+
+
+class ModelSyncServer(uvicorn.Server):
+    """uvicorn that answers model-sync's open long polls as soon as it starts shutting down,
+    before it waits for the open requests to end."""
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if isinstance(self.config.app, FastAPI):
+            end_long_polls(self.config.app)
+        await super().shutdown(sockets=sockets)
 
 
 def run() -> None:
@@ -18,5 +33,6 @@ def run() -> None:
         create_app(settings),
         host=settings.host,
         port=settings.port,
+        server_class=ModelSyncServer,
         graceful_shutdown_seconds=_GRACEFUL_SHUTDOWN_SECONDS,
     )

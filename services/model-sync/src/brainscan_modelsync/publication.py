@@ -1,7 +1,11 @@
-"""What model-sync serves for one model, its history, and waiting for it to change (long poll).
+"""What model-sync serves for one model, why, its history, and waiting for it to change.
 
-Everything here runs on the event loop; the state is saved to the cache folder on each change so
-a restarted model-sync knows what it served and why.
+A publication owns everything about one model that outlives a single registry check: the served
+version, the versions refused (so they are not downloaded again on every poll), why the
+registry's choice is not what is served (the degraded reason), and the history. Each change is
+recorded in the history, the metrics and the log here, and saved to the cache folder so a
+restarted model-sync knows what it served and why. Long polls wait here for the served version
+to change. Everything runs on the event loop.
 """
 
 from __future__ import annotations
@@ -12,9 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from brainscan_manifest import MODEL_FILE, Manifest
+from brainscan_servicekit import get_logger
 
 from .cache import PackageCache
-from .history import History, HistoryEntry, utc_now
+from .history import History, HistoryEntry, Outcome, Trigger, utc_now
+from .metrics import ModelSyncMetrics
+from .mlflow_registry import RegistryVersion
+
+_log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -38,17 +47,27 @@ class PublishedVersion:
 
 
 class Publication:
-    """The served version of one model; waiters are woken when it changes."""
+    """The served version of one model and what became of the registry's choices for it."""
 
-    def __init__(self, name: str, cache: PackageCache, history_max_entries: int) -> None:
+    def __init__(
+        self,
+        name: str,
+        cache: PackageCache,
+        metrics: ModelSyncMetrics,
+        history_max_entries: int,
+    ) -> None:
         self.name = name
         self.cache = cache
+        self.metrics = metrics
         self.current: PublishedVersion | None = None
-        self.degraded_reason: str | None = None
-        """Why the registry's choice is not what is served (alias missing, version refused)."""
         self.history = History(history_max_entries)
-        self._changed = asyncio.Event()
         self.waiting = 0
+        """Long polls waiting for a change now."""
+        self._degraded_reason: str | None = None
+        # (version, sha256 tag) -> reason: a refused version is not downloaded again each poll.
+        self._refused: dict[tuple[str, str | None], str] = {}
+        self._changed = asyncio.Event()
+        self._long_polls_ended = False
         saved = cache.read_state(name) or {}
         self.saved_version: str | None = saved.get("current")
         self.saved_sha256: str | None = saved.get("sha256")
@@ -58,21 +77,145 @@ class Publication:
             except (KeyError, ValueError, TypeError):
                 continue  # an entry from another format: history is informative only
 
-    def publish(self, version: PublishedVersion, entry: HistoryEntry) -> None:
-        """Serve ``version`` from now on, record why, save, and wake every long poll."""
+    @property
+    def degraded_reason(self) -> str | None:
+        """Why the registry's choice is not what is served (alias missing, version refused)."""
+        return self._degraded_reason
+
+    def refusal(self, version: str, sha256_tag: str | None) -> str | None:
+        """Why ``version`` with this hash tag was refused since the last publication, if it was."""
+        return self._refused.get((version, sha256_tag))
+
+    # --- what became of the registry's choice ---------------------------------------------------
+    def publish(
+        self, version: PublishedVersion, outcome: Outcome, reason: str, trigger: Trigger
+    ) -> None:
+        """Serve ``version`` from now on, record why, trim the cache, and wake every long poll."""
+        previous = self.current
         self.current = version
-        self.degraded_reason = None
-        self.history.append(entry)
-        self._save()
-        previous, self._changed = self._changed, asyncio.Event()
-        previous.set()
+        self._degraded_reason = None
+        self._record(
+            HistoryEntry(
+                version.version,
+                trigger,
+                outcome,
+                reason,
+                previous.version if previous else None,
+                version.sha256,
+            )
+        )
+        woken, self._changed = self._changed, asyncio.Event()
+        woken.set()
+        self._refused.clear()
+        self.cache.touch(self.name, version.version)
+        evicted = self.cache.evict(self.name, keep=version.version)
+        self.metrics.published.labels(self.name, str(outcome)).inc()
+        self.metrics.published_info.labels(self.name).info(
+            {"version": version.version, "sha256": version.sha256}
+        )
+        self.metrics.degraded.labels(self.name).set(0)
+        self.metrics.cache_versions.labels(self.name).set(len(self.cache.versions(self.name)))
+        _log.info(
+            "model published",
+            **{
+                "event.action": str(outcome),
+                "event.outcome": "success",
+                "event.reason": reason,
+                "brainscan.sync.trigger": str(trigger),
+                "model.name": self.name,
+                "model.version": version.version,
+                "model.sha256": version.sha256,
+                "model.previous_version": previous.version if previous else None,
+                "brainscan.cache.evicted": evicted,
+            },
+        )
 
-    def record(self, entry: HistoryEntry) -> None:
-        """Add a history entry that does not change the served version."""
-        self.history.append(entry)
-        self._save()
+    def refuse(self, target: RegistryVersion, trigger: Trigger, reason: str) -> None:
+        """The version the registry names failed a check: keep serving, remember, say why."""
+        current = self.current
+        self._refused[(target.version, target.sha256_tag)] = reason
+        serving = f"; still serving version {current.version}" if current else ""
+        self._degraded_reason = (
+            f"{target.selected_by} names version {target.version}, which was refused{serving}"
+        )
+        self._record(
+            HistoryEntry(
+                target.version,
+                trigger,
+                Outcome.REFUSED,
+                reason,
+                current.version if current else None,
+                target.sha256_tag,
+            )
+        )
+        self.metrics.refused.labels(self.name).inc()
+        self.metrics.degraded.labels(self.name).set(1)
+        _log.error(
+            "version refused",
+            **{
+                "event.action": str(Outcome.REFUSED),
+                "event.outcome": "failure",
+                "event.reason": reason,
+                "brainscan.sync.trigger": str(trigger),
+                "model.name": self.name,
+                "model.version": target.version,
+                "model.serving_version": current.version if current else None,
+            },
+        )
 
-    def _save(self) -> None:
+    def refuse_cached(self, version: str, reason: str) -> None:
+        """On start, the cached copy of the version served before failed verification."""
+        self._record(HistoryEntry(version, Trigger.STARTUP, Outcome.REFUSED, reason))
+        self.metrics.refused.labels(self.name).inc()
+        _log.error(
+            "cached version refused",
+            **{
+                "event.action": str(Outcome.REFUSED),
+                "event.outcome": "failure",
+                "event.reason": reason,
+                "brainscan.sync.trigger": str(Trigger.STARTUP),
+                "model.name": self.name,
+                "model.version": version,
+            },
+        )
+
+    def alias_missing(self, trigger: Trigger, why: str) -> str:
+        """The registry names no version (``why``); recorded once until that changes. Returns
+        the reason, with the version still served."""
+        current = self.current
+        reason = why if current is None else f"{why}; still serving version {current.version}"
+        if self._degraded_reason != reason:
+            self._degraded_reason = reason
+            self._record(
+                HistoryEntry(
+                    None,
+                    trigger,
+                    Outcome.ALIAS_MISSING,
+                    reason,
+                    current.version if current else None,
+                )
+            )
+            _log.warning(
+                "no version to follow", **{"event.reason": reason, "model.name": self.name}
+            )
+        self.metrics.degraded.labels(self.name).set(1)
+        return reason
+
+    def named_again(self, target: RegistryVersion, trigger: Trigger) -> None:
+        """The registry names the served version: no longer degraded (recorded if it was)."""
+        if self._degraded_reason is not None:
+            self._degraded_reason = None
+            reason = f"{target.selected_by} names the served version {target.version} again"
+            self._record(
+                HistoryEntry(
+                    target.version, trigger, Outcome.RESUMED, reason, sha256=target.sha256_tag
+                )
+            )
+            _log.info("registry names the served version again", **{"model.name": self.name})
+        self.metrics.degraded.labels(self.name).set(0)
+
+    def _record(self, entry: HistoryEntry) -> None:
+        self.history.append(entry)
         self.cache.write_state(
             self.name,
             {
@@ -84,12 +227,14 @@ class Publication:
             },
         )
 
+    # --- long poll ----------------------------------------------------------------------------
     async def wait_for_change(self, known: str | None, timeout: float) -> PublishedVersion | None:
-        """The served version once it differs from ``known``, or whatever is served at timeout."""
+        """The served version once it differs from ``known``, or whatever is served at timeout
+        (at once after ``end_long_polls``: the server is stopping)."""
         deadline = time.monotonic() + timeout
         self.waiting += 1
         try:
-            while self._unchanged(known):
+            while not self._long_polls_ended and self._unchanged(known):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
@@ -101,6 +246,11 @@ class Publication:
         finally:
             self.waiting -= 1
         return self.current
+
+    def end_long_polls(self) -> None:
+        """Answer every waiting long poll now with what is served, and any later one at once."""
+        self._long_polls_ended = True
+        self._changed.set()
 
     def _unchanged(self, known: str | None) -> bool:
         if self.current is None:

@@ -138,3 +138,8 @@ class ModelSyncSettings(ServiceSettings):
     @property
     def webhooks_enabled(self) -> bool:
         return self.webhook_secret is not None
+
+    def retry_delay(self, failures: int) -> float:
+        """Seconds to wait after ``failures`` failed attempts in a row: doubling from
+        ``retry_initial_delay``, at most ``poll_interval``."""
+        return min(self.poll_interval, self.retry_initial_delay * 2 ** (failures - 1))

@@ -4,37 +4,31 @@ One task per model checks the registry on start, every poll interval, and at onc
 or an operator asks (the trigger goes into the history). A version is downloaded into the cache,
 verified, and only then published; a refused one leaves the served version in place. While
 MLflow is down the task retries with backoff and the cached version keeps being served.
+
+The syncer decides; what each decision changes is recorded by the model's ``Publication``
+(served version, refusals, degraded reason, history) and by ``RegistryHealth`` (reachability).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from brainscan_manifest import MANIFEST_FILE
 from brainscan_servicekit import get_logger
 
 from .cache import PackageCache
-from .history import HistoryEntry, Outcome, Trigger, utc_now
+from .history import Outcome, Trigger, utc_now
 from .metrics import ModelSyncMetrics
-from .mlflow_registry import (
-    MlflowRegistry,
-    RegistryUnavailable,
-    RegistryVersion,
-    WebhookUnsupported,
-)
+from .mlflow_registry import MlflowRegistry, RegistryUnavailable, RegistryVersion
 from .publication import Publication, PublishedVersion
+from .registry_health import RegistryHealth
 from .settings import ModelSyncSettings
 from .verifier import PackageRefused, VerifiedPackage, verify_version
 
 _log = get_logger(__name__)
-
-UNCHANGED = "unchanged"
-ALREADY_REFUSED = "already_refused"
-REGISTRY_UNAVAILABLE = "registry_unavailable"
-ERROR = "error"
 
 
 @dataclass(frozen=True)
@@ -42,30 +36,13 @@ class SyncResult:
     """What one registry check did."""
 
     model: str
-    trigger: str
-    outcome: str
+    trigger: Trigger
+    outcome: Outcome
     version: str | None = None
     reason: str = ""
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-@dataclass
-class RegistryStatus:
-    reachable: bool | None = None
-    """None until the first request to MLflow has been answered or failed."""
-    last_error: str | None = None
-    last_error_at: str | None = None
-
-
-@dataclass
-class WebhookStatus:
-    state: str
-    """disabled | manual (accepted, registered by someone else) | pending | registered |
-    unsupported (the server has no webhooks or refused ours: polling only)."""
-    detail: str = ""
-    webhook_id: str | None = None
+        return {**asdict(self), "trigger": str(self.trigger), "outcome": str(self.outcome)}
 
 
 def _version_order(version: str) -> tuple[int, int | str]:
@@ -87,29 +64,15 @@ class ModelSyncer:
         self.cache = cache
         self.metrics = metrics
         self.publications = {
-            name: Publication(name, cache, settings.history_max_entries) for name in settings.models
+            name: Publication(name, cache, metrics, settings.history_max_entries)
+            for name in settings.models
         }
-        self.registry_status = RegistryStatus()
-        if settings.webhook_url:
-            self.webhook = WebhookStatus("pending", "not registered yet")
-        elif settings.webhooks_enabled:
-            self.webhook = WebhookStatus("manual", "accepted; MODELSYNC_WEBHOOK_URL unset")
-        else:
-            self.webhook = WebhookStatus("disabled", "MODELSYNC_WEBHOOK_SECRET unset")
-        self.started_at = time.time()
-        self.last_success: dict[str, float | None] = dict.fromkeys(settings.models)
+        self.registry_health = RegistryHealth(settings.models, metrics)
         self._wake = {name: asyncio.Event() for name in settings.models}
         self._pending: dict[str, list[tuple[Trigger, asyncio.Future[SyncResult]]]] = {
             name: [] for name in settings.models
         }
-        # (version, sha256 tag) -> reason: a refused version is not downloaded again each poll.
-        self._refused: dict[str, dict[tuple[str, str | None], str]] = {
-            name: {} for name in settings.models
-        }
         self._tasks: list[asyncio.Task[None]] = []
-        metrics.watch_sync_lag(
-            lambda: {m: t or self.started_at for m, t in self.last_success.items()}
-        )
         metrics.long_polls_waiting.set_function(
             lambda: sum(p.waiting for p in self.publications.values())
         )
@@ -120,8 +83,6 @@ class ModelSyncer:
         for name in self.publications:
             self.cache.prepare(name)
             self._tasks.append(loop.create_task(self._follow(name), name=f"sync-{name}"))
-        if self.settings.webhook_url:
-            self._tasks.append(loop.create_task(self._register_webhook(), name="webhook"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -130,6 +91,11 @@ class ModelSyncer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+
+    def end_long_polls(self) -> None:
+        """Answer every open long poll with what is served now (the server is stopping)."""
+        for publication in self.publications.values():
+            publication.end_long_polls()
 
     @property
     def ready(self) -> bool:
@@ -163,19 +129,17 @@ class ModelSyncer:
             await self._restore(name)
         except Exception:  # a damaged cache must not stop following the registry
             _log.exception("restoring from the cache failed", **{"model.name": name})
-        trigger, waiters = Trigger.STARTUP, []
+        trigger: Trigger = Trigger.STARTUP
+        waiters: list[asyncio.Future[SyncResult]] = []
         failures = 0
         while True:
             result = await self._sync_guarded(name, trigger)
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(result)
-            if result.outcome in (REGISTRY_UNAVAILABLE, ERROR):
+            if result.outcome in (Outcome.REGISTRY_UNAVAILABLE, Outcome.ERROR):
                 failures += 1
-                delay = min(
-                    self.settings.poll_interval,
-                    self.settings.retry_initial_delay * 2 ** (failures - 1),
-                )
+                delay = self.settings.retry_delay(failures)
             else:
                 failures = 0
                 delay = self.settings.poll_interval
@@ -188,8 +152,8 @@ class ModelSyncer:
             raise
         except Exception as exc:  # a bug must not stop following the registry
             _log.exception("sync failed", **{"model.name": name})
-            result = SyncResult(name, str(trigger), ERROR, reason=f"{type(exc).__name__}: {exc}")
-        self.metrics.sync_runs.labels(name, str(trigger), result.outcome).inc()
+            result = SyncResult(name, trigger, Outcome.ERROR, reason=f"{type(exc).__name__}: {exc}")
+        self.metrics.sync_runs.labels(name, str(trigger), str(result.outcome)).inc()
         return result
 
     # --- one check ----------------------------------------------------------------------------
@@ -200,41 +164,40 @@ class ModelSyncer:
             target = await asyncio.to_thread(self.registry.serving_version, name)
         except RegistryUnavailable as exc:
             return self._registry_failed(name, trigger, str(exc))
-        self._registry_succeeded(name)
+        self.registry_health.succeeded(name)
         if target is None:
-            return self._alias_missing(name, trigger)
+            stage = (
+                " nor a version in stage Production" if self.settings.follow_legacy_stage else ""
+            )
+            why = f"the registry has no alias {self.settings.alias!r}{stage} for {name}"
+            reason = publication.alias_missing(trigger, why)
+            return SyncResult(name, trigger, Outcome.ALIAS_MISSING, None, reason)
         current = publication.current
         if current is not None and current.version == target.version:
             if target.sha256_tag == current.sha256:
-                return self._unchanged(name, trigger, target)
-            if (target.version, target.sha256_tag) not in self._refused[name]:
+                publication.named_again(target, trigger)
+                return SyncResult(name, trigger, Outcome.UNCHANGED, target.version)
+            if publication.refusal(target.version, target.sha256_tag) is None:
                 changed_to = target.sha256_tag[:12] + "…" if target.sha256_tag else "nothing"
                 reason = (
                     f"the manifest.onnx_sha256 tag of served version {target.version} changed from"
                     f" {current.sha256[:12]}… to {changed_to}; registry versions are immutable:"
                     " register a new version instead"
                 )
-                return self._refuse(name, trigger, target, reason)
-        key = (target.version, target.sha256_tag)
-        if key in self._refused[name]:
-            return SyncResult(
-                name, str(trigger), ALREADY_REFUSED, target.version, self._refused[name][key]
-            )
-        return await self._fetch_and_publish(name, trigger, target)
+                return self._refuse(publication, trigger, target, reason)
+        refused = publication.refusal(target.version, target.sha256_tag)
+        if refused is not None:
+            return SyncResult(name, trigger, Outcome.ALREADY_REFUSED, target.version, refused)
+        return await self._fetch_and_publish(publication, trigger, target)
 
     async def _fetch_and_publish(
-        self, name: str, trigger: Trigger, target: RegistryVersion
+        self, publication: Publication, trigger: Trigger, target: RegistryVersion
     ) -> SyncResult:
+        name = publication.name
         cached = self.cache.find(name, target.version)
         if cached is not None:
             try:
-                package = await asyncio.to_thread(
-                    verify_version,
-                    cached,
-                    model_name=name,
-                    version=target.version,
-                    sha256_tag=target.sha256_tag,
-                )
+                package = await self._verify(cached, name, target.version, target.sha256_tag)
             except PackageRefused as exc:
                 _log.warning(
                     "cached copy failed verification; downloading again",
@@ -246,7 +209,7 @@ class ModelSyncer:
                 )
                 self.cache.discard(cached)
             else:
-                return self._publish(name, package, cached, trigger, target.selected_by)
+                return self._publish(publication, package, cached, trigger, target.selected_by)
 
         incoming = self.cache.new_incoming(name)
         try:
@@ -255,19 +218,13 @@ class ModelSyncer:
             self.cache.discard(incoming)
             return self._registry_failed(name, trigger, str(exc))
         try:
-            package = await asyncio.to_thread(
-                verify_version,
-                incoming,
-                model_name=name,
-                version=target.version,
-                sha256_tag=target.sha256_tag,
-            )
+            package = await self._verify(incoming, name, target.version, target.sha256_tag)
         except PackageRefused as exc:
             self.cache.discard(incoming)
-            return self._refuse(name, trigger, target, str(exc))
+            return self._refuse(publication, trigger, target, str(exc))
         package.manifest.save(incoming / MANIFEST_FILE)  # now carrying its registry version
         directory = self.cache.commit(name, target.version, incoming)
-        return self._publish(name, package, directory, trigger, target.selected_by)
+        return self._publish(publication, package, directory, trigger, target.selected_by)
 
     async def _restore(self, name: str) -> None:
         """Serve the version saved by the last run, from the cache, after verifying it again."""
@@ -283,44 +240,33 @@ class ModelSyncer:
             )
             return
         try:
-            package = await asyncio.to_thread(
-                verify_version,
-                directory,
-                model_name=name,
-                version=version,
-                sha256_tag=publication.saved_sha256,
-            )
+            package = await self._verify(directory, name, version, publication.saved_sha256)
         except PackageRefused as exc:
             self.cache.discard(directory)
-            reason = f"the cached copy failed verification: {exc}"
-            publication.record(HistoryEntry(version, Trigger.STARTUP, Outcome.REFUSED, reason))
-            self.metrics.refused.labels(name).inc()
-            _log.error(
-                "cached version refused",
-                **{
-                    "event.action": str(Outcome.REFUSED),
-                    "event.outcome": "failure",
-                    "event.reason": reason,
-                    "brainscan.sync.trigger": str(Trigger.STARTUP),
-                    "model.name": name,
-                    "model.version": version,
-                },
-            )
+            publication.refuse_cached(version, f"the cached copy failed verification: {exc}")
             return
-        self._publish(name, package, directory, Trigger.STARTUP, "cache", restored=True)
+        self._publish(publication, package, directory, Trigger.STARTUP, "cache", restored=True)
 
-    # --- outcomes -----------------------------------------------------------------------------
+    @staticmethod
+    async def _verify(
+        directory: Path, name: str, version: str, sha256_tag: str | None
+    ) -> VerifiedPackage:
+        return await asyncio.to_thread(
+            verify_version, directory, model_name=name, version=version, sha256_tag=sha256_tag
+        )
+
+    # --- decisions ------------------------------------------------------------------------------
     def _publish(
         self,
-        name: str,
+        publication: Publication,
         package: VerifiedPackage,
-        directory,
+        directory: Path,
         trigger: Trigger,
         selected_by: str,
         *,
         restored: bool = False,
     ) -> SyncResult:
-        publication = self.publications[name]
+        """Publish a verified package: a restore, a rollback (an older version) or an update."""
         previous = publication.current
         if restored:
             outcome = Outcome.RESTORED
@@ -334,179 +280,24 @@ class ModelSyncer:
             outcome = Outcome.PUBLISHED
             reason = f"{selected_by} names version {package.version}"
         published = PublishedVersion(
-            name=name,
+            name=publication.name,
             version=package.version,
             manifest=package.manifest,
             directory=directory,
             published_at=utc_now(),
             selected_by=selected_by,
         )
-        publication.publish(
-            published,
-            HistoryEntry(
-                package.version,
-                trigger,
-                outcome,
-                reason,
-                previous.version if previous else None,
-                package.sha256,
-            ),
-        )
-        self._refused[name].clear()
-        self.cache.touch(name, package.version)
-        evicted = self.cache.evict(name, keep=package.version)
-        self.metrics.published.labels(name, str(outcome)).inc()
-        self.metrics.published_info.labels(name).info(
-            {"version": package.version, "sha256": package.sha256}
-        )
-        self.metrics.degraded.labels(name).set(0)
-        self.metrics.cache_versions.labels(name).set(len(self.cache.versions(name)))
-        _log.info(
-            "model published",
-            **{
-                "event.action": str(outcome),
-                "event.outcome": "success",
-                "event.reason": reason,
-                "brainscan.sync.trigger": str(trigger),
-                "model.name": name,
-                "model.version": package.version,
-                "model.sha256": package.sha256,
-                "model.previous_version": previous.version if previous else None,
-                "brainscan.cache.evicted": evicted,
-            },
-        )
-        return SyncResult(name, str(trigger), str(outcome), package.version, reason)
+        publication.publish(published, outcome, reason, trigger)
+        return SyncResult(publication.name, trigger, outcome, package.version, reason)
 
+    @staticmethod
     def _refuse(
-        self, name: str, trigger: Trigger, target: RegistryVersion, reason: str
+        publication: Publication, trigger: Trigger, target: RegistryVersion, reason: str
     ) -> SyncResult:
-        publication = self.publications[name]
-        current = publication.current
-        self._refused[name][(target.version, target.sha256_tag)] = reason
-        serving = f"; still serving version {current.version}" if current else ""
-        publication.degraded_reason = (
-            f"{target.selected_by} names version {target.version}, which was refused{serving}"
-        )
-        publication.record(
-            HistoryEntry(
-                target.version,
-                trigger,
-                Outcome.REFUSED,
-                reason,
-                current.version if current else None,
-                target.sha256_tag,
-            )
-        )
-        self.metrics.refused.labels(name).inc()
-        self.metrics.degraded.labels(name).set(1)
-        _log.error(
-            "version refused",
-            **{
-                "event.action": str(Outcome.REFUSED),
-                "event.outcome": "failure",
-                "event.reason": reason,
-                "brainscan.sync.trigger": str(trigger),
-                "model.name": name,
-                "model.version": target.version,
-                "model.serving_version": current.version if current else None,
-            },
-        )
-        return SyncResult(name, str(trigger), str(Outcome.REFUSED), target.version, reason)
-
-    def _alias_missing(self, name: str, trigger: Trigger) -> SyncResult:
-        publication = self.publications[name]
-        current = publication.current
-        stage = " nor a version in stage Production" if self.settings.follow_legacy_stage else ""
-        reason = f"the registry has no alias {self.settings.alias!r}{stage} for {name}"
-        if current is not None:
-            reason += f"; still serving version {current.version}"
-        if publication.degraded_reason != reason:
-            publication.degraded_reason = reason
-            publication.record(
-                HistoryEntry(
-                    None,
-                    trigger,
-                    Outcome.ALIAS_MISSING,
-                    reason,
-                    current.version if current else None,
-                )
-            )
-            _log.warning("no version to follow", **{"event.reason": reason, "model.name": name})
-        self.metrics.degraded.labels(name).set(1)
-        return SyncResult(name, str(trigger), str(Outcome.ALIAS_MISSING), None, reason)
-
-    def _unchanged(self, name: str, trigger: Trigger, target: RegistryVersion) -> SyncResult:
-        publication = self.publications[name]
-        if publication.degraded_reason is not None:
-            publication.degraded_reason = None
-            reason = f"{target.selected_by} names the served version {target.version} again"
-            publication.record(
-                HistoryEntry(
-                    target.version, trigger, Outcome.RESUMED, reason, sha256=target.sha256_tag
-                )
-            )
-            _log.info("registry names the served version again", **{"model.name": name})
-        self.metrics.degraded.labels(name).set(0)
-        return SyncResult(name, str(trigger), UNCHANGED, target.version)
+        publication.refuse(target, trigger, reason)
+        return SyncResult(publication.name, trigger, Outcome.REFUSED, target.version, reason)
 
     def _registry_failed(self, name: str, trigger: Trigger, reason: str) -> SyncResult:
-        status = self.registry_status
-        if status.reachable is not False or status.last_error != reason:
-            current = self.publications[name].current
-            _log.warning(
-                "registry unavailable; retrying with backoff",
-                **{
-                    "error.message": reason,
-                    "model.name": name,
-                    "model.serving_version": current.version if current else None,
-                },
-            )
-        status.reachable = False
-        status.last_error = reason
-        status.last_error_at = utc_now()
-        self.metrics.registry_up.set(0)
-        return SyncResult(name, str(trigger), REGISTRY_UNAVAILABLE, reason=reason)
-
-    def _registry_succeeded(self, name: str) -> None:
-        if self.registry_status.reachable is False:
-            _log.info("registry reachable again", **{"model.name": name})
-        self.registry_status.reachable = True
-        now = time.time()
-        self.last_success[name] = now
-        self.metrics.registry_up.set(1)
-        self.metrics.last_success.labels(name).set(now)
-
-    # --- webhook registration -----------------------------------------------------------------
-    async def _register_webhook(self) -> None:
-        """Register (or update) the webhook in MLflow, retrying while MLflow is unreachable."""
-        settings = self.settings
-        assert settings.webhook_url is not None and settings.webhook_secret is not None
-        failures = 0
-        while True:
-            try:
-                webhook_id = await asyncio.to_thread(
-                    self.registry.ensure_webhook,
-                    settings.webhook_name,
-                    settings.webhook_url,
-                    settings.webhook_secret.get_secret_value(),
-                )
-            except WebhookUnsupported as exc:
-                self.webhook = WebhookStatus("unsupported", f"{exc}; following by polling only")
-                _log.warning("webhook not registered; polling only", **{"error.message": str(exc)})
-                return
-            except RegistryUnavailable as exc:
-                failures += 1
-                self.webhook = WebhookStatus("pending", str(exc))
-                await asyncio.sleep(
-                    min(settings.poll_interval, settings.retry_initial_delay * 2 ** (failures - 1))
-                )
-                continue
-            self.webhook = WebhookStatus(
-                "registered", f"{settings.webhook_name} -> {settings.webhook_url}", webhook_id
-            )
-            self.metrics.webhook_registered.set(1)
-            _log.info(
-                "webhook registered",
-                **{"brainscan.webhook.id": webhook_id, "url.full": settings.webhook_url},
-            )
-            return
+        current = self.publications[name].current
+        self.registry_health.failed(name, reason, current.version if current else None)
+        return SyncResult(name, trigger, Outcome.REGISTRY_UNAVAILABLE, reason=reason)

@@ -1,1 +1,1 @@
-"""HTTP routes of model-sync: models and artifacts, webhooks, health, metrics."""
+"""HTTP layer: routes (one module per resource), dependencies and error handlers."""

@@ -11,6 +11,7 @@ from ..metrics import ModelSyncMetrics
 from ..publication import Publication
 from ..settings import ModelSyncSettings
 from ..syncer import ModelSyncer
+from ..webhook_registration import WebhookRegistration
 from ..webhook_signature import WebhookVerifier
 
 
@@ -22,6 +23,10 @@ def _syncer(request: Request) -> ModelSyncer:
     return request.app.state.syncer
 
 
+def _webhook(request: Request) -> WebhookRegistration:
+    return request.app.state.webhook
+
+
 def _metrics(request: Request) -> ModelSyncMetrics:
     return request.app.state.metrics
 
@@ -31,9 +36,10 @@ def _verifier(request: Request) -> WebhookVerifier | None:
 
 
 def _publication(name: str, request: Request) -> Publication:
-    publication = request.app.state.syncer.publications.get(name)
+    publications: dict[str, Publication] = request.app.state.syncer.publications
+    publication = publications.get(name)
     if publication is None:
-        followed = ", ".join(sorted(request.app.state.syncer.publications))
+        followed = ", ".join(sorted(publications))
         raise ModelSyncError(
             ErrorCode.MODEL_NOT_FOLLOWED,
             f"model-sync does not follow a model named {name!r}; it follows: {followed}",
@@ -44,6 +50,7 @@ def _publication(name: str, request: Request) -> Publication:
 
 SettingsDep = Annotated[ModelSyncSettings, Depends(_settings)]
 SyncerDep = Annotated[ModelSyncer, Depends(_syncer)]
+WebhookDep = Annotated[WebhookRegistration, Depends(_webhook)]
 MetricsDep = Annotated[ModelSyncMetrics, Depends(_metrics)]
 VerifierDep = Annotated[WebhookVerifier | None, Depends(_verifier)]
 PublicationDep = Annotated[Publication, Depends(_publication)]

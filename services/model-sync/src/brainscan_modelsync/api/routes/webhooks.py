@@ -12,10 +12,10 @@ from brainscan_servicekit import get_logger
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from ..errors import ErrorCode, ModelSyncError
-from ..history import Trigger
-from ..webhook_signature import DELIVERY_ID_HEADER, WebhookRejected
-from .deps import MetricsDep, SettingsDep, SyncerDep, VerifierDep
+from ...errors import ErrorCode, ModelSyncError
+from ...history import Trigger
+from ...webhook_signature import DELIVERY_ID_HEADER, WebhookRejected
+from ..deps import MetricsDep, SettingsDep, SyncerDep, VerifierDep
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 _log = get_logger(__name__)

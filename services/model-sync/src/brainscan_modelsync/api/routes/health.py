@@ -7,7 +7,7 @@ import time
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from .deps import SettingsDep, SyncerDep
+from ..deps import SettingsDep, SyncerDep, WebhookDep
 
 router = APIRouter(tags=["health"])
 
@@ -19,23 +19,22 @@ async def live() -> dict[str, bool]:
 
 
 @router.get("/readyz")
-async def ready(syncer: SyncerDep, settings: SettingsDep) -> JSONResponse:
+async def ready(syncer: SyncerDep, webhook: WebhookDep, settings: SettingsDep) -> JSONResponse:
     """200 once every followed model has a verified version to serve (from MLflow or the cache),
     503 before; `status` is `degraded` when MLflow is unreachable or the registry's choice is not
     what is served."""
     now = time.time()
-    models = {}
+    registry = syncer.registry_health
+    models: dict[str, dict[str, object]] = {}
     for name, publication in syncer.publications.items():
         current = publication.current
-        last = syncer.last_success[name]
         models[name] = {
             "version": current.version if current else None,
             "sha256": current.sha256 if current else None,
             "degraded_reason": publication.degraded_reason,
-            "last_success_at": last,
-            "sync_lag_seconds": round(now - (last if last is not None else syncer.started_at), 3),
+            "last_success_at": registry.last_success[name],
+            "sync_lag_seconds": round(registry.sync_lag(name, now), 3),
         }
-    registry = syncer.registry_status
     degraded = registry.reachable is False or any(
         p.degraded_reason for p in syncer.publications.values()
     )
@@ -50,7 +49,7 @@ async def ready(syncer: SyncerDep, settings: SettingsDep) -> JSONResponse:
             "last_error": registry.last_error,
             "last_error_at": registry.last_error_at,
         },
-        "webhook": {"state": syncer.webhook.state, "detail": syncer.webhook.detail},
+        "webhook": {"state": str(webhook.status.state), "detail": webhook.status.detail},
     }
     headers = None if is_ready else {"Retry-After": "1"}
     return JSONResponse(body, status_code=200 if is_ready else 503, headers=headers)

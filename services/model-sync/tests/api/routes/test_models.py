@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
+import time
 
 import httpx
 import pytest
 from brainscan_manifest import MODEL_FILE
 from modelsync_packages import CONFUSED, good_package
 from modelsync_servers import published_version, start_modelsync, wait_until
+from structlog.testing import capture_logs
 
 
 @pytest.fixture
@@ -62,6 +65,43 @@ def test_a_long_poll_answers_when_another_version_is_published(synced, registry,
     assert result["outcome"] == "published" and result["trigger"] == "manual"
     poll.join(30)
     assert answers[0].status_code == 200 and answers[0].json()["version"] == v2
+
+
+class ErrorRecords(logging.Handler):
+    """The standard library's error records (uvicorn's, on a cancelled request) while attached."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def test_an_open_long_poll_is_answered_when_the_server_stops(synced, registry) -> None:
+    answers: list[httpx.Response] = []
+    poll = threading.Thread(
+        target=lambda: answers.append(
+            get(synced, f"/v1/models/{registry.name}", params={"wait": 20, "known": "1"})
+        )
+    )
+    publication = synced.app.state.syncer.publications[registry.name]
+    errors = ErrorRecords()
+    logging.getLogger().addHandler(errors)
+    try:
+        with capture_logs() as events:  # model-sync's own events (the unhandled-error log)
+            poll.start()
+            wait_until(lambda: publication.waiting == 1, what="the long poll waiting")
+            stopping = time.monotonic()
+            synced.stop()
+            poll.join(30)
+    finally:
+        logging.getLogger().removeHandler(errors)
+    # Answered with what is served, at once: not cut at the graceful timeout (2 s here).
+    assert answers and answers[0].status_code == 200 and answers[0].json()["version"] == "1"
+    assert time.monotonic() - stopping < 2
+    assert [r.getMessage() for r in errors.records] == []
+    assert [e for e in events if e["log_level"] in ("error", "critical")] == []
 
 
 def test_a_long_poll_without_change_returns_the_same_version_at_the_cap(

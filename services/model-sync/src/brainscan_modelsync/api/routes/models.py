@@ -11,10 +11,10 @@ from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, Manifest
 from fastapi import APIRouter, Header, Query, Response
 from fastapi.responses import FileResponse, JSONResponse
 
-from ..errors import ErrorCode, ModelSyncError
-from ..history import Trigger
-from ..publication import Publication, PublishedVersion
-from .deps import MetricsDep, PublicationDep, SettingsDep, SyncerDep
+from ...errors import ErrorCode, ModelSyncError
+from ...history import Trigger
+from ...publication import Publication, PublishedVersion
+from ..deps import MetricsDep, PublicationDep, SettingsDep, SyncerDep
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 _MANUAL_SYNC_TIMEOUT = 60.0

@@ -1,0 +1,1 @@
+"""One module per resource: models (and their artifacts), webhooks, health, metrics."""
