@@ -20,9 +20,9 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
+from brainscan_training import paths
+from brainscan_training.dataset import read_split_csv
 
-from . import paths
-from .dataset import read_split_csv
 from .mlflow_server import MlflowServer, is_healthy
 from .stack import start_serving
 
@@ -118,7 +118,7 @@ def _not_for_this_model() -> list[tuple[str, bytes]]:
     """A blank image, a photograph, a CT slice and a head MRI from a real scanner, as PNG."""
     import io
 
-    from .ood.corpus import build_corpus
+    from brainscan_training.ood.corpus import build_corpus
 
     wanted = (
         "blank/black",
