@@ -31,9 +31,10 @@ test: lint ## Lint, then every test (slow ones included)
 	$(UV) run --frozen pytest
 
 demo: install ## Train, evaluate, export and register a model end to end (params.yaml profile)
-	$(PY) -m brainscan_training.demo --mlflow-port $(MLFLOW_PORT)
+	$(PY) -m brainscan_localstack.demo --mlflow-port $(MLFLOW_PORT)
 
 mlflow: install ## Serve the demo's MLflow store (UI + registry) on MLFLOW_PORT
+	$(if $(wildcard .mlflow/webhook-encryption.key),MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY=$$(cat .mlflow/webhook-encryption.key)) \
 	$(UV) run --frozen mlflow server --host 127.0.0.1 --port $(MLFLOW_PORT) --workers 1 \
 		--backend-store-uri sqlite:///$(CURDIR)/.mlflow/mlflow.db \
 		--artifacts-destination $(CURDIR)/.mlflow/artifacts

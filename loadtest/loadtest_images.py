@@ -1,7 +1,7 @@
 """Uploads for load tests: MRI slices in JPEG, PNG and DICOM of several sizes, and bad inputs.
 
-Slices come from the training data generator (MNI152 anatomy with class-specific lesions) when
-brainscan_training is installed, else from a drawn phantom (head, ventricles, a lesion), so the
+Slices come from the synthetic MRI generator (MNI152 anatomy with class-specific lesions) when
+brainscan_synthetic_mri is installed, else from a drawn phantom (head, ventricles, a lesion), so the
 load test also runs from a machine with only locust. DICOM files carry made-up patient data:
 the services must never log it (elk/tests check that).
 """
@@ -60,7 +60,7 @@ class BadUpload:
 def mri_slice(class_name: str, side: int, rng: np.random.Generator) -> np.ndarray:
     """A grey uint8 brain slice of ``side`` x ``side`` pixels."""
     try:
-        from brainscan_training.data.synthetic import render_example
+        from brainscan_synthetic_mri.synthetic import render_example
     except ImportError:
         return phantom_slice(class_name, side, rng)
     return render_example(class_name, rng, side, with_masks=False).image

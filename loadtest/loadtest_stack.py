@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import onnx
+from brainscan_localstack.processes import ManagedProcess, free_port
 from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, Manifest
 from brainscan_manifest.verify import PackageError, load_package, sha256_file, verify_package
-from brainscan_training.processes import ManagedProcess, free_port
 from onnx import TensorProto, helper, numpy_helper
 
 REPO = Path(__file__).resolve().parents[1]

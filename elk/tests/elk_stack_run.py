@@ -23,12 +23,12 @@ from pathlib import Path
 import httpx
 import numpy as np
 import onnx
+from brainscan_localstack.mlflow_server import MlflowServer
+from brainscan_localstack.processes import ManagedProcess, free_port
 from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, Manifest
 from brainscan_manifest.preprocess import to_input_array
 from brainscan_manifest.registry_contract import PACKAGE_ARTIFACT_PATH, PRODUCTION
 from brainscan_manifest.verify import sha256_file
-from brainscan_training.mlflow_server import MlflowServer
-from brainscan_training.processes import ManagedProcess, free_port
 from brainscan_training.registry import Registry
 from gateway_images import encode, mri_like, png_bytes
 from loadtest_images import FAKE_PATIENT_ID, FAKE_PATIENT_NAME, make_bad_uploads, make_uploads

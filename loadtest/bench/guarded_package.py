@@ -24,7 +24,7 @@ ORIGIN = (
 def synthetic_inputs(spec, count: int, seed: int = 11) -> np.ndarray:
     """``count`` model inputs of synthetic MRI slices, every class in turn."""
     from brainscan_manifest.preprocess import to_input_array
-    from brainscan_training.data.synthetic import CLASSES, render_example
+    from brainscan_synthetic_mri.synthetic import CLASSES, render_example
     from PIL import Image
 
     rng = np.random.default_rng(seed)

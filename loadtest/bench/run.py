@@ -63,7 +63,7 @@ def upload_image(workdir: Path) -> Path:
 
     RGB because the Kaggle data set's JPEGs are grey pictures stored with three channels.
     """
-    from brainscan_training.data.synthetic import render_example
+    from brainscan_synthetic_mri.synthetic import render_example
     from PIL import Image
 
     rendered = render_example("glioma", np.random.default_rng(5), image_size=UPLOAD_SIDE)

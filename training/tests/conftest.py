@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from brainscan_training.mlflow_server import MlflowServer
+from brainscan_localstack.mlflow_server import MlflowServer
 
 
 @pytest.fixture(scope="session")

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from brainscan_localstack.mlflow_server import free_port
 from brainscan_training.cli import main
-from brainscan_training.mlflow_server import free_port
 from training_models import CONFUSED, PERFECT, write_package, write_test_split
 
 REPO = Path(__file__).resolve().parents[2]

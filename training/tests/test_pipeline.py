@@ -44,7 +44,7 @@ def project(tmp_path_factory, mlflow_server):
     for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
         shutil.copy(REPO / name, root / name)
     shutil.copytree(REPO / ".dvc", root / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
-    for package in ("training/src", "libs/manifest/src"):
+    for package in ("training/src", "libs/manifest/src", "libs/synthetic-mri/src"):
         shutil.copytree(
             REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
         )

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import prometheus_rules as pr
 import yaml
-from brainscan_training.processes import ManagedProcess, free_port
+from brainscan_localstack.processes import ManagedProcess, free_port
 
 # Scrape and evaluate every second, so a test sees a change within seconds.
 INTERVAL = "1s"

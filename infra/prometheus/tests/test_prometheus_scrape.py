@@ -22,9 +22,9 @@ import pytest
 import yaml
 from brainscan_gateway.app import create_app as create_gateway
 from brainscan_inference.app import create_app as create_inference
+from brainscan_localstack.processes import free_port
 from brainscan_manifest import MANIFEST_FILE, Manifest
 from brainscan_modelsync.app import create_app as create_modelsync
-from brainscan_training.processes import free_port
 from gateway_images import encode, mri_like, png_bytes
 from gateway_servers import (
     MODEL_NAME,

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from brainscan_training.mlflow_server import MlflowServer
+from brainscan_localstack.mlflow_server import MlflowServer
 from modelsync_mlflow import start_mlflow
 from modelsync_registry import RegistryHelper
 from modelsync_servers import ServerThread

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from brainscan_training.mlflow_server import MlflowServer
+from brainscan_localstack.mlflow_server import MlflowServer
 from cryptography.fernet import Fernet
 
 # MLflow refuses webhooks to private addresses and plain http unless told otherwise; its webhook

@@ -35,7 +35,7 @@ def data(params: Params) -> None:
             raise FileNotFoundError(f"data.source_dir {source} is not a directory")
         shutil.copytree(source, paths.RAW_DIR)
         return
-    from .data.synthetic import generate_dataset
+    from brainscan_synthetic_mri.synthetic import generate_dataset
 
     generate_dataset(
         paths.RAW_DIR,

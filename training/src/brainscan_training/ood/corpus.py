@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from brainscan_synthetic_mri.shapes import smooth_noise
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from brainscan_training.data.shapes import smooth_noise
 from brainscan_training.ood.corpus_sources import (
     SIZE,
     Entry,

@@ -9,10 +9,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-from PIL import Image
-from scipy import ndimage as ndi
-
-from brainscan_training.data.anatomy import (
+from brainscan_synthetic_mri.anatomy import (
     BRAIN_THRESHOLD,
     CANVAS,
     MIDLINE_X,
@@ -22,7 +19,7 @@ from brainscan_training.data.anatomy import (
     cut_slice,
     load_template,
 )
-from brainscan_training.data.contrast import (
+from brainscan_synthetic_mri.contrast import (
     T1_CSF,
     T1_GREY,
     T1_WHITE,
@@ -30,8 +27,10 @@ from brainscan_training.data.contrast import (
     sample_contrast,
     shell_curve,
 )
-from brainscan_training.data.shapes import smooth_noise
-from brainscan_training.data.synthetic import CLASSES, render_example
+from brainscan_synthetic_mri.shapes import smooth_noise
+from brainscan_synthetic_mri.synthetic import CLASSES, render_example
+from PIL import Image
+from scipy import ndimage as ndi
 
 SIZE = 256  # the training images' side
 # A scanner's field of view is fixed in mm: a typical head spans 0.9 of it on training images.

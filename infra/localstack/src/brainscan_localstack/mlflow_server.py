@@ -7,6 +7,7 @@ each). One worker: several workers cost ~2.9 GB and stall reused connections.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +21,7 @@ class MlflowServer:
     root: Path
     port: int = field(default_factory=free_port)
     host: str = "127.0.0.1"
+    env: Mapping[str, str] = field(default_factory=dict)  # more server settings (webhooks, ...)
     process: ManagedProcess | None = None
 
     @property
@@ -41,7 +43,7 @@ class MlflowServer:
             command=command,
             health_url=f"{self.url}/health",
             log_path=self.root / "server.log",
-            env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+            env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false", **self.env},
         ).start(timeout)
         return self
 

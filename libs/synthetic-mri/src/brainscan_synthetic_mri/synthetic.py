@@ -2,7 +2,7 @@
 
 Slices of the MNI152 T1 template (shipped inside nilearn, so no download) with tumours drawn where
 each class occurs, in varied position, contrast and scanner conditions; deterministic per seed.
-CLI: python -m brainscan_training.data.synthetic --out data/raw --train-per-class 2000 ...
+CLI: python -m brainscan_synthetic_mri.synthetic --out data/raw --train-per-class 2000 ...
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from brainscan_training.data.acquisition import (
+from brainscan_synthetic_mri.acquisition import (
     output_shape,
     resample,
     scanner_effects,
     view_matrix,
 )
-from brainscan_training.data.anatomy import CANVAS, SliceMaps, Template, cut_slice, load_template
-from brainscan_training.data.contrast import Contrast, sample_contrast
-from brainscan_training.data.lesions import (
+from brainscan_synthetic_mri.anatomy import CANVAS, SliceMaps, Template, cut_slice, load_template
+from brainscan_synthetic_mri.contrast import Contrast, sample_contrast
+from brainscan_synthetic_mri.lesions import (
     Placement,
     Scene,
     paint_glioma,
@@ -34,15 +34,15 @@ from brainscan_training.data.lesions import (
     place_glioma,
     place_meningioma,
 )
-from brainscan_training.data.mass_effect import push_away
-from brainscan_training.data.sella import (
+from brainscan_synthetic_mri.mass_effect import push_away
+from brainscan_synthetic_mri.sella import (
     paint_normal_gland,
     paint_pituitary,
     place_pituitary,
     plan_pituitary,
     slice_through_plan,
 )
-from brainscan_training.data.shapes import coarse_noise
+from brainscan_synthetic_mri.shapes import coarse_noise
 
 log = logging.getLogger(__name__)
 

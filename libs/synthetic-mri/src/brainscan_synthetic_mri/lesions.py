@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from brainscan_training.data.anatomy import SliceMaps
-from brainscan_training.data.contrast import T1_GREY, T1_WHITE, Contrast
-from brainscan_training.data.shapes import (
+from brainscan_synthetic_mri.anatomy import SliceMaps
+from brainscan_synthetic_mri.contrast import T1_GREY, T1_WHITE, Contrast
+from brainscan_synthetic_mri.shapes import (
     Box,
     blob_level,
     fade_within,

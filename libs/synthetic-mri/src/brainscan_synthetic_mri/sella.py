@@ -12,16 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from brainscan_training.data.anatomy import (
+from brainscan_synthetic_mri.anatomy import (
     NORMAL_AXIS,
     SELLA_VOXEL,
     SliceMaps,
     Template,
     voxel_to_canvas,
 )
-from brainscan_training.data.contrast import T1_GREY
-from brainscan_training.data.lesions import Placement, Scene, blend, free_fluid
-from brainscan_training.data.shapes import Box, blob_level, smooth_noise, soft_inside
+from brainscan_synthetic_mri.contrast import T1_GREY
+from brainscan_synthetic_mri.lesions import Placement, Scene, blend, free_fluid
+from brainscan_synthetic_mri.shapes import Box, blob_level, smooth_noise, soft_inside
 
 # A normal pituitary gland: semi-axes (left-right, back-front, up-down) in mm.
 NORMAL_GLAND_MM = (6.0, 4.5, 3.0)

@@ -4,6 +4,11 @@ Starts MLflow on the given port unless one already answers there, runs `dvc repr
 prepare -> train -> evaluate -> export -> register), prints what was registered, then serves the
 model (inference + gateway), sends a few test images through the gateway and prints the answers.
 Interactive runs keep serving until Ctrl-C; the page's URL is printed.
+
+SIGTERM stops it as Ctrl-C does: every child (MLflow, the pipeline, model-sync, inference, the
+gateway) is stopped with its whole process group. A port it needs that something else holds is
+refused before anything starts. model-sync gets a webhook secret made for the run, so a
+promotion reaches it at once (MLflow's webhook) rather than at the next poll.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -20,35 +26,90 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
+from brainscan_training import paths
+from brainscan_training.dataset import read_split_csv
 
-from . import paths
-from .dataset import read_split_csv
 from .mlflow_server import MlflowServer, is_healthy
-from .stack import start_serving
+from .processes import port_in_use
+from .stack import StackPorts, mlflow_webhook_settings, start_serving
 
 log = logging.getLogger("brainscan.demo")
 MLFLOW_HOME = Path(".mlflow")
 STATE = Path(".demo")  # service logs and model caches
 
 
-def ensure_mlflow(stack: ExitStack, port: int) -> str:
+class PortTaken(RuntimeError):
+    """A port the demo needs is held by something else."""
+
+
+def check_ports(mlflow_port: int, ports: StackPorts) -> None:
+    """Refuse to start when a port is taken: the demo would report "serving" against whatever
+    answers there. An MLflow server on the MLflow port is used, not refused."""
+    taken = [(name, port) for name, port in ports.items() if port_in_use(port)]
+    if port_in_use(mlflow_port) and not is_healthy(f"http://127.0.0.1:{mlflow_port}/health"):
+        taken.insert(0, ("MLflow", mlflow_port))
+    if taken:
+        names = ", ".join(f"{port} ({name})" for name, port in taken)
+        raise PortTaken(
+            f"port {names} already in use by another program: stop it, or give the demo other"
+            " ports (--mlflow-port, --gateway-port, --inference-port, --model-sync-port)"
+        )
+
+
+def webhook_encryption_key() -> str:
+    """The Fernet key the demo's MLflow encrypts stored webhook secrets with, kept beside its
+    store: a new key at each start could no longer read the secrets stored before."""
+    from cryptography.fernet import Fernet
+
+    path = MLFLOW_HOME / "webhook-encryption.key"
+    if not path.exists():
+        MLFLOW_HOME.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(Fernet.generate_key().decode())
+    return path.read_text().strip()
+
+
+def ensure_mlflow(stack: ExitStack, port: int) -> tuple[str, bool]:
+    """The tracking URI, and whether this MLflow can call model-sync's webhook (one the demo
+    started; a server that was already running is used as it is configured)."""
     url = f"http://127.0.0.1:{port}"
     if is_healthy(f"{url}/health"):
         log.info("using the MLflow server already running at %s", url)
-        return url
+        return url, False
     log.info("starting MLflow at %s (store: %s/)", url, MLFLOW_HOME)
-    server = stack.enter_context(MlflowServer(MLFLOW_HOME, port=port))
-    return server.url
+    settings = mlflow_webhook_settings(webhook_encryption_key())
+    server = stack.enter_context(MlflowServer(MLFLOW_HOME, port=port, env=settings))
+    return server.url, True
 
 
 def run_pipeline(tracking_uri: str) -> None:
+    """`dvc repro` in a process group of its own, stopped as a group if the demo is interrupted
+    (dvc's stage commands are its children)."""
     venv_bin = str(Path(sys.executable).parent)
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": tracking_uri,
         "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
     }
-    subprocess.run([f"{venv_bin}/dvc", "repro"], check=True, env=env)
+    process = subprocess.Popen([f"{venv_bin}/dvc", "repro"], env=env, start_new_session=True)
+    try:
+        returncode = process.wait()
+    except BaseException:
+        _stop_group(process)
+        raise
+    if returncode != 0:
+        raise subprocess.CalledProcessError(returncode, process.args)
+
+
+def _stop_group(process: subprocess.Popen, timeout: float = 15.0) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    except ProcessLookupError:
+        pass
 
 
 def summary(tracking_uri: str) -> str:
@@ -118,7 +179,7 @@ def _not_for_this_model() -> list[tuple[str, bytes]]:
     """A blank image, a photograph, a CT slice and a head MRI from a real scanner, as PNG."""
     import io
 
-    from .ood.corpus import build_corpus
+    from brainscan_training.ood.corpus import build_corpus
 
     wanted = (
         "blank/black",
@@ -139,6 +200,7 @@ def serving_summary(urls: dict[str, str], model_name: str) -> str:
     """What model-sync publishes and what inference has loaded: the production version."""
     synced = httpx.get(f"{urls['model-sync']}/v1/models/{model_name}", timeout=10).json()
     served = httpx.get(f"{urls['inference']}/v2/models/{model_name}", timeout=10).json()
+    webhook = httpx.get(f"{urls['model-sync']}/readyz", timeout=10).json().get("webhook", {})
     return "\n".join(
         [
             "",
@@ -146,6 +208,8 @@ def serving_summary(urls: dict[str, str], model_name: str) -> str:
             f"  model-sync         {model_name} version {synced.get('version')}"
             f" (sha256 {str(synced.get('sha256', ''))[:12]}…)",
             f"  inference          versions {served.get('versions')}",
+            f"  promotions reach   model-sync by webhook: {webhook.get('state')}"
+            f" ({webhook.get('detail')}); by polling every 5 s otherwise",
         ]
     )
 
@@ -153,15 +217,25 @@ def serving_summary(urls: dict[str, str], model_name: str) -> str:
 def serve_until_interrupted() -> None:
     sys.stdout.write("\nServing. Press Ctrl-C to stop everything.\n")
     sys.stdout.flush()
-    try:
+    while True:
         signal.pause()
-    except KeyboardInterrupt:
-        sys.stdout.write("\nstopping...\n")
+
+
+def _interrupt(signum: int, _frame) -> None:
+    """SIGTERM and SIGINT: unwind as Ctrl-C does, once; further signals are ignored so that
+    stopping the children (each bounded by a SIGKILL) is not cut short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--mlflow-port", type=int, default=5000)
+    defaults = StackPorts()
+    parser.add_argument("--gateway-port", type=int, default=defaults.gateway)
+    parser.add_argument("--inference-port", type=int, default=defaults.inference)
+    parser.add_argument("--model-sync-port", type=int, default=defaults.model_sync)
     parser.add_argument(
         "--serve",
         choices=("auto", "yes", "no"),
@@ -170,9 +244,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
+    ports = StackPorts(args.gateway_port, args.inference_port, args.model_sync_port)
+    try:
+        check_ports(args.mlflow_port, ports)
+    except PortTaken as exc:
+        log.error("%s", exc)
+        return 2
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+    try:
+        return _run(args, ports)
+    except KeyboardInterrupt as exc:
+        sys.stdout.write(f"\nstopped ({exc or 'SIGINT'}); every process it started is stopped\n")
+        return 130
+
+
+def _run(args: argparse.Namespace, ports: StackPorts) -> int:
     started = time.monotonic()
     with ExitStack() as stack:
-        tracking_uri = ensure_mlflow(stack, args.mlflow_port)
+        stack.callback(log.info, "stopping the processes the demo started")
+        tracking_uri, webhooks = ensure_mlflow(stack, args.mlflow_port)
         try:
             run_pipeline(tracking_uri)
         except subprocess.CalledProcessError as exc:
@@ -181,7 +272,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(summary(tracking_uri) + "\n")
         log.info("starting model-sync, inference and gateway (logs in %s/logs/)", STATE)
         model_name = json.loads(paths.REGISTRATION_FILE.read_text())["model_name"]
-        urls = start_serving(stack, tracking_uri, model_name, STATE)
+        # A secret made for this run: model-sync registers (or updates) its MLflow webhook.
+        secret = secrets.token_hex(24) if webhooks else None
+        if not webhooks:
+            log.info("model-sync polls the registry (webhooks need the MLflow the demo starts)")
+        urls = start_serving(stack, tracking_uri, model_name, STATE, ports, webhook_secret=secret)
         sys.stdout.write(serving_summary(urls, model_name) + "\n")
         sys.stdout.write(predict_samples(urls["gateway"]) + "\n")
         sys.stdout.write(

@@ -20,6 +20,22 @@ class StackPorts:
     inference: int = 8001
     model_sync: int = 8002
 
+    def items(self) -> list[tuple[str, int]]:
+        return [("gateway", self.gateway), ("inference", self.inference),
+                ("model-sync", self.model_sync)]  # fmt: skip
+
+
+# What an MLflow server needs before model-sync's webhook can be registered and delivered to
+# it on loopback over plain http (docs/model-sync.md#webhooks), plus the encryption key of the
+# secrets it stores (a Fernet key; without one it makes a new key at each start).
+def mlflow_webhook_settings(encryption_key: str) -> dict[str, str]:
+    return {
+        "MLFLOW_WEBHOOK_ALLOWED_SCHEMES": "http,https",
+        "MLFLOW_WEBHOOK_ALLOW_PRIVATE_IPS": "true",
+        "MLFLOW_WEBHOOK_CACHE_TTL": "5",
+        "MLFLOW_WEBHOOK_SECRET_ENCRYPTION_KEY": encryption_key,
+    }
+
 
 def start_serving(
     stack: ExitStack,
@@ -27,13 +43,24 @@ def start_serving(
     model_name: str,
     state: Path,
     ports: StackPorts = StackPorts(),
+    webhook_secret: str | None = None,
 ) -> dict[str, str]:
     """Start model-sync (following the registry's production alias), inference fed by it, and
-    the gateway in front; return their URLs. Logs and caches go under `state`."""
+    the gateway in front; return their URLs. Logs and caches go under `state`.
+
+    With `webhook_secret`, model-sync registers its webhook in MLflow at start, so a promotion
+    reaches it at once instead of at the next poll (the MLflow server must allow webhooks to
+    http on loopback: `mlflow_webhook_settings`)."""
     sync_url = f"http://127.0.0.1:{ports.model_sync}"
     inference_url = f"http://127.0.0.1:{ports.inference}"
     gateway_url = f"http://127.0.0.1:{ports.gateway}"
     logs = state / "logs"
+    webhook = {}
+    if webhook_secret:
+        webhook = {
+            "MODELSYNC_WEBHOOK_SECRET": webhook_secret,
+            "MODELSYNC_WEBHOOK_URL": f"{sync_url}/v1/webhooks/mlflow",
+        }
     stack.enter_context(
         ManagedProcess(
             name="model-sync",
@@ -47,6 +74,7 @@ def start_serving(
                 "MODELSYNC_POLL_INTERVAL": "5",
                 "MODELSYNC_HOST": "127.0.0.1",
                 "MODELSYNC_PORT": str(ports.model_sync),
+                **webhook,
             },
         )
     )

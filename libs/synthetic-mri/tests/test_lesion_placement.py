@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from brainscan_training.data.anatomy import SELLA_VOXEL, cut_slice, load_template, voxel_to_canvas
-from brainscan_training.data.contrast import T1_WHITE
-from brainscan_training.data.lesions import FISSURE_T1, falx_rows, place_meningioma
-from brainscan_training.data.sella import plan_pituitary
-from brainscan_training.data.synthetic import CLASSES, RenderedImage, render_example
+from brainscan_synthetic_mri.anatomy import SELLA_VOXEL, cut_slice, load_template, voxel_to_canvas
+from brainscan_synthetic_mri.contrast import T1_WHITE
+from brainscan_synthetic_mri.lesions import FISSURE_T1, falx_rows, place_meningioma
+from brainscan_synthetic_mri.sella import plan_pituitary
+from brainscan_synthetic_mri.synthetic import CLASSES, RenderedImage, render_example
 from scipy import ndimage as ndi
 
 SEEDS = range(12)

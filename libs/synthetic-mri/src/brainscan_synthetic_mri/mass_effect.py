@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage as ndi
 
-from brainscan_training.data.shapes import Box
+from brainscan_synthetic_mri.shapes import Box
 
 
 def push_away(

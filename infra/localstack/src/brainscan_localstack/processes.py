@@ -26,6 +26,17 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could not listen on host:port now (bound as uvicorn and MLflow bind)."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+        return False
+
+
 def is_healthy(url: str, timeout: float = 2.0) -> bool:
     try:
         return httpx.get(url, timeout=timeout).status_code == 200
@@ -53,6 +64,16 @@ class ManagedProcess:
             start_new_session=True,
         )
         log.close()
+        try:
+            self._wait_healthy(timeout)
+        except BaseException:
+            # Not healthy in time, or interrupted (Ctrl-C, SIGTERM) while waiting: a caller's
+            # `with` never got this child, so it is stopped here or it would be an orphan.
+            self.stop()
+            raise
+        return self
+
+    def _wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -60,9 +81,8 @@ class ManagedProcess:
                     f"{self.name} exited with {self.process.returncode}; see {self.log_path}"
                 )
             if is_healthy(self.health_url, timeout=1.0):
-                return self
+                return
             time.sleep(0.3)
-        self.stop()
         raise ProcessStartError(
             f"{self.name} not healthy after {timeout:.0f}s; see {self.log_path}"
         )

@@ -7,9 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from brainscan_training.data.checks import check_dataset
-from brainscan_training.data.prepare import prepare
-from brainscan_training.data.synthetic import (
+from brainscan_synthetic_mri.synthetic import (
     CLASSES,
     generate_dataset,
     image_rng,
@@ -55,13 +53,6 @@ def test_images_are_greyscale_jpegs_of_about_the_requested_size(generated: Path)
             pixels = np.asarray(image.convert("RGB"), dtype=int)
             # grey: the channels agree up to JPEG's chroma rounding
             assert np.abs(pixels[..., 0] - pixels[..., 2]).max() <= 8
-
-
-def test_generated_data_passes_the_checks_and_prepares(generated: Path, tmp_path: Path):
-    report = check_dataset(generated, list(CLASSES))  # no duplicates, no leakage
-    assert report.total == 20
-    prepare(generated, tmp_path / "prepared", list(CLASSES), val_fraction=0.34, seed=1)
-    assert (tmp_path / "prepared" / "val.csv").read_text().count("\n") == 1 + 4
 
 
 def test_same_seed_gives_identical_bytes_and_another_seed_differs(generated: Path, tmp_path):

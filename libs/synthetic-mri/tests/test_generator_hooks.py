@@ -8,9 +8,9 @@ import hashlib
 
 import numpy as np
 import pytest
-from brainscan_training.data.anatomy import cut_slice, load_template
-from brainscan_training.data.contrast import sample_contrast
-from brainscan_training.data.synthetic import CLASSES, RenderedImage, image_rng, render_example
+from brainscan_synthetic_mri.anatomy import cut_slice, load_template
+from brainscan_synthetic_mri.contrast import sample_contrast
+from brainscan_synthetic_mri.synthetic import CLASSES, RenderedImage, image_rng, render_example
 
 # sha256[:16] of image, masks, plane/slice/contrast and the rng's state after rendering (which
 # fixes the writer's later draws of mode and JPEG quality), computed at commit 0d0f3dd, before

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
-from brainscan_training.data.contrast import (
+from brainscan_synthetic_mri.contrast import (
     CONTRAST_WEIGHTS,
     T1_CSF,
     T1_GREY,
