@@ -9,6 +9,8 @@
     a real out-of-distribution guard for them, fitted with brainscan_manifest's own code.
 ``dicoms``
     MR DICOM files with made-up patient data, to prove the services never let it out.
+``pipeline``
+    the training pipeline's parameters with a profile that runs in minutes.
 
-``dicoms`` needs only numpy and pydicom; the others need the ``[onnx]`` extra.
+``dicoms`` and ``pipeline`` need only numpy and pydicom; the others need the ``[onnx]`` extra.
 """
