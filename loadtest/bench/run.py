@@ -1,61 +1,80 @@
-"""`make bench`: the inference service against its limit and against the design it replaces,
-and what its out-of-distribution guard costs.
+"""`make bench`: the inference service and the gateway against a naive server and the raw
+limit, driven by wrk, and what the out-of-distribution guard costs.
 
-Prints two tables, every figure from this run on this machine, medians over repeated windows.
-The first, of the served package (the guarded one, see prepare_model.py):
+Prints three tables, every figure from this run on this machine, medians over rounds:
 
-- raw onnxruntime in-process (batch 1, 8, 32): the limit;
-- the service over loopback, binary tensors, concurrency 1, 8, 32;
-- the gateway end to end in front of that service: 512x512 JPEG uploads (a generated MRI-like
-  slice) as multipart forms, concurrency 1, 8, 32: decode, resize, a second HTTP hop, thresholds;
-- a Flask app calling Keras ``model.predict`` per request (the original design), same client;
-- the service's and the gateway's resident memory, after the load;
-- CPU milliseconds per request of every process involved (server and load generator), from
-  /proc: a figure a shared machine moves far less than throughput.
+1. every system at each concurrency (default 1, 8, 32; closed loop, wrk, one connection per
+   concurrent client):
 
-The second, the guard's cost (guard_cost.py): the same model without its guard is served beside
-it (an inference service and a gateway each) and the HTTP windows run in rounds, the two
-packages in turn, the order reversed every round; raw onnxruntime at batch 1 and 8 likewise;
-then the ratios guarded / unguarded, CPU per prediction on the gateway path against its target.
+   - raw onnxruntime in-process at batch 1, 8, 32 (the service's thread setting, and one thread
+     and a thread per CPU where they differ): the limit, the best of them;
+   - the naive baseline (``naive_server.py``: FastAPI, a sync route, one session.run per
+     request, raw pixels in, JSON out) on the served package;
+   - the inference service, binary v2 tensors;
+   - the gateway end to end: 512x512 JPEG uploads (a generated MRI-like slice) as multipart
+     forms: decode, resize, the binary v2 call to inference, thresholds, JSON;
 
-``--reference-model`` serves the model size the serving targets were set with (MobileNetV2 alpha
-1.0 at 224 px, ~6x the arithmetic of the project's alpha 0.35 at 128 px) instead: per-request
-costs that do not depend on the model weigh ~6x less in its ratios.
+   with requests/s, p50, p99, the servers' CPU milliseconds per request and resident memory,
+   each per process (from /proc), wrk's own CPU per request, and the ratios to the naive
+   server at the same concurrency and to the raw limit;
+2. the targets, met or MISSED;
+3. the guard's cost (guard_cost.py): the same model without its guard is served beside it (an
+   inference service and a gateway each) and loaded in the same rounds, the two packages in
+   turn; raw onnxruntime at batch 1 and 8 likewise; then the ratios guarded / unguarded.
 
-Each server and the load generator run in their own processes; nothing else should run.
+In each round every concurrency is loaded on every system in turn (the guarded and unguarded
+packages in an order reversed every round), one window each: a warm-up run of wrk, then the
+measured run. ``--reference-model`` serves MobileNetV2 alpha 1.0 at 224 px instead (~6x the
+arithmetic of the project's alpha 0.35 at 128 px). Each server and wrk run in their own
+processes, all on this machine; nothing else should run.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import guard_cost
 import numpy as np
+import wrk_load
 from brainscan_inference.settings import InferenceSettings
 from compare_settings import round_order
 from guard_cost import GATEWAY, GUARDED, INFERENCE, UNGUARDED, median_result
 from processes import free_port, gateway_env, inference_env, log, memory_mb, run_json, server
-from workload import LOAD_GENERATOR, load, request_body, tensor_source
+from workload import raw_body, request_body, upload_body
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 
-# Peers measured on this machine with the reference model and the same client: the serving targets.
-BENTOML_THROUGHPUT = 130.0
-BENTOML_P99_AT_32_MS = 360.0
-MEMORY_LIMIT_MB = 300.0
-# Targets for the gateway at concurrency 8.
-GATEWAY_SHARE_OF_LIMIT = 0.4
-GATEWAY_P99_MS = 150.0
+NAIVE = "naive"
 UPLOAD_SIDE = 512
+SYSTEMS = {
+    NAIVE: "naive FastAPI + onnxruntime (baseline)",
+    INFERENCE: "inference, HTTP v2 binary",
+    GATEWAY: f"gateway end to end, {UPLOAD_SIDE}×{UPLOAD_SIDE} JPEG upload",
+}
+RAW = "raw onnxruntime, in-process"
+
+# The targets (the issue that replaced the Python client with wrk).
+INFERENCE_OVER_NAIVE = 1.5
+"""Inference's requests/s at least this many times the naive server's, at concurrency 8 and 32."""
+P50_MARGIN_MS = 0.5
+"""Inference's p50 at concurrency 1 at most this much above the naive server's."""
+OLD_GATEWAY_RPS = {8: 303.0, 32: 278.0}
+"""The gateway's requests/s at concurrency 8 and 32 before the speed work, as quoted in that
+issue: measured on this 2-core machine by the previous `make bench` (its Python asyncio client,
+loadgen.py, on the same cores); not re-measured here. The target is twice these."""
+GATEWAY_OVER_OLD = 2.0
+GATEWAY_P99_AT_8_MS = 40.0
 
 
 def upload_image(workdir: Path) -> Path:
@@ -80,128 +99,164 @@ def mark(ok: bool) -> str:
     return "met" if ok else "MISSED"
 
 
-def cpu_cell(cpu_ms: dict[str, float]) -> str:
-    """CPU milliseconds per answered request of each process, the load generator last."""
-    names = [n for n in cpu_ms if n != LOAD_GENERATOR] + [n for n in cpu_ms if n == LOAD_GENERATOR]
-    return " · ".join(f"{name} {cpu_ms[name]:.2f}" for name in names)
+def per_process(values: dict[str, float], digits: int) -> str:
+    """``total (a x · b y)`` for several processes, the figure alone for one."""
+    if not values:
+        return "—"
+    total = f"{sum(values.values()):,.{digits}f}"
+    if len(values) == 1:
+        return total
+    return total + " (" + " · ".join(f"{n} {v:,.{digits}f}" for n, v in values.items()) + ")"
 
 
-def table(
-    raw_runs: dict[str, dict],
-    service: dict,
-    gateway: dict,
-    flask: dict,
-    memory: dict[str, tuple[float, float]],
-    info: dict,
-) -> str:
-    # The limit is the best raw figure under ANY thread setting, not only the service's: a
-    # service setting that slows raw onnxruntime must not lower the bar it is measured against.
-    limit = max(
+def raw_limit(raw_runs: dict[str, dict]) -> float:
+    """The best raw images/s under ANY thread setting, not only the service's: a setting that
+    slows raw onnxruntime must not lower the bar the servers are measured against."""
+    return max(
         statistics.median(values)
         for raw in raw_runs.values()
         for values in raw["throughput"].values()
     )
-    service_raw = next(iter(raw_runs.values()))  # the first run uses the service's settings
-    raw_b1_ms = 1000 / statistics.median(service_raw["throughput"]["1"])
+
+
+def table(raw_runs: dict[str, dict], systems: dict[str, dict[int, dict]], info: dict) -> str:
+    """``systems[path][concurrency]``: median results (guard_cost.median_result) of NAIVE,
+    INFERENCE and GATEWAY, each present or not."""
+    limit = raw_limit(raw_runs)
     rows = [
-        "| setup | load | images/s | p50 ms | p99 ms | CPU ms per request | × raw limit "
-        "| × Flask+Keras | targets |",
-        "|---|---|---:|---:|---:|---|---:|---:|---|",
+        "| system | load | req/s | p50 ms | p99 ms | server CPU ms/req | wrk CPU ms/req "
+        "| RSS MB | errors | × naive | × raw limit |",
+        "|---|---|---:|---:|---:|---|---:|---|---:|---:|---:|",
     ]
     for threads, raw in raw_runs.items():
         for batch, values in raw["throughput"].items():
             throughput = statistics.median(values)
-            call_ms = 1000 * int(batch) / throughput
             cpu = statistics.median(raw["cpu_ms_per_image"][batch])
             rows.append(
-                f"| raw onnxruntime, in-process | batch {batch}, {threads} | {fmt(throughput)} "
-                f"| {fmt(call_ms, 2)} | — | {cpu:.2f} per image | {throughput / limit:.2f} | — "
-                "| one call per batch |"
+                f"| {RAW}, {threads} | batch {batch} | {fmt(throughput)} img/s "
+                f"| {1000 * int(batch) / throughput:.2f} per call | — | {cpu:.2f} per image | — "
+                f"| — | — | — | {throughput / limit:.2f} |"
             )
-    for concurrency, result in service.items():
-        throughput = result.get("throughput", 0.0)
-        baseline = flask.get(concurrency, {}).get("throughput")
-        versus_flask = throughput / baseline if baseline else None
-        notes = []
-        if concurrency == 1:
-            gap = result["p50_ms"] - raw_b1_ms
-            notes.append(f"p50 − raw batch-1 call = {gap:+.2f} ms (≤ 2: {mark(gap <= 2)})")
-        if concurrency == 8:
-            notes.append(f"≥ 0.75 × limit: {mark(throughput >= 0.75 * limit)}")
-        if concurrency in (8, 32):
-            notes.append(
-                f"≥ 1.5 × BentoML {BENTOML_THROUGHPUT:.0f}/s: "
-                f"{mark(throughput >= 1.5 * BENTOML_THROUGHPUT)}"
+    naive = systems.get(NAIVE, {})
+    for path, label in SYSTEMS.items():
+        for concurrency, result in systems.get(path, {}).items():
+            throughput = result.get("throughput", 0.0)
+            baseline = naive.get(concurrency, {}).get("throughput")
+            servers = {
+                name: ms
+                for name, ms in result["cpu_ms_per_request"].items()
+                if name != wrk_load.LOAD_GENERATOR
+            }
+            rows.append(
+                f"| {label} | concurrency {concurrency} | {fmt(throughput)} | "
+                f"{fmt(result.get('p50_ms'), 2)} | {fmt(result.get('p99_ms'), 2)} | "
+                f"{per_process(servers, 2)} | "
+                f"{result['cpu_ms_per_request'].get(wrk_load.LOAD_GENERATOR, 0.0):.3f} | "
+                f"{per_process(result.get('rss_mb', {}), 0)} | {result['errors']} | "
+                f"{fmt(throughput / baseline if baseline else None, 2)} | "
+                f"{throughput / limit:.2f} |"
             )
-        if concurrency == 32:
-            notes.append(
-                f"p99 < BentoML {BENTOML_P99_AT_32_MS:.0f} ms: "
-                f"{mark(result['p99_ms'] < BENTOML_P99_AT_32_MS)}"
-            )
-        if versus_flask is not None:
-            notes.append(f"≥ 10 × Flask+Keras: {mark(versus_flask >= 10)}")
-        if result["errors"]:
-            notes.append(f"{result['errors']} failed requests")
-        rows.append(
-            f"| inference service, HTTP binary | concurrency {concurrency} | {fmt(throughput)} | "
-            f"{fmt(result.get('p50_ms'), 2)} | {fmt(result.get('p99_ms'), 2)} | "
-            f"{cpu_cell(result['cpu_ms_per_request'])} | "
-            f"{throughput / limit:.2f} | {fmt(versus_flask)} | {'; '.join(notes)} |"
-        )
-    for concurrency, result in gateway.items():
-        throughput = result.get("throughput", 0.0)
-        notes = []
-        if concurrency == 8:
-            share_met = throughput / limit >= GATEWAY_SHARE_OF_LIMIT
-            p99 = result.get("p99_ms")
-            p99_met = p99 is not None and p99 <= GATEWAY_P99_MS
-            notes.append(f"≥ {GATEWAY_SHARE_OF_LIMIT} × limit: {mark(share_met)}")
-            notes.append(f"p99 ≤ {GATEWAY_P99_MS:.0f} ms: {mark(p99_met)}")
-            notes.append(
-                f"≥ BentoML {BENTOML_THROUGHPUT:.0f}/s on bare tensors: "
-                f"{mark(throughput >= BENTOML_THROUGHPUT)}"
-            )
-        if result["errors"]:
-            notes.append(f"{result['errors']} failed requests")
-        rows.append(
-            f"| gateway end to end, {UPLOAD_SIDE}×{UPLOAD_SIDE} JPEG upload | concurrency "
-            f"{concurrency} | {fmt(throughput)} | {fmt(result.get('p50_ms'), 2)} | "
-            f"{fmt(result.get('p99_ms'), 2)} | {cpu_cell(result['cpu_ms_per_request'])} | "
-            f"{throughput / limit:.2f} | — | {'; '.join(notes)} |"
-        )
-    for concurrency, result in flask.items():
-        throughput = result.get("throughput", 0.0)
-        notes = f"{result['errors']} failed requests" if result["errors"] else ""
-        rows.append(
-            f"| Flask + Keras predict (baseline) | concurrency {concurrency} | {fmt(throughput)} | "
-            f"{fmt(result.get('p50_ms'), 2)} | {fmt(result.get('p99_ms'), 2)} | "
-            f"{cpu_cell(result['cpu_ms_per_request'])} | {throughput / limit:.2f} | 1.00 "
-            f"| {notes} |"
-        )
-    rss, peak = memory["inference"]
-    rows.append(
-        "| inference service, resident memory | one model, after the load | — | — | — | — | — "
-        f"| — | RSS {rss:.0f} MB, peak {peak:.0f} MB (≤ {MEMORY_LIMIT_MB:.0f}: "
-        f"{mark(peak <= MEMORY_LIMIT_MB)}) |"
-    )
-    if "gateway" in memory:
-        rss, peak = memory["gateway"]
-        rows.append(
-            "| gateway, resident memory | after the load | — | — | — | — | — | — | "
-            f"RSS {rss:.0f} MB, peak {peak:.0f} MB |"
-        )
+    return header(info) + "\n\n" + "\n".join(rows)
+
+
+def header(info: dict) -> str:
     guard = f"Guard: {info['guard_origin']}. " if "guard_origin" in info else ""
-    header = (
-        f"Model: {info['model']}. ONNX {info['onnx_origin']}; Keras {info['keras_origin']}. "
-        f"{guard}"
-        f"{os.cpu_count()} CPUs, load generator on the same machine. "
-        "Medians over repeats (HTTP rows: one window per round); images/s = requests/s for the "
-        "HTTP rows (one image per request); "
-        "CPU ms per request: each process's CPU time (all threads, from /proc) over the run "
-        "divided by the requests it answered (raw rows: the process per image); "
-        "the gateway rows include the inference service behind it, on the same cores."
+    started = info.get("started", "")
+    return (
+        f"Model: {info['model']}. ONNX {info['onnx_origin']}. {guard}"
+        f"{started}{os.cpu_count()} CPUs, wrk and every server on the same machine. "
+        "Medians over rounds, one window per system and concurrency in each (wrk closed loop, "
+        "one connection per concurrent client); req/s counts answers below 400, latencies "
+        "are wrk's; server CPU ms/req: the CPU time of each server's process tree (all "
+        "threads, from /proc) over the measured run divided by the requests answered in it, "
+        "the total and each process (the gateway rows include the inference service behind "
+        "it); wrk CPU ms/req: wrk's own; RSS: each server's resident memory after the run; "
+        "× naive: req/s over the naive server's at the same concurrency; raw rows: images/s "
+        "and CPU per image of the process, × raw limit over the best raw figure."
     )
-    return header + "\n\n" + "\n".join(rows)
+
+
+def targets(systems: dict[str, dict[int, dict]]) -> list[tuple[str, str, bool | None]]:
+    """(target, what was measured, met) per target; met None: not measured in this run."""
+    naive, inference = systems.get(NAIVE, {}), systems.get(INFERENCE, {})
+    gateway = systems.get(GATEWAY, {})
+    checks: list[tuple[str, str, bool | None]] = []
+
+    def figure(rows: dict[int, dict], concurrency: int, key: str) -> float | None:
+        row = rows.get(concurrency)
+        if row is None or row.get(key) is None:
+            return None
+        return row[key]
+
+    def failed(*rows: dict | None) -> int:
+        return sum(row["errors"] for row in rows if row)
+
+    def check(name: str, measured: str | None, ok: bool, *rows: dict | None) -> None:
+        if measured is None:
+            checks.append((name, "not measured", None))
+            return
+        errors = failed(*rows)
+        if errors:
+            measured += f" ({errors} failed requests)"
+        checks.append((name, measured, ok and not errors))
+
+    for concurrency in (8, 32):
+        got = figure(inference, concurrency, "throughput")
+        base = figure(naive, concurrency, "throughput")
+        measured = None
+        if got is not None and base:
+            measured = f"{got:,.1f} / {base:,.1f} = {got / base:.2f}×"
+        check(
+            f"inference ≥ {INFERENCE_OVER_NAIVE} × naive req/s at concurrency {concurrency}",
+            measured,
+            measured is not None and got >= INFERENCE_OVER_NAIVE * base,
+            inference.get(concurrency),
+            naive.get(concurrency),
+        )
+    got, base = figure(inference, 32, "p99_ms"), figure(naive, 32, "p99_ms")
+    measured = None if got is None or base is None else f"{got:.2f} ms against {base:.2f} ms"
+    check(
+        "inference p99 at concurrency 32 below naive's",
+        measured,
+        measured is not None and got < base,
+        inference.get(32),
+        naive.get(32),
+    )
+    got, base = figure(inference, 1, "p50_ms"), figure(naive, 1, "p50_ms")
+    measured = None if got is None or base is None else f"{got:.2f} − {base:.2f} = {got - base:+.2f} ms"
+    check(
+        f"inference p50 at concurrency 1 at most {P50_MARGIN_MS} ms above naive's",
+        measured,
+        measured is not None and got - base <= P50_MARGIN_MS,
+        inference.get(1),
+        naive.get(1),
+    )
+    for concurrency, old in OLD_GATEWAY_RPS.items():
+        got = figure(gateway, concurrency, "throughput")
+        measured = None if got is None else f"{got:,.1f} / {old:,.0f} = {got / old:.2f}×"
+        check(
+            f"gateway ≥ {GATEWAY_OVER_OLD:g} × the old {old:.0f} req/s at concurrency "
+            f"{concurrency}",
+            measured,
+            measured is not None and got >= GATEWAY_OVER_OLD * old,
+            gateway.get(concurrency),
+        )
+    got = figure(gateway, 8, "p99_ms")
+    check(
+        f"gateway p99 at concurrency 8 ≤ {GATEWAY_P99_AT_8_MS:.0f} ms",
+        None if got is None else f"{got:.2f} ms",
+        got is not None and got <= GATEWAY_P99_AT_8_MS,
+        gateway.get(8),
+    )
+    return checks
+
+
+def targets_table(systems: dict[str, dict[int, dict]]) -> str:
+    rows = ["| target | measured | verdict |", "|---|---|---|"]
+    for name, measured, ok in targets(systems):
+        verdict = "not measured" if ok is None else mark(ok)
+        rows.append(f"| {name} | {measured} | {verdict} |")
+    return "\n".join(rows)
 
 
 def raw_thread_settings() -> dict[str, int]:
@@ -219,8 +274,6 @@ def raw_thread_settings() -> dict[str, int]:
     return runs
 
 
-GATEWAY_SETUP = f"gateway end to end, {UPLOAD_SIDE}×{UPLOAD_SIDE} JPEG upload"
-INFERENCE_SETUP = "inference service, HTTP binary"
 GUARD_BATCHES = ("1", "8")
 """Raw onnxruntime batch sizes measured with and without the guard."""
 
@@ -268,31 +321,51 @@ def serve(
     return Served(inference.pid, infer_url, process.pid, f"{gateway_base}/api/v1/predictions")
 
 
+def serve_naive(stack: ExitStack, package: Path, workdir: Path) -> tuple[int, str]:
+    """The naive baseline on ``package``: its pid and its /predict URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = stack.enter_context(
+        server(
+            [str(HERE / "naive_server.py"), "--package", str(package), "--port", str(port)],
+            dict(os.environ),
+            f"{base}/ready",
+            workdir / "naive.log",
+            timeout=120,
+        )
+    )
+    return process.pid, f"{base}/predict"
+
+
 def measure_rounds(
-    served: dict[str, Served], tensors: dict[str, list[str]], upload: Path, opts
+    targets_by: dict[str, dict[str, wrk_load.Target]], opts
 ) -> dict[str, dict[str, dict[int, list[dict]]]]:
-    """``opts.repeats`` rounds of one window per package, path and concurrency, the packages
-    in turn (order reversed every round): ``results[package][path][concurrency]``."""
-    names = list(served)
-    paths = [INFERENCE] + ([GATEWAY] if served[names[0]].predict_url else [])
-    window = argparse.Namespace(**{**vars(opts), "repeats": 1})
-    results = {n: {p: {c: [] for c in opts.concurrency} for p in paths} for n in names}
+    """``opts.repeats`` rounds of one window per package, path and concurrency: within a
+    round, per concurrency, each path (NAIVE, INFERENCE, GATEWAY) on each package that has it,
+    the packages in an order reversed every round. ``results[package][path][concurrency]``:
+    one result (``WrkResult`` as a dict) per round."""
+    names = list(targets_by)
+    paths = [p for p in (NAIVE, INFERENCE, GATEWAY) if any(p in t for t in targets_by.values())]
+    results = {
+        n: {p: {c: [] for c in opts.concurrency} for p in paths if p in targets_by[n]}
+        for n in names
+    }
     for round_index in range(opts.repeats):
         for concurrency in opts.concurrency:
             for path in paths:
                 for name in round_order(names, round_index):
+                    if path not in targets_by[name]:
+                        continue
                     log(f"round {round_index + 1}/{opts.repeats}: {name}, {path}, "
                         f"concurrency {concurrency}")  # fmt: skip
-                    s = served[name]
-                    if path == INFERENCE:
-                        url, source = s.infer_url, tensors[name]
-                        watch = {"inference": s.inference_pid}
-                    else:
-                        url, source = s.predict_url, ["--upload", str(upload)]
-                        watch = {"gateway": s.gateway_pid, "inference": s.inference_pid}
-                    results[name][path][concurrency].append(
-                        load(url, source, concurrency, window, watch)
+                    result = wrk_load.measure(
+                        targets_by[name][path],
+                        concurrency,
+                        opts.duration,
+                        opts.warmup,
+                        opts.wrk_threads,
                     )
+                    results[name][path][concurrency].append(dataclasses.asdict(result))
     return results
 
 
@@ -300,7 +373,7 @@ def measure_raw_pair(packages: dict[str, Path], opts) -> dict[str, dict[str, lis
     """Raw onnxruntime with the service's settings on each package in turn, a window per
     round and batch: ``raw[package][batch]`` = (images/s, CPU ms per image) per round."""
     raw: dict[str, dict[str, list[tuple]]] = {name: {} for name in packages}
-    window = ["--seconds", str(max(1.0, opts.seconds / 2)), "--repeats", "1"]
+    window = ["--seconds", str(raw_seconds(opts)), "--repeats", "1"]
     for round_index in range(opts.repeats):
         for name in round_order(list(packages), round_index):
             log(f"round {round_index + 1}/{opts.repeats}: {name}, raw onnxruntime")
@@ -312,32 +385,42 @@ def measure_raw_pair(packages: dict[str, Path], opts) -> dict[str, dict[str, lis
     return raw
 
 
+def raw_seconds(opts) -> float:
+    """A raw window: half an HTTP one (raw calls vary far less), at least a second."""
+    return max(1.0, opts.duration / 2)
+
+
 def guard_header(info: dict, opts) -> str:
     return (
         f"Cost of the out-of-distribution guard: the served package ({info['onnx_origin']}; "
         f"guard: {info['guard_origin']}) against the same model without it "
         f"({info['plain_origin']}). Each served at once by its own inference service with a "
-        "gateway in front, loaded in turn, the order reversed every round; medians over "
-        f"{opts.repeats} rounds of one {opts.seconds:g} s window after {opts.warmup:g} s of "
-        "warm-up. Ratio rows: guarded / unguarded of each median; their CPU is the servers' "
-        "per request (gateway + inference, the load generator left out), with the range of the "
-        "per-round ratios (each round measures both packages back to back). Target (issue 12): "
-        f"at most {guard_cost.CPU_TARGET:.2f} × the CPU per prediction on the gateway path."
+        "gateway in front, loaded by wrk in the same rounds as the table above, the two "
+        f"packages in turn, the order reversed every round; medians over {opts.repeats} "
+        f"rounds of one {opts.duration} s window after {opts.warmup} s of warm-up. Ratio "
+        "rows: guarded / unguarded of each median; their CPU is the servers' per request "
+        "(gateway + inference, wrk left out), with the range of the per-round ratios (each "
+        "round measures both packages back to back). Target (issue 12): at most "
+        f"{guard_cost.CPU_TARGET:.2f} × the CPU per prediction on the gateway path."
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", type=Path, help="default: a temporary directory")
-    parser.add_argument("--seconds", type=float, default=5.0, help="measurement window")
     parser.add_argument(
-        "--repeats", type=int, default=3, help="windows per setting (HTTP: rounds, see above)"
+        "--duration", type=int, default=4, help="seconds of each measured wrk run (whole)"
     )
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds (see above)")
+    parser.add_argument(
+        "--warmup", type=int, default=1, help="seconds of wrk before each measured run"
+    )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--skip-flask", action="store_true", help="leave the baseline out")
+    parser.add_argument(
+        "--wrk-threads", type=int, default=1, help="wrk threads (at most the connections)"
+    )
     parser.add_argument("--skip-gateway", action="store_true", help="leave the gateway out")
-    parser.add_argument("--quick", action="store_true", help="1 s windows, 2 repeats (smoke)")
+    parser.add_argument("--quick", action="store_true", help="1 s windows, 2 rounds (smoke)")
     parser.add_argument(
         "--reference-model",
         action="store_true",
@@ -348,12 +431,9 @@ def main() -> None:
         "--artifacts",
         type=Path,
         default=REPO / "artifacts",
-        help="the pipeline's output to bench (export/, package/, train/model.keras; "
-        "default: this checkout's)",
+        help="the pipeline's output to bench (export/ and package/; default: this checkout's)",
     )
-    parser.add_argument(
-        "--package", type=Path, help="bench this model package instead (no Flask+Keras baseline)"
-    )
+    parser.add_argument("--package", type=Path, help="bench this model package instead")
     parser.add_argument(
         "--plain-package",
         type=Path,
@@ -364,11 +444,16 @@ def main() -> None:
     if opts.reference_model and (opts.package or opts.plain_package):
         parser.error("--reference-model and --package/--plain-package name different models")
     if opts.quick:
-        opts.seconds, opts.repeats, opts.warmup = 1.0, 2, 0.5
+        opts.duration, opts.repeats, opts.warmup = 1, 2, 1
+    if opts.duration < 1 or opts.warmup < 0:
+        parser.error("--duration must be at least 1 s and --warmup not negative")
+    wrk_load.wrk_binary()  # fail before building anything when wrk is missing
 
     with tempfile.TemporaryDirectory(prefix="brainscan-bench-") as scratch, ExitStack() as stack:
         workdir = opts.workdir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
+        load_before = os.getloadavg()[0]
+        started = time.strftime("%Y-%m-%d %H:%M")
         log("preparing the models (builds, exports and guards one if the pipeline has not)")
         prepare = [str(HERE / "prepare_model.py"), "--artifacts", str(opts.artifacts.resolve())]
         prepare += ["--workdir", str(workdir)]
@@ -378,6 +463,7 @@ def main() -> None:
             if value is not None:
                 prepare += [option, str(value.resolve())]
         info = run_json(prepare, timeout=900)
+        info["started"] = f"Run {started}, load average {load_before:.2f} before it. "
         log(f"model: {info['model']}")
         packages = {GUARDED if "guard_origin" in info else "served": Path(info["package_dir"])}
         if "plain_package_dir" in info:
@@ -397,7 +483,7 @@ def main() -> None:
                     "--package",
                     str(packages[served_first]),
                     "--seconds",
-                    str(max(1.0, opts.seconds / 2)),
+                    str(raw_seconds(opts)),
                     "--repeats",
                     str(opts.repeats),
                 ],
@@ -405,17 +491,29 @@ def main() -> None:
                 env={**os.environ, "INFERENCE_INTRA_OP_THREADS": str(intra_op)},
             )
 
-        tensors = {
-            name: tensor_source(*request_body(manifest, workdir, f"request-{name}"))
-            for name, manifest in manifests.items()
-        }
-        served = {
-            name: serve(
-                stack, name, package, manifests[name]["name"], workdir, not opts.skip_gateway
-            )
-            for name, package in packages.items()
-        }
-        results = measure_rounds(served, tensors, upload_image(workdir), opts)
+        upload = upload_body(upload_image(workdir), workdir)
+        targets_by: dict[str, dict[str, wrk_load.Target]] = {}
+        served = {}
+        for name, package in packages.items():
+            manifest = manifests[name]
+            s = serve(stack, name, package, manifest["name"], workdir, not opts.skip_gateway)
+            served[name] = s
+            body, header_length = request_body(manifest, workdir, f"request-{name}")
+            targets_by[name] = {
+                INFERENCE: wrk_load.v2_target(
+                    s.infer_url, body, header_length, {"inference": s.inference_pid}
+                )
+            }
+            if s.predict_url:
+                targets_by[name][GATEWAY] = wrk_load.multipart_target(
+                    s.predict_url, upload, {"gateway": s.gateway_pid, "inference": s.inference_pid}
+                )
+        naive_pid, naive_url = serve_naive(stack, packages[served_first], workdir)
+        targets_by[served_first][NAIVE] = wrk_load.raw_target(
+            naive_url, raw_body(manifests[served_first], workdir), {"naive": naive_pid}
+        )
+
+        results = measure_rounds(targets_by, opts)
         memory_of = {
             name: {
                 "inference service": memory_mb(s.inference_pid),
@@ -426,35 +524,13 @@ def main() -> None:
         stack.close()  # the servers: not to share the cores with the rest
         raw_pair = measure_raw_pair(packages, opts) if len(packages) > 1 else {}
 
-        first = results[served_first]
-        service = {c: median_result(samples) for c, samples in first[INFERENCE].items()}
-        gateway = {c: median_result(samples) for c, samples in first.get(GATEWAY, {}).items()}
-        memory = {"inference": memory_of[served_first]["inference service"]}
-        if "gateway" in memory_of[served_first]:
-            memory["gateway"] = memory_of[served_first]["gateway"]
-
-        flask: dict[int, dict] = {}
-        if not opts.skip_flask and "keras_file" in info:
-            port = free_port()
-            with server(
-                [str(HERE / "flask_keras.py"), "--keras", info["keras_file"], "--port", str(port)],
-                {**os.environ, "CUDA_VISIBLE_DEVICES": ""},
-                f"http://127.0.0.1:{port}/ready",
-                workdir / "flask.log",
-                timeout=300,
-            ) as process:
-                for concurrency in opts.concurrency:
-                    log(f"Flask + Keras, concurrency {concurrency}")
-                    flask[concurrency] = load(
-                        f"http://127.0.0.1:{port}/predict",
-                        tensors[served_first],
-                        concurrency,
-                        opts,
-                        {"flask": process.pid},
-                    )
-        output = table(raw_runs, service, gateway, flask, memory, info)
+        systems = {
+            path: {c: median_result(samples) for c, samples in per_concurrency.items()}
+            for path, per_concurrency in results[served_first].items()
+        }
+        output = table(raw_runs, systems, info) + "\n\nTargets:\n\n" + targets_table(systems)
         if len(packages) > 1:
-            setups = {GATEWAY: GATEWAY_SETUP, INFERENCE: INFERENCE_SETUP}
+            setups = {GATEWAY: SYSTEMS[GATEWAY], INFERENCE: SYSTEMS[INFERENCE]}
             guard = guard_cost.table(results, raw_pair, memory_of, setups, guard_header(info, opts))
             output += "\n\n" + guard
         sys.stdout.write(output + "\n")
