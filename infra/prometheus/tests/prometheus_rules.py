@@ -228,7 +228,7 @@ def gateway_routes() -> set[str]:
 
 def inference_outcomes() -> set[str]:
     """The `outcome` values the inference endpoint records, read from its code."""
-    from brainscan_inference.api import infer
+    from brainscan_inference.api.routes import infer
 
     source = Path(infer.__file__).read_text()
     assigned = re.findall(r'outcome = "(\w+)"', source)

@@ -55,7 +55,7 @@ def test_swap_under_load_fails_no_request_and_refused_models_change_nothing(
     serve, settings_factory, model_dir, tmp_path, package_factory, images
 ) -> None:
     server = serve(settings_factory(model_dir, model_poll_interval=0.05))
-    registry = server.app.state.registry
+    slot = server.app.state.model_slot
     url = f"{server.url}/v2/models/tiny/infer"
     stop = threading.Event()
     logs: list[list] = [[] for _ in range(6)]
@@ -68,18 +68,18 @@ def test_swap_under_load_fails_no_request_and_refused_models_change_nothing(
     try:
         wait_until(lambda: sum(map(len, logs)) > 50)
         publish(tmp_path, model_dir, "2", package_factory, seed=11)
-        wait_until(lambda: registry.current.version == "2")
+        wait_until(lambda: slot.current.version == "2")
         wait_until(lambda: all(log and log[-1][1] == "2" for log in logs))
 
         # Bad packages, each a higher version, so the source offers each in turn.
         publish(tmp_path, model_dir, "3", package_factory, num_outputs=3)
-        wait_until(lambda: registry.last_outcome.version == "3")
+        wait_until(lambda: slot.last_outcome.version == "3")
         staging = tmp_path / "staging-4"
         package_factory(staging, seed=12)
         model = staging / "model.onnx"
         model.write_bytes(model.read_bytes()[:100])  # truncated after the manifest was written
         os.rename(staging, model_dir / "4")
-        wait_until(lambda: registry.last_outcome.version == "4")
+        wait_until(lambda: slot.last_outcome.version == "4")
         count_before = sum(map(len, logs))
         wait_until(lambda: sum(map(len, logs)) > count_before + 50)
     finally:
@@ -97,9 +97,9 @@ def test_swap_under_load_fails_no_request_and_refused_models_change_nothing(
         assert set(versions) <= {"1", "2"}
         first_new = versions.index("2")
         assert set(versions[first_new:]) == {"2"}, "a client went back to the old model"
-    assert registry.current.version == "2"
-    assert registry.last_outcome.state == "refused"
-    assert "sha256 mismatch" in registry.last_outcome.reason
+    assert slot.current.version == "2"
+    assert slot.last_outcome.state == "refused"
+    assert "sha256 mismatch" in slot.last_outcome.reason
     samples = server.app.state.metrics.registry.get_sample_value
     assert (
         samples("brainscan_inference_model_loads_total", {"model": "tiny", "outcome": "loaded"})
@@ -142,5 +142,5 @@ def test_a_broken_newest_version_does_not_keep_a_good_older_one_from_serving(
         "brainscan_inference_model_loads_total", {"model": "tiny", "outcome": "refused"}
     )
     assert refused == 1
-    last = server.app.state.registry.last_outcome
+    last = server.app.state.model_slot.last_outcome
     assert last.version == "3" and "activation map" in last.reason

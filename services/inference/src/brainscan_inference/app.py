@@ -1,4 +1,4 @@
-"""The FastAPI application: ``create_app(settings)`` wires source, registry, batcher and routes."""
+"""The FastAPI application: ``create_app(settings)`` wires source, model slot, batcher, routes."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from .api.routes import health, models, repository
 from .api.routes import metrics as metrics_route
 from .api.routes.infer import InferenceRoute
 from .metrics import InferenceMetrics
-from .registry import ModelRegistry
+from .model_slot import ModelSlot
 from .settings import InferenceSettings
 from .sources import LocalDirectorySource, ModelSource, ModelSyncSource
 from .updater import ModelUpdater
@@ -70,11 +70,11 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         metrics = InferenceMetrics()
-        registry = ModelRegistry(settings, metrics)
-        updater = ModelUpdater(source or source_from_settings(settings), registry)
+        slot = ModelSlot(settings, metrics)
+        updater = ModelUpdater(source or source_from_settings(settings), slot)
         app.state.settings = settings
         app.state.metrics = metrics
-        app.state.registry = registry
+        app.state.model_slot = slot
         app.state.updater = updater
         # Large JSON bodies are parsed here, off the event loop. Two threads: parsing holds the
         # GIL, so more would not be faster, and each holds a request's values in memory.
@@ -87,7 +87,7 @@ def create_app(
             yield
         finally:
             await updater.stop()
-            await registry.close()
+            await slot.close()
             app.state.codec_executor.shutdown(wait=False, cancel_futures=True)
             _log.info("inference service stopped")
 

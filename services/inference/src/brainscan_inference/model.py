@@ -132,10 +132,6 @@ class LoadedModel:
             outputs.append(ResponseOutput(name, tensor, binary, parameters))
         return outputs
 
-    async def infer(self, request: InferRequest) -> list[ResponseOutput]:
-        """Check the request against the model, run it through the batcher, shape the outputs."""
-        return await self.run(self.check(request))
-
     def _input_array(self, request: InferRequest) -> np.ndarray:
         spec = self.input_spec
         if len(request.inputs) != 1:

@@ -1,4 +1,4 @@
-"""Keeps the registry on the source's current model: follows changes, and reloads on demand."""
+"""Keeps the model slot on the source's current model: follows changes, reloads on demand."""
 
 from __future__ import annotations
 
@@ -7,18 +7,18 @@ import contextlib
 
 from brainscan_servicekit import get_logger
 
-from .registry import LoadOutcome, ModelRegistry
+from .model_slot import LoadOutcome, ModelSlot
 from .sources import ModelSource, SourceError
 
 _log = get_logger(__name__)
 
 
 class ModelUpdater:
-    """Runs ``registry.load`` for every package the source offers, in a background task."""
+    """Runs ``slot.load`` for every package the source offers, in a background task."""
 
-    def __init__(self, source: ModelSource, registry: ModelRegistry) -> None:
+    def __init__(self, source: ModelSource, slot: ModelSlot) -> None:
         self.source = source
-        self.registry = registry
+        self.slot = slot
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -28,7 +28,7 @@ class ModelUpdater:
         while True:
             try:
                 async for candidate in self.source.changes():
-                    await self.registry.load(candidate)
+                    await self.slot.load(candidate)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a broken source must not stop the service; try again
@@ -44,7 +44,7 @@ class ModelUpdater:
             candidate = await self.source.latest()
         except SourceError as exc:
             return LoadOutcome("refused", "", str(exc), self.source.description)
-        return await self.registry.load(candidate)
+        return await self.slot.load(candidate)
 
     async def stop(self) -> None:
         if self._task is not None:

@@ -186,7 +186,7 @@ class HeldModel:
     """Holds the real model's batches until released, to make a queue build up on purpose."""
 
     def __init__(self, server) -> None:
-        batcher = server.app.state.registry.current.batcher
+        batcher = server.app.state.model_slot.current.batcher
         self._real = batcher._run_batch  # fault injection around the real onnxruntime call
         self.gate = threading.Event()
         self.running = threading.Event()
@@ -212,7 +212,7 @@ def test_a_full_queue_is_503_with_retry_after_and_queued_requests_still_succeed(
 ) -> None:
     server = serve(settings_factory(model_dir, queue_capacity=3, max_batch_size=8))
     held = HeldModel(server)
-    batcher = server.app.state.registry.current.batcher
+    batcher = server.app.state.model_slot.current.batcher
     body = {"inputs": [good_input()]}
     with ThreadPoolExecutor(4) as pool:
         first = pool.submit(post, server, body)
@@ -230,7 +230,7 @@ def test_a_full_queue_is_503_with_retry_after_and_queued_requests_still_succeed(
 def test_a_client_that_leaves_before_its_turn_is_dropped(serve, settings_factory, model_dir):
     server = serve(settings_factory(model_dir))
     held = HeldModel(server)
-    batcher = server.app.state.registry.current.batcher
+    batcher = server.app.state.model_slot.current.batcher
     with ThreadPoolExecutor(1) as pool:
         first = pool.submit(post, server, {"inputs": [good_input()]})
         wait_for(held.running.is_set)
@@ -286,7 +286,7 @@ def test_garbage_never_gets_a_5xx(shared_server, body: bytes) -> None:
 
 def test_a_failing_model_call_is_500_for_that_batch_only(serve, settings_factory, model_dir):
     server = serve(settings_factory(model_dir))
-    batcher = server.app.state.registry.current.batcher
+    batcher = server.app.state.model_slot.current.batcher
     real = batcher._run_batch
 
     def broken(payloads):  # fault injection: onnxruntime failing inside the worker thread
@@ -306,7 +306,7 @@ def test_activation_maps_that_fail_after_load_are_a_plain_500_and_probabilities_
     serve, settings_factory, model_dir
 ) -> None:
     server = serve(settings_factory(model_dir))
-    model = server.app.state.registry.current
+    model = server.app.state.model_slot.current
     # Fault injection: weights that stopped fitting the feature map after warm-up checked them.
     spec = model.manifest.outputs.activation_map.model_copy(update={"weights": [[1.0] * 4] * 6})
     model.activation_maps = ActivationMapper(spec)
@@ -320,12 +320,12 @@ def test_activation_maps_that_fail_after_load_are_a_plain_500_and_probabilities_
 
 def test_a_bug_is_a_json_500_that_carries_the_request_id(serve, settings_factory, model_dir):
     server = serve(settings_factory(model_dir))
-    registry = server.app.state.registry
+    slot = server.app.state.model_slot
 
     def broken(*_args):  # fault injection: a bug anywhere below a route
         raise RuntimeError("a bug")
 
-    registry.resolve = broken
+    slot.resolve = broken
     response = httpx.get(f"{server.url}/v2/models/tiny", headers={"X-Request-ID": "bug-1"})
     assert_error(response, 500, "internal", "internal error")
     assert response.headers["x-request-id"] == "bug-1"

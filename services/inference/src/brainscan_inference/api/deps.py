@@ -1,4 +1,4 @@
-"""Request dependencies: the app's settings, registry, metrics and updater from its state."""
+"""Request dependencies: the app's settings, slot, metrics and updater from its state."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from ..metrics import InferenceMetrics
-from ..registry import ModelRegistry
+from ..model_slot import ModelSlot
 from ..settings import InferenceSettings
 from ..updater import ModelUpdater
 
@@ -16,8 +16,8 @@ async def get_settings(request: Request) -> InferenceSettings:
     return request.app.state.settings
 
 
-async def get_registry(request: Request) -> ModelRegistry:
-    return request.app.state.registry
+async def get_model_slot(request: Request) -> ModelSlot:
+    return request.app.state.model_slot
 
 
 async def get_metrics(request: Request) -> InferenceMetrics:
@@ -29,6 +29,6 @@ async def get_updater(request: Request) -> ModelUpdater:
 
 
 SettingsDep = Annotated[InferenceSettings, Depends(get_settings)]
-RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
+ModelSlotDep = Annotated[ModelSlot, Depends(get_model_slot)]
 MetricsDep = Annotated[InferenceMetrics, Depends(get_metrics)]
 UpdaterDep = Annotated[ModelUpdater, Depends(get_updater)]

@@ -1,7 +1,7 @@
 """The model source interface: what the service asks of any place models come from.
 
 A source only finds packages and hands them over as directories on local disk; verifying,
-loading, warming up and swapping is the registry's job, so every source gets the same checks.
+loading, warming up and swapping is the model slot's job, so every source gets the same checks.
 A remote source (model-sync: long poll, download, expected sha256) implements the same two
 methods and the rest of the service does not change.
 """

@@ -78,7 +78,7 @@ class LocalDirectorySource:
         fingerprint = []
         for directory, version in packages:
             files = [directory / MANIFEST_FILE, directory / MODEL_FILE]
-            # A file that cannot be read is still offered: the registry refuses it with the
+            # A file that cannot be read is still offered: the model slot refuses it with the
             # reason, falls back to the next version, and the package is offered again once
             # its files change.
             stats = [_size_and_mtime(f) for f in files]
@@ -127,7 +127,7 @@ def _single_package_version(directory: Path) -> str:
     try:
         manifest = Manifest.load(directory / MANIFEST_FILE)
     except (OSError, ValueError):
-        return "unknown"  # the registry reads it again and refuses it with the real reason
+        return "unknown"  # the model slot reads it again and refuses it with the real reason
     return manifest.version or manifest.onnx_sha256[:12]
 
 

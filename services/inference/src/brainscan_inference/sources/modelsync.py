@@ -3,7 +3,7 @@
 A replica asks ``GET /v1/models/{name}?wait=S`` on start and gets the current version at once;
 after that each long poll (``&known=V``) answers as soon as model-sync publishes another version
 (a newer one or a rollback). The ONNX file is hashed while it streams and must match the sha256
-model-sync announced and its ETag; the registry then runs the full package checks before the
+model-sync announced and its ETag; the model slot then runs the full package checks before the
 hot swap. While model-sync is unreachable the source retries with backoff and the model already
 loaded keeps serving.
 """

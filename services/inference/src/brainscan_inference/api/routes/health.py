@@ -6,7 +6,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from ... import SERVICE_NAME, __version__
-from ..deps import RegistryDep, SettingsDep
+from ..deps import ModelSlotDep, SettingsDep
 
 router = APIRouter(tags=["health"])
 
@@ -18,9 +18,9 @@ async def live() -> dict[str, bool]:
 
 
 @router.get("/v2/health/ready")
-async def ready(registry: RegistryDep, settings: SettingsDep) -> JSONResponse:
+async def ready(slot: ModelSlotDep, settings: SettingsDep) -> JSONResponse:
     """200 once a model is loaded and warmed up; 503 + Retry-After before."""
-    if registry.ready:
+    if slot.ready:
         return JSONResponse({"ready": True})
     return JSONResponse(
         {"ready": False},

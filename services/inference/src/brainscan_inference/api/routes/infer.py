@@ -24,7 +24,7 @@ from ...codec import InferRequest, decode_request, encode_response
 from ...errors import BadRequest, InferenceError, PayloadTooLarge, Unavailable
 from ...metrics import InferenceMetrics
 from ...model import CheckedRequest, LoadedModel
-from ...registry import ModelRegistry
+from ...model_slot import ModelSlot
 from ...settings import InferenceSettings
 from ..errors import error_response
 
@@ -65,7 +65,7 @@ class _ClientGone(Exception):
 
 async def _infer(scope: Scope, receive: Receive, send: Send, name: str, version: str | None):
     state = scope["app"].state
-    registry: ModelRegistry = state.registry
+    slot: ModelSlot = state.model_slot
     metrics: InferenceMetrics = state.metrics
     settings: InferenceSettings = state.settings
     codec_thread: Executor = state.codec_executor
@@ -73,7 +73,7 @@ async def _infer(scope: Scope, receive: Receive, send: Send, name: str, version:
     labels = ("", "")
     outcome = "error"
     try:
-        model = registry.resolve(name, version)  # 404/503 before reading the body
+        model = slot.resolve(name, version)  # 404/503 before reading the body
         labels = (model.name, model.version)
         headers = {
             k.decode(): v.decode("latin-1") for k, v in scope["headers"] if k in _HEADERS_READ
@@ -86,7 +86,7 @@ async def _infer(scope: Scope, receive: Receive, send: Send, name: str, version:
         off_loop = _json_bytes(body, header_length) > _INLINE_JSON_BYTES
         parsed = None
         for _attempt in range(2):
-            model = registry.resolve(name, version)
+            model = slot.resolve(name, version)
             labels = (model.name, model.version)
             if off_loop:
                 parsed, checked = await asyncio.get_running_loop().run_in_executor(

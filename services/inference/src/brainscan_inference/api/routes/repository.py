@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request
 
 from ...errors import BadRequest, ModelNotFound, Unauthorized
-from ..deps import RegistryDep, SettingsDep, UpdaterDep
+from ..deps import ModelSlotDep, SettingsDep, UpdaterDep
 
 
 async def require_token(request: Request, settings: SettingsDep) -> None:
@@ -35,15 +35,15 @@ router = APIRouter(tags=["repository"], dependencies=[Depends(require_token)])
 
 
 @router.post("/v2/repository/index")
-async def repository_index(registry: RegistryDep) -> list[dict[str, Any]]:
+async def repository_index(slot: ModelSlotDep) -> list[dict[str, Any]]:
     """The model served, and the last package refused (with why) if that came after it."""
     entries = []
-    model = registry.current
+    model = slot.current
     if model is not None:
         entries.append(
             {"name": model.name, "version": model.version, "state": "READY", "reason": ""}
         )
-    last = registry.last_outcome
+    last = slot.last_outcome
     if last is not None and last.state == "refused":
         entries.append(
             {
@@ -58,10 +58,10 @@ async def repository_index(registry: RegistryDep) -> list[dict[str, Any]]:
 
 @router.post("/v2/repository/models/{name}/load")
 async def repository_load(
-    name: str, registry: RegistryDep, updater: UpdaterDep, settings: SettingsDep
+    name: str, slot: ModelSlotDep, updater: UpdaterDep, settings: SettingsDep
 ) -> dict[str, Any]:
     """Look at the source now and load its current package; 400 with the reason if refused."""
-    served = registry.current.name if registry.current else settings.model_name
+    served = slot.current.name if slot.current else settings.model_name
     if served is not None and name != served:
         raise ModelNotFound(f"unknown model {name!r}; this service serves {served!r}")
     outcome = await updater.load_now()

@@ -1,4 +1,4 @@
-"""The registry: verify + load + warm + swap; refused packages leave the old model serving."""
+"""The model slot: verify + load + warm + swap; refused packages leave the old model serving."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from brainscan_inference.errors import ModelNotFound, Unavailable
 from brainscan_inference.metrics import InferenceMetrics
-from brainscan_inference.registry import ModelRegistry
+from brainscan_inference.model_slot import ModelSlot
 from brainscan_inference.sources import ModelCandidate
 
 pytestmark = pytest.mark.anyio
@@ -22,8 +22,8 @@ def metrics() -> InferenceMetrics:
 
 
 @pytest.fixture
-def registry(tmp_path, settings_factory, metrics):
-    return ModelRegistry(settings_factory(tmp_path / "models"), metrics)
+def slot(tmp_path, settings_factory, metrics):
+    return ModelSlot(settings_factory(tmp_path / "models"), metrics)
 
 
 def candidate(directory: Path, version: str, **extra) -> ModelCandidate:
@@ -37,58 +37,58 @@ def count(metrics: InferenceMetrics, outcome: str) -> float:
     return value or 0.0
 
 
-async def test_loads_a_package_and_serves_it(registry, tmp_path, package_factory, metrics) -> None:
-    assert not registry.ready
-    outcome = await registry.load(candidate(package_factory(tmp_path / "1"), "1"))
+async def test_loads_a_package_and_serves_it(slot, tmp_path, package_factory, metrics) -> None:
+    assert not slot.ready
+    outcome = await slot.load(candidate(package_factory(tmp_path / "1"), "1"))
     assert outcome.state == "loaded"
-    model = registry.resolve("tiny")
-    assert model is registry.resolve("tiny", "1")
+    model = slot.resolve("tiny")
+    assert model is slot.resolve("tiny", "1")
     assert model.manifest.version == "1"
     assert model.metadata()["inputs"] == [
         {"name": "image", "datatype": "UINT8", "shape": [-1, 8, 8, 3]}
     ]
     assert count(metrics, "loaded") == 1
     assert metrics.registry.get_sample_value("brainscan_inference_ready") == 1
-    await registry.close()
+    await slot.close()
 
 
-async def test_resolve_says_404_for_other_names_and_versions(registry, tmp_path, package_factory):
-    await registry.load(candidate(package_factory(tmp_path / "1"), "1"))
+async def test_resolve_says_404_for_other_names_and_versions(slot, tmp_path, package_factory):
+    await slot.load(candidate(package_factory(tmp_path / "1"), "1"))
     with pytest.raises(ModelNotFound, match="serves 'tiny'"):
-        registry.resolve("other")
+        slot.resolve("other")
     with pytest.raises(ModelNotFound, match="no version '7'") as caught:
-        registry.resolve("tiny", "7")
+        slot.resolve("tiny", "7")
     assert caught.value.code == "version_not_found"
-    await registry.close()
+    await slot.close()
 
 
 async def test_resolve_before_any_model_is_503_or_404_for_a_wrong_configured_name(
     tmp_path, settings_factory, metrics
 ) -> None:
-    registry = ModelRegistry(settings_factory(tmp_path, model_name="brain"), metrics)
+    slot = ModelSlot(settings_factory(tmp_path, model_name="brain"), metrics)
     with pytest.raises(Unavailable):
-        registry.resolve("brain")
+        slot.resolve("brain")
     with pytest.raises(ModelNotFound):
-        registry.resolve("other")
+        slot.resolve("other")
 
 
-async def test_the_same_package_again_is_unchanged(registry, tmp_path, package_factory) -> None:
+async def test_the_same_package_again_is_unchanged(slot, tmp_path, package_factory) -> None:
     directory = package_factory(tmp_path / "1")
-    await registry.load(candidate(directory, "1"))
-    first = registry.current
-    assert (await registry.load(candidate(directory, "1"))).state == "unchanged"
-    assert registry.current is first
-    await registry.close()
+    await slot.load(candidate(directory, "1"))
+    first = slot.current
+    assert (await slot.load(candidate(directory, "1"))).state == "unchanged"
+    assert slot.current is first
+    await slot.close()
 
 
-async def test_a_new_version_replaces_the_old_one(registry, tmp_path, package_factory, images):
-    await registry.load(candidate(package_factory(tmp_path / "1"), "1"))
-    old = registry.current
-    assert (await registry.load(candidate(package_factory(tmp_path / "2", seed=5), "2"))).state == (
+async def test_a_new_version_replaces_the_old_one(slot, tmp_path, package_factory, images):
+    await slot.load(candidate(package_factory(tmp_path / "1"), "1"))
+    old = slot.current
+    assert (await slot.load(candidate(package_factory(tmp_path / "2", seed=5), "2"))).state == (
         "loaded"
     )
-    assert registry.current.version == "2"
-    await registry.close()
+    assert slot.current.version == "2"
+    await slot.close()
     assert old.batcher._closing  # the old model stopped taking work once the new one was in
 
 
@@ -116,9 +116,9 @@ def swap_onnx_for_another(directory: Path, other: Path) -> None:
 async def test_a_bad_package_is_refused_and_the_old_model_keeps_serving(
     tmp_path, settings_factory, package_factory, metrics, images, breakage, reason
 ) -> None:
-    registry = ModelRegistry(settings_factory(tmp_path, model_name="tiny"), metrics)
-    await registry.load(candidate(package_factory(tmp_path / "1"), "1"))
-    serving = registry.current
+    slot = ModelSlot(settings_factory(tmp_path, model_name="tiny"), metrics)
+    await slot.load(candidate(package_factory(tmp_path / "1"), "1"))
+    serving = slot.current
     bad = tmp_path / "2"
     extra = {}
     if breakage == "truncated":
@@ -144,27 +144,25 @@ async def test_a_bad_package_is_refused_and_the_old_model_keeps_serving(
         package_factory(bad)
         (bad / "manifest.json").unlink()
 
-    outcome = await registry.load(candidate(bad, "2", **extra))
+    outcome = await slot.load(candidate(bad, "2", **extra))
 
     assert outcome.state == "refused"
     assert reason in outcome.reason
-    assert registry.current is serving
+    assert slot.current is serving
     result = await serving.batcher.submit(images(1), size=1)
     assert result["probabilities"].shape == (1, 4)
     assert count(metrics, "refused") == 1
-    assert registry.last_outcome == outcome
-    await registry.close()
+    assert slot.last_outcome == outcome
+    await slot.close()
 
 
-async def test_results_do_not_depend_on_batch_neighbours(
-    registry, tmp_path, package_factory, images
-):
-    await registry.load(candidate(package_factory(tmp_path / "1"), "1"))
-    model = registry.current
+async def test_results_do_not_depend_on_batch_neighbours(slot, tmp_path, package_factory, images):
+    await slot.load(candidate(package_factory(tmp_path / "1"), "1"))
+    model = slot.current
     one = await model.batcher.submit(images(1, seed=4), size=1)
     batch = await model.batcher.submit(images(3, seed=4), size=3)
     np.testing.assert_allclose(one["probabilities"][0], batch["probabilities"][0], rtol=1e-5)
-    await registry.close()
+    await slot.close()
 
 
 SYMBOLIC_FEATURES = ["N", "height", "width", "channels"]  # static checks cannot see a misfit
@@ -178,29 +176,29 @@ SYMBOLIC_FEATURES = ["N", "height", "width", "channels"]  # static checks cannot
     ],
 )
 async def test_a_package_whose_activation_maps_cannot_be_computed_is_refused_at_load(
-    tmp_path, registry, package_factory, metrics, images, broken, reason
+    tmp_path, slot, package_factory, metrics, images, broken, reason
 ) -> None:
-    await registry.load(candidate(package_factory(tmp_path / "1"), "1"))
-    serving = registry.current
+    await slot.load(candidate(package_factory(tmp_path / "1"), "1"))
+    serving = slot.current
     options: dict = {"feature_map_shape": SYMBOLIC_FEATURES}
     if broken == "weights_rows":  # 6 rows of class weights for a 5-channel feature map
         options["cam_weights"] = np.ones((6, 4)).tolist()
     else:
         options["feature_map_rank"] = 3
 
-    outcome = await registry.load(candidate(package_factory(tmp_path / "2", **options), "2"))
+    outcome = await slot.load(candidate(package_factory(tmp_path / "2", **options), "2"))
 
     assert outcome.state == "refused"
     assert "activation map" in outcome.reason and reason in outcome.reason
-    assert registry.current is serving
+    assert slot.current is serving
     assert count(metrics, "refused") == 1
-    await registry.close()
+    await slot.close()
 
 
 async def test_a_refused_package_falls_back_to_the_highest_version_that_loads(
     tmp_path, settings_factory, package_factory, metrics
 ) -> None:
-    registry = ModelRegistry(settings_factory(tmp_path, model_name="tiny"), metrics)
+    slot = ModelSlot(settings_factory(tmp_path, model_name="tiny"), metrics)
     good = candidate(package_factory(tmp_path / "2"), "2")
     also_broken = candidate(package_factory(tmp_path / "3", seed=1, num_outputs=3), "3")
     broken = ModelCandidate(
@@ -209,18 +207,18 @@ async def test_a_refused_package_falls_back_to_the_highest_version_that_loads(
         origin="test",
         fallbacks=(also_broken, good),
     )
-    outcome = await registry.load(broken)
+    outcome = await slot.load(broken)
     assert outcome.state == "refused" and "3 probability outputs" in outcome.reason
     assert outcome.fallback is not None and outcome.fallback.version == "2"
     assert outcome.fallback.state == "loaded"
-    assert registry.current.version == "2"
-    assert registry.last_outcome == outcome  # the index still tells about version 4
+    assert slot.current.version == "2"
+    assert slot.last_outcome == outcome  # the index still tells about version 4
     assert count(metrics, "refused") == 2 and count(metrics, "loaded") == 1
     # Offered again unchanged: version 4 refused again, version 3 (same files as when it was
     # refused) skipped, version 2 stays without a reload.
-    served = registry.current
-    again = await registry.load(broken)
+    served = slot.current
+    again = await slot.load(broken)
     assert again.state == "refused" and again.fallback.state == "unchanged"
-    assert registry.current is served
+    assert slot.current is served
     assert count(metrics, "refused") == 3
-    await registry.close()
+    await slot.close()

@@ -1,4 +1,6 @@
-"""The model being served, and hot swaps to a new one.
+"""The model slot: the one model version being served, and hot swaps to a new one.
+
+(A slot, not a registry: the model registry is MLflow's; this holds what one replica serves.)
 
 A new package is verified (sha256, ONNX checker, signature, smoke inference), loaded into a
 new session and warmed up beside the one serving; only then does one assignment make it
@@ -44,7 +46,7 @@ class LoadOutcome:
     """For a refused candidate: what became of the fallback that is serving in its place."""
 
 
-class ModelRegistry:
+class ModelSlot:
     """Holds the current ``LoadedModel`` and swaps it atomically for a verified, warmed one."""
 
     def __init__(self, settings: InferenceSettings, metrics: InferenceMetrics) -> None:
