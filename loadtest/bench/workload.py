@@ -27,7 +27,9 @@ def request_body(manifest: dict, workdir: Path, name: str = "request") -> tuple[
     from a guarded model, the guard's outputs. Written to ``workdir/<name>.bin``; returns the
     file and the length of its JSON header (``Inference-Header-Content-Length``)."""
     spec = manifest["input"]
-    body, headers = encode_request({spec["name"]: request_image(manifest)}, requested_outputs(manifest))
+    body, headers = encode_request(
+        {spec["name"]: request_image(manifest)}, requested_outputs(manifest)
+    )
     path = workdir / f"{name}.bin"
     path.write_bytes(body)
     return path, int(headers[HEADER_LENGTH])
