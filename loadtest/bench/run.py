@@ -427,7 +427,13 @@ def main() -> None:
             naive_url, raw_body(manifests[served_first], workdir), {"naive": naive_pid}
         )
 
-        results = measure_rounds(targets_by, opts)
+        try:
+            results = measure_rounds(targets_by, opts)
+        except wrk_load.WrkFailed as failure:
+            for server_log in sorted(workdir.glob("*.log")):
+                tail = server_log.read_text(errors="replace").splitlines()[-5:]
+                log(f"{server_log.name}, last lines:\n" + "\n".join(tail))
+            raise SystemExit(f"[bench] FAILED: {failure}") from None
         memory_of = {
             name: {
                 "inference service": memory_mb(s.inference_pid),
