@@ -1,6 +1,6 @@
 """One closed-loop load window driven by wrk, and what it cost the servers, from /proc.
 
-wrk (C, epoll, ~0.05 ms of CPU per request where a Python client spends 1-3 ms) keeps
+wrk (C, epoll, ~0.05-0.25 ms of CPU per request where a Python client spends 1-3 ms) keeps
 ``concurrency`` connections busy: each sends its next request when the last is answered. Its
 Lua scripts (``wrk/``) build the request once from a file, count the answers that are not 2xx
 and print the run's summary as a JSON line (``report.lua``), which ``parse_summary`` reads.
