@@ -21,15 +21,25 @@ class Recorder:
         self.started = threading.Event()
         self.fail_on: set[int] = set()
         self.threads: set[str] = set()
+        self.running = 0
+        self.most_running = 0
+        self._count = threading.Lock()
 
     def __call__(self, payloads):
         self.threads.add(threading.current_thread().name)
-        self.batches.append(list(payloads))
+        with self._count:
+            self.running += 1
+            self.most_running = max(self.most_running, self.running)
+            self.batches.append(list(payloads))
         self.started.set()
-        self.release.wait(10)
-        if self.fail_on & set(payloads):
-            raise RuntimeError("model exploded")
-        return [p * 10 for p in payloads]
+        try:
+            self.release.wait(10)
+            if self.fail_on & set(payloads):
+                raise RuntimeError("model exploded")
+            return [p * 10 for p in payloads]
+        finally:
+            with self._count:
+                self.running -= 1
 
 
 async def _until(condition, timeout: float = 5.0) -> None:
@@ -237,6 +247,100 @@ async def test_observer_sees_each_batch_size() -> None:
     assert seen == [3]
 
 
-async def test_settings_out_of_range_are_refused() -> None:
+async def test_two_workers_compute_two_batches_at_once() -> None:
+    recorder = Recorder()
+    recorder.release.clear()
+    batcher = make(recorder, workers=2, name="pair")
+    batcher.start()
+    first = asyncio.create_task(batcher.submit(0))
+    await _until(lambda: recorder.running == 1)
+    # The first worker is held inside the model; the second takes what arrives next.
+    rest = [asyncio.create_task(batcher.submit(i)) for i in (1, 2)]
+    await _until(lambda: recorder.running == 2)
+    assert batcher.busy and batcher.queue_depth == 0
+    recorder.release.set()
+    assert await asyncio.gather(first, *rest) == [0, 10, 20]
+    assert recorder.batches == [[0], [1, 2]]
+    assert recorder.most_running == 2 and len(recorder.threads) == 2
+    assert not batcher.busy
+    await batcher.close()
+
+
+async def test_one_worker_computes_one_batch_at_a_time() -> None:
+    recorder = Recorder()
+    recorder.release.clear()
+    batcher = make(recorder, workers=1)
+    batcher.start()
+    first = asyncio.create_task(batcher.submit(0))
+    await _until(recorder.started.is_set)
+    second = asyncio.create_task(batcher.submit(1))
+    await _until(lambda: batcher.queue_depth == 1)  # waits: the only worker is busy
+    assert recorder.running == 1
+    recorder.release.set()
+    assert await asyncio.gather(first, second) == [0, 10]
+    assert recorder.most_running == 1
+    await batcher.close()
+
+
+async def test_with_idle_workers_a_delay_still_fills_one_batch() -> None:
+    recorder = Recorder()
+    batcher = make(recorder, workers=2, max_queue_delay=0.5, max_batch_size=3)
+    batcher.start()
+    # Three arrivals within the delay: one worker forms the batch while the other waits its
+    # turn, so they are not split into two partial batches.
+    tasks = []
+    for i in range(3):
+        tasks.append(asyncio.create_task(batcher.submit(i)))
+        await asyncio.sleep(0.01)
+    assert await asyncio.gather(*tasks) == [0, 10, 20]
+    assert recorder.batches == [[0, 1, 2]]
+    await batcher.close()
+
+
+async def test_a_failing_batch_leaves_the_batch_beside_it_alone() -> None:
+    recorder = Recorder()
+    recorder.release.clear()
+    recorder.fail_on = {0}
+    batcher = make(recorder, workers=2)
+    batcher.start()
+    failing = asyncio.create_task(batcher.submit(0))
+    await _until(lambda: recorder.running == 1)
+    healthy = asyncio.create_task(batcher.submit(1))
+    await _until(lambda: recorder.running == 2)
+    recorder.release.set()
+    with pytest.raises(RuntimeError, match="model exploded"):
+        await failing
+    assert await healthy == 10
+    await batcher.close()
+
+
+async def test_close_with_several_workers_finishes_all_queued_work() -> None:
+    recorder = Recorder()
+    recorder.release.clear()
+    batcher = make(recorder, workers=2, max_batch_size=2)
+    batcher.start()
+    tasks = [asyncio.create_task(batcher.submit(i)) for i in range(7)]
+    await _until(lambda: recorder.running == 2)
+    closing = asyncio.create_task(batcher.close())
+    await asyncio.sleep(0.01)
+    with pytest.raises(BatcherClosed):
+        await batcher.submit(9)
+    recorder.release.set()
+    await closing
+    assert await asyncio.gather(*tasks) == [i * 10 for i in range(7)]
+    assert sorted(p for batch in recorder.batches for p in batch) == list(range(7))
+    assert max(len(batch) for batch in recorder.batches) <= 2
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"max_batch_size": 0, "queue_capacity": 1},
+        {"max_batch_size": 1, "queue_capacity": 0},
+        {"max_batch_size": 1, "queue_capacity": 1, "workers": 0},
+        {"max_batch_size": 1, "queue_capacity": 1, "max_queue_delay": -1.0},
+    ],
+)
+async def test_settings_out_of_range_are_refused(options) -> None:
     with pytest.raises(ValueError):
-        DynamicBatcher(lambda p: p, max_batch_size=0, queue_capacity=1)
+        DynamicBatcher(lambda p: p, **options)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from brainscan_inference.settings import InferenceSettings
+from brainscan_servicekit import usable_cpus
 from pydantic import ValidationError
 
 
@@ -39,6 +40,13 @@ def test_onnxruntime_defaults_are_one_sequential_thread_that_does_not_spin(monke
     assert settings.intra_op_threads == 0 and settings.thread_spinning is True
 
 
+def test_model_workers_default_to_one_per_usable_cpu(monkeypatch) -> None:
+    assert InferenceSettings().model_workers == 0
+    assert InferenceSettings().batch_workers == usable_cpus()
+    monkeypatch.setenv("INFERENCE_MODEL_WORKERS", "3")
+    assert InferenceSettings().batch_workers == 3
+
+
 def test_the_repository_api_is_off_by_default_and_needs_a_token_when_on() -> None:
     assert InferenceSettings().repository_api is False
     with pytest.raises(ValidationError, match="INFERENCE_REPOSITORY_TOKEN"):
@@ -59,6 +67,7 @@ def test_every_field_is_documented() -> None:
     [
         ("max_batch_size", 0),
         ("queue_capacity", 0),
+        ("model_workers", -1),
         ("graph_optimization_level", "max"),
         ("log_level", "LOUD"),
         ("model_source", "s3"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from pathlib import Path
@@ -162,6 +163,21 @@ async def test_results_do_not_depend_on_batch_neighbours(slot, tmp_path, package
     one = await model.batcher.submit(images(1, seed=4), size=1)
     batch = await model.batcher.submit(images(3, seed=4), size=3)
     np.testing.assert_allclose(one["probabilities"][0], batch["probabilities"][0], rtol=1e-5)
+    await slot.close()
+
+
+async def test_concurrent_batches_on_several_workers_answer_as_one_at_a_time(
+    tmp_path, settings_factory, metrics, package_factory, images
+):
+    slot = ModelSlot(settings_factory(tmp_path / "models", model_workers=2), metrics)
+    await slot.load(candidate(package_factory(tmp_path / "1"), "1"))
+    model = slot.current
+    assert model.batcher.workers == 2
+    inputs = [images(1 + i % 3, seed=i) for i in range(12)]
+    together = await asyncio.gather(*(model.batcher.submit(x, size=len(x)) for x in inputs))
+    for x, answer in zip(inputs, together, strict=True):
+        alone = await model.batcher.submit(x, size=len(x))
+        np.testing.assert_allclose(answer["probabilities"], alone["probabilities"], rtol=1e-5)
     await slot.close()
 
 

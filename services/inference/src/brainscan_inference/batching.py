@@ -1,9 +1,12 @@
 """Dynamic batching: gather concurrent requests into one model call. Knows nothing of HTTP.
 
-When the model becomes free, the next batch is whatever is queued (up to ``max_batch_size``
-items counted by their ``size``), so batching adds no waiting time unless ``max_queue_delay``
-asks for it; a delay lets a partial batch wait that long for more work. The model call runs
-in a worker thread so the event loop keeps accepting requests while onnxruntime computes.
+When a model worker becomes free, its next batch is whatever is queued (up to
+``max_batch_size`` items counted by their ``size``), so batching adds no waiting time unless
+``max_queue_delay`` asks for it; a delay lets a partial batch wait that long for more work.
+Model calls run in worker threads so the event loop keeps accepting requests while onnxruntime
+computes. ``workers`` batches may be computed at once (onnxruntime sessions are thread-safe and
+release the GIL): with one single-threaded call per core, a small model keeps every core busy,
+where one call at a time leaves all but one idle between its few parallel operators.
 """
 
 from __future__ import annotations
@@ -50,11 +53,12 @@ class DynamicBatcher(Generic[Payload, Result]):
         max_batch_size: int,
         queue_capacity: int,
         max_queue_delay: float = 0.0,
+        workers: int = 1,
         observer: BatchObserver | None = None,
         name: str = "batcher",
     ) -> None:
-        if max_batch_size < 1 or queue_capacity < 1 or max_queue_delay < 0:
-            raise ValueError("max_batch_size and queue_capacity must be >= 1, delay >= 0")
+        if max_batch_size < 1 or queue_capacity < 1 or workers < 1 or max_queue_delay < 0:
+            raise ValueError("max_batch_size, queue_capacity and workers must be >= 1, delay >= 0")
         self._run_batch = run_batch
         self.max_batch_size = max_batch_size
         self.queue_capacity = queue_capacity
@@ -63,30 +67,36 @@ class DynamicBatcher(Generic[Payload, Result]):
         self._name = name
         self._queue: deque[_Pending[Payload, Result]] = deque()
         self._arrived = asyncio.Event()
+        # One worker at a time waits for and forms the next batch, so a delay fills one batch
+        # instead of splitting the arrivals between idle workers.
+        self._forming = asyncio.Lock()
         self._closing = False
-        self._worker: asyncio.Task[None] | None = None
-        # One thread: batches run one at a time, onnxruntime parallelises inside a batch.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self.workers = workers
+        self._loops: list[asyncio.Task[None]] = []
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix=name)
         self._running = 0
 
     @property
     def queue_depth(self) -> int:
-        """Requests waiting for the model (not counting the batch being computed)."""
+        """Requests waiting for the model (not counting the batches being computed)."""
         return len(self._queue)
 
     @property
     def busy(self) -> bool:
+        """Whether a batch is being computed."""
         return self._running > 0
 
     def start(self) -> None:
-        if self._worker is None:
-            self._worker = asyncio.get_running_loop().create_task(
-                self._serve(), name=f"{self._name}-loop"
-            )
+        if not self._loops:
+            loop = asyncio.get_running_loop()
+            self._loops = [
+                loop.create_task(self._serve(), name=f"{self._name}-worker-{index}")
+                for index in range(self.workers)
+            ]
 
     async def submit(self, payload: Payload, size: int = 1) -> Result:
         """Queue one request of ``size`` items and wait for its result (or the batch's error)."""
-        if self._closing or self._worker is None:
+        if self._closing or not self._loops:
             raise BatcherClosed(f"{self._name} is not taking requests")
         if size < 1 or size > self.max_batch_size:
             raise ValueError(f"size {size} outside 1..{self.max_batch_size}")
@@ -104,26 +114,26 @@ class DynamicBatcher(Generic[Payload, Result]):
             raise
 
     async def close(self) -> None:
-        """Stop taking requests, finish every queued one, then stop the worker thread."""
+        """Stop taking requests, finish every queued one, then stop the worker threads."""
         self._closing = True
         self._arrived.set()
-        if self._worker is not None:
-            await self._worker
+        await asyncio.gather(*self._loops)
         self._executor.shutdown(wait=True)
 
     async def _serve(self) -> None:
         loop = asyncio.get_running_loop()
         while True:
-            if not self._queue:
-                if self._closing:
-                    return
-                self._arrived.clear()
-                await self._arrived.wait()
-                continue
-            batch = await self._gather()
+            async with self._forming:
+                while not self._queue and not self._closing:
+                    self._arrived.clear()
+                    await self._arrived.wait()
+                if not self._queue:
+                    return  # closing and drained
+                batch = await self._gather()
             if not batch:
                 continue
-            self._running = sum(p.size for p in batch)
+            size = sum(p.size for p in batch)
+            self._running += size
             started = time.perf_counter()
             try:
                 results = await loop.run_in_executor(
@@ -142,9 +152,9 @@ class DynamicBatcher(Generic[Payload, Result]):
                     if not pending.future.done():  # skip callers cancelled meanwhile
                         pending.future.set_result(result)
             finally:
-                self._running = 0
+                self._running -= size
             if self._observer is not None:
-                self._observer(sum(p.size for p in batch), time.perf_counter() - started)
+                self._observer(size, time.perf_counter() - started)
 
     async def _gather(self) -> list[_Pending[Payload, Result]]:
         """Take queued requests that fit; with a delay, wait up to it for more to arrive."""

@@ -133,6 +133,7 @@ class ModelSlot:
             max_batch_size=self._settings.max_batch_size,
             queue_capacity=self._settings.queue_capacity,
             max_queue_delay=self._settings.max_queue_delay,
+            workers=self._settings.batch_workers,
             observer=self._metrics.batch_observer(manifest.name, candidate.version),
             name=f"onnxruntime-{manifest.name}-{candidate.version}",
         )

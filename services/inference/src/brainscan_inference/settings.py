@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from brainscan_servicekit import ServiceSettings
+from brainscan_servicekit import ServiceSettings, usable_cpus
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
@@ -75,6 +75,13 @@ class InferenceSettings(ServiceSettings):
     max_batch_size: int = Field(32, ge=1, le=1024)
     """Largest batch (in images) per onnxruntime call; also the most images one request may send."""
 
+    model_workers: int = Field(0, ge=0)
+    """Batches computed at once, each by one onnxruntime call in its own thread; 0 (default): one
+    per CPU this process may use. With ``intra_op_threads`` 1 that keeps every core on the
+    model: measured here, one call at a time left the second core idle and served fewer requests
+    than a naive one-call-per-request server (docs/inference.md). Keep ``model_workers`` x
+    ``intra_op_threads`` near the CPU count: more only makes the calls take turns."""
+
     max_queue_delay_ms: float = Field(0.0, ge=0.0, le=10_000.0)
     """How long a batch may wait for more requests once one is queued. 0 (default): no added
     latency, a batch is whatever is queued when the model becomes free."""
@@ -140,6 +147,11 @@ class InferenceSettings(ServiceSettings):
     def followed_model(self) -> str | None:
         """The registered model the model-sync source follows."""
         return self.modelsync_model or self.model_name
+
+    @property
+    def batch_workers(self) -> int:
+        """``model_workers`` with 0 resolved to the CPUs this process may use."""
+        return self.model_workers or usable_cpus()
 
     @property
     def max_queue_delay(self) -> float:

@@ -183,7 +183,10 @@ def test_infer_before_a_model_is_loaded_is_503_with_retry_after(
 
 
 class HeldModel:
-    """Holds the real model's batches until released, to make a queue build up on purpose."""
+    """Holds the real model's batches until released, to make a queue build up on purpose.
+
+    The servers it is used on run one model worker (``model_workers=1``), so a held batch leaves
+    every later request waiting in the queue."""
 
     def __init__(self, server) -> None:
         batcher = server.app.state.model_slot.current.batcher
@@ -210,7 +213,7 @@ def wait_for(condition, timeout: float = 10.0) -> None:
 def test_a_full_queue_is_503_with_retry_after_and_queued_requests_still_succeed(
     serve, settings_factory, model_dir
 ) -> None:
-    server = serve(settings_factory(model_dir, queue_capacity=3, max_batch_size=8))
+    server = serve(settings_factory(model_dir, queue_capacity=3, max_batch_size=8, model_workers=1))
     held = HeldModel(server)
     batcher = server.app.state.model_slot.current.batcher
     body = {"inputs": [good_input()]}
@@ -228,7 +231,7 @@ def test_a_full_queue_is_503_with_retry_after_and_queued_requests_still_succeed(
 
 
 def test_a_client_that_leaves_before_its_turn_is_dropped(serve, settings_factory, model_dir):
-    server = serve(settings_factory(model_dir))
+    server = serve(settings_factory(model_dir, model_workers=1))
     held = HeldModel(server)
     batcher = server.app.state.model_slot.current.batcher
     with ThreadPoolExecutor(1) as pool:
