@@ -8,7 +8,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -28,11 +27,6 @@ MODEL_NAME = "brainscan-mobilenetv2"
 # Order of start-up: each waits for the one before to be healthy (what depends_on says).
 START_ORDER = ["mlflow", "model-sync", "inference", "gateway"]
 HEALTH_TIMEOUT = {"mlflow": 180.0, "model-sync": 90.0, "inference": 90.0, "gateway": 90.0}
-
-
-def _sigterm_as_interrupt(signum, frame):
-    # A CI timeout sends SIGTERM: turn it into KeyboardInterrupt so finalizers still clean up.
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _free_port() -> int:
@@ -200,7 +194,6 @@ def running_stack(tmp_path_factory, services: list[str]) -> Iterator[Stack]:
     """Start services (in START_ORDER) as a new compose project; always remove it after."""
     if shutil.which("podman") is None:
         pytest.fail("podman is not installed: apt-get install -y podman runc (docs/containers.md)")
-    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     sweep_stale_projects()
     from cryptography.fernet import Fernet
 
