@@ -4,10 +4,11 @@ SHELL := /bin/bash
 
 UV ?= uv
 PY := .venv/bin/python
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 MLFLOW_PORT ?= 5000
 export MLFLOW_SERVER_ENABLE_JOB_EXECUTION := false
 
-.PHONY: help install demo mlflow test test-fast lint format bench bench-reference clean
+.PHONY: help install demo mlflow test test-fast lint format bench bench-reference wrk clean
 
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-22s %s\n", $$1, $$2}'
@@ -39,11 +40,17 @@ mlflow: install ## Serve the demo's MLflow store (UI + registry) on MLFLOW_PORT
 		--backend-store-uri sqlite:///$(CURDIR)/.mlflow/mlflow.db \
 		--artifacts-destination $(CURDIR)/.mlflow/artifacts
 
-bench: install ## Benchmark serving: raw onnxruntime limit, the service over HTTP, Flask+Keras baseline, the guard's cost
-	$(PY) loadtest/bench/run.py
+bench: install wrk ## Benchmark serving with wrk: raw onnxruntime limit, naive baseline, inference, gateway, the guard's cost
+	$(PY) loadtest/bench/run.py $(BENCH_ARGS)
 
-bench-reference: install ## The same on the model size the serving targets assume (MobileNetV2 a1.0, 224 px)
-	$(PY) loadtest/bench/run.py --reference-model
+bench-reference: install wrk ## The same on the model size the serving targets assume (MobileNetV2 a1.0, 224 px)
+	$(PY) loadtest/bench/run.py --reference-model $(BENCH_ARGS)
+
+wrk: ## Install wrk (Debian package), the bench's load generator, when missing
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "installing wrk (apt-get)"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 # Each area (images, Kubernetes, observability, load tests) keeps its targets in mk/<area>.mk.
 -include mk/*.mk

@@ -2,8 +2,9 @@
 
 Slices come from the synthetic MRI generator (MNI152 anatomy with class-specific lesions) when
 brainscan_synthetic_mri is installed, else from a drawn phantom (head, ventricles, a lesion), so the
-load test also runs from a machine with only locust. DICOM files carry made-up patient data:
-the services must never log it (elk/tests check that).
+load test also runs from a machine with only locust and brainscan-testsupport (its DICOM module
+needs numpy and pydicom only). DICOM files carry made-up patient data (written by
+brainscan_testsupport.dicoms): the services must never log it (elk/tests check that).
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ import io
 from dataclasses import dataclass
 
 import numpy as np
+from brainscan_testsupport.dicoms import mr_dataset, to_bytes
 from PIL import Image
-from pydicom.dataset import Dataset, FileMetaDataset
-from pydicom.pixels import set_pixel_data
-from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
 
 CLASSES = ("glioma", "meningioma", "notumor", "pituitary")
 # (format, side in pixels): Kaggle's slices are mostly 512 px JPEGs, some 256 or 630+;
@@ -31,6 +30,7 @@ DEFAULT_VARIANTS = (
 )
 FAKE_PATIENT_NAME = "Loadtest^Patient"
 FAKE_PATIENT_ID = "LT-0000001"
+FAKE_PATIENT = {"patient_name": FAKE_PATIENT_NAME, "patient_id": FAKE_PATIENT_ID}
 CONTENT_TYPES = {"jpeg": "image/jpeg", "png": "image/png", "dicom": "application/dicom"}
 
 
@@ -100,22 +100,7 @@ def encode(pixels: np.ndarray, image_format: str, rng: np.random.Generator) -> b
 
 def dicom_bytes(values: np.ndarray) -> bytes:
     """A single-frame 12-bit MR DICOM file with made-up patient data."""
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = MRImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID = MRImageStorage
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality = "MR"
-    ds.PatientName = FAKE_PATIENT_NAME
-    ds.PatientID = FAKE_PATIENT_ID
-    ds.PatientBirthDate = "19700101"
-    ds.StudyDescription = "BRAIN W/O CONTRAST"
-    set_pixel_data(ds, values, "MONOCHROME2", 12)
-    buffer = io.BytesIO()
-    ds.save_as(buffer, enforce_file_format=True)
-    return buffer.getvalue()
+    return to_bytes(mr_dataset(values, **FAKE_PATIENT))
 
 
 def make_uploads(per_variant: int = 2, variants=DEFAULT_VARIANTS, seed: int = 0) -> list[Upload]:
@@ -146,17 +131,7 @@ def make_bad_uploads(seed: int = 0) -> list[BadUpload]:
     good_jpeg = encode(phantom_slice("glioma", 256, rng), "jpeg", rng)
     tiny = io.BytesIO()
     Image.fromarray(np.zeros((8, 8), np.uint8)).save(tiny, "PNG")
-    no_pixels = io.BytesIO()
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.MediaStorageSOPClassUID = MRImageStorage
-    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds.SOPClassUID = MRImageStorage
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality = "MR"
-    ds.PatientName = FAKE_PATIENT_NAME
-    ds.save_as(no_pixels, enforce_file_format=True)
+    no_pixels = to_bytes(mr_dataset(None, **FAKE_PATIENT))
     return [
         BadUpload("notes.txt", b"not an image\n" * 20, "text/plain", 415, "unsupported_format"),
         BadUpload("cut.jpg", good_jpeg[: len(good_jpeg) // 3], "image/jpeg", 422, "corrupt_image"),
@@ -164,7 +139,7 @@ def make_bad_uploads(seed: int = 0) -> list[BadUpload]:
         BadUpload("empty.jpg", b"", "image/jpeg", 422, "empty_file"),
         BadUpload(
             "header-only.dcm",
-            no_pixels.getvalue(),
+            no_pixels,
             "application/dicom",
             422,
             "dicom_no_pixel_data",

@@ -25,6 +25,7 @@ from ci_jenkinsfiles import (
     stage_body,
     stage_names,
 )
+from infra_dockerfiles import DOCKERFILE, Dockerfile
 
 SERVICES = ["gateway", "inference", "model-sync"]
 IMAGES = [*SERVICES, "mlflow"]  # the components built with the service pipeline
@@ -37,12 +38,6 @@ TRAINING_STAGES = [
 ]  # fmt: skip
 CONFIG_KEYS = {"component", "paths", "lint", "tests", "imageKey", "smokeTest"}
 ROLE_DEFAULTS = REPO / "ansible/roles/brainscan_deploy/defaults/main.yml"
-DOCKERFILES = {
-    "gateway": "services/gateway/Dockerfile",
-    "inference": "services/inference/Dockerfile",
-    "model-sync": "services/model-sync/Dockerfile",
-    "mlflow": "infra/mlflow/Dockerfile",
-}
 
 
 def _tracked_files() -> list[str]:
@@ -56,6 +51,13 @@ def _tracked_files() -> list[str]:
 def _code(text: str) -> str:
     """A Groovy text without its // comments."""
     return re.sub(r"(?m)^\s*//.*$", "", text)
+
+
+@pytest.fixture(scope="module")
+def images() -> dict:
+    """Each component's image in the one Dockerfile (infra/images/Dockerfile)."""
+    dockerfile = Dockerfile.parse(REPO / DOCKERFILE)
+    return {component: dockerfile.image(component) for component in IMAGES}
 
 
 @pytest.fixture(scope="module")
@@ -115,12 +117,12 @@ def test_lint_and_tests_run_what_the_configuration_names(pipeline):
     assert "junit testResults: 'reports/junit-*.xml'" in tests
 
 
-def test_image_check_waits_for_the_images_own_healthcheck(pipeline):
+def test_image_check_waits_for_the_images_own_healthcheck(pipeline, images):
     check = stage_body(pipeline, "Check the image")
     assert "docker inspect --format '{{.State.Health.Status}}'" in check
     assert "healthy) exit 0" in check and "docker rm --force" in check
-    for component, dockerfile in DOCKERFILES.items():
-        assert "HEALTHCHECK" in (REPO / dockerfile).read_text(), component
+    for component, image in images.items():
+        assert image.final.all("HEALTHCHECK") not in ([], ["NONE"]), component
 
 
 def test_push_uses_jenkins_credentials_and_skips_pull_requests(pipeline):
@@ -202,14 +204,16 @@ def test_service_path_filter_is_its_own_code_the_libraries_and_the_lock(jenkinsf
 
 
 @pytest.mark.parametrize("component", SERVICES)
-def test_service_path_filter_covers_what_its_image_is_built_from(jenkinsfiles, component):
+def test_service_path_filter_covers_what_its_image_is_built_from(jenkinsfiles, images, component):
     patterns = path_filter(jenkinsfiles[component])
-    dockerfile = (REPO / DOCKERFILES[component]).read_text()
-    copied = re.findall(r"^COPY (?!--from)(?:--\S+ )*(\S+)", dockerfile, re.MULTILINE)
-    for source in copied:
-        other_member = source.endswith("pyproject.toml") and f"services/{component}/" not in source
-        if other_member or source == "libs/manifest/pyproject.toml":
-            continue  # another member's dependencies change uv.lock, which is in the filter
+    assert covered(patterns, DOCKERFILE)
+    for source in images[component].copy_sources():
+        if source == ".":
+            # The manifests stage: every pyproject.toml; another member's dependencies change
+            # uv.lock, which is in the filter, as are the root and the service's own.
+            for path in ("uv.lock", "pyproject.toml", f"services/{component}/pyproject.toml"):
+                assert covered(patterns, path), path
+            continue
         assert covered(patterns, source) or covered(patterns, f"{source}/x.py"), source
 
 

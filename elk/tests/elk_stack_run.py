@@ -28,12 +28,12 @@ from brainscan_localstack.processes import ManagedProcess, free_port
 from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, Manifest
 from brainscan_manifest.preprocess import to_input_array
 from brainscan_manifest.registry_contract import PACKAGE_ARTIFACT_PATH, PRODUCTION
-from brainscan_manifest.verify import sha256_file
+from brainscan_testsupport.guard import with_guard
+from brainscan_testsupport.packages import save_package, truncate_model
 from brainscan_training.registry import Registry
 from gateway_images import encode, mri_like, png_bytes
 from loadtest_images import FAKE_PATIENT_ID, FAKE_PATIENT_NAME, make_bad_uploads, make_uploads
 from loadtest_stack import MODEL_NAME, stand_in_package
-from manifest_models import guarded_model
 from mlflow import MlflowClient
 from PIL import Image
 
@@ -91,12 +91,7 @@ class _Registry:
 
 def _truncated_package(directory: Path) -> Path:
     """A package whose ONNX file is cut in half, its sha256 updated: only the checker sees it."""
-    stand_in_package(directory, seed=7)
-    model = directory / MODEL_FILE
-    model.write_bytes(model.read_bytes()[: model.stat().st_size // 2])
-    manifest = Manifest.load(directory / MANIFEST_FILE)
-    manifest.model_copy(update={"onnx_sha256": sha256_file(model)}).save(directory / MANIFEST_FILE)
-    return directory
+    return truncate_model(stand_in_package(directory, seed=7))
 
 
 def _guarded_package(directory: Path, seed: int) -> Path:
@@ -111,13 +106,8 @@ def _guarded_package(directory: Path, seed: int) -> Path:
     )  # fmt: skip
     # The guard fits on the first half and calibrates on the second: both get every size.
     inputs = inputs[np.random.default_rng(0).permutation(len(inputs))]
-    fit = guarded_model(onnx.load(directory / MODEL_FILE), manifest, inputs, false_alarm_rate=0.05)
-    onnx.save(fit.model, directory / MODEL_FILE)
-    manifest = manifest.model_copy(
-        update={"ood": fit.spec, "onnx_sha256": sha256_file(directory / MODEL_FILE)}
-    )
-    manifest.save(directory / MANIFEST_FILE)
-    return directory
+    model = onnx.load(directory / MODEL_FILE)
+    return save_package(directory, *with_guard(model, manifest, inputs, false_alarm_rate=0.05))
 
 
 def _guard_uploads() -> list[tuple[str, bytes, str]]:

@@ -8,32 +8,16 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from brainscan_testsupport import pipeline
 
 REPO = Path(__file__).resolve().parents[2]
 
 MODEL = "brainscan-mobilenetv2"
-# Minutes on 2 cores: a handful of 32 px images per class, one epoch per phase.
-TINY = {
-    "train_per_class": 24,
-    "test_per_class": 8,
-    "epochs": 1,
-    "finetune_epochs": 1,
-    "batch_size": 16,
-    "learning_rate": 0.003,
-    "finetune_learning_rate": 0.0003,
-    "finetune_top_layers": 10,
-    "early_stopping_patience": 1,
-}
 
 
 @pytest.fixture(scope="module")
 def tiny_params(tmp_path_factory):
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["profile"] = "tiny"
-    params["profiles"]["tiny"] = TINY
-    params["data"]["image_size"] = 64
-    params["model"]["input_size"] = 32
-    params["export"]["parity_images"] = 16
+    params = pipeline.tiny_params(yaml.safe_load((REPO / "params.yaml").read_text()))
     path = tmp_path_factory.mktemp("training") / "params.yaml"
     path.write_text(yaml.safe_dump(params, sort_keys=False))
     path.chmod(0o644)

@@ -3,13 +3,14 @@
 #
 # Where no container registry can be reached, `FROM python:3.11-slim-bookworm` cannot be pulled;
 # debootstrap fetches the same distribution from Debian's archive instead, and `podman import`
-# turns the tree into an image. The Dockerfiles take it through their BASE_IMAGE build argument.
+# turns the tree into an image. infra/images/Dockerfile takes it through its BASE_IMAGE build
+# argument.
 # Usage: build-base.sh [IMAGE]   (default localhost/brainscan/python-base:3.11-bookworm)
 set -euo pipefail
 
 image="${1:-${BASE_IMAGE:-localhost/brainscan/python-base:3.11-bookworm}}"
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
-# The Python the Dockerfiles expect (python3.11 on PATH, venv support) and TLS roots.
+# The Python the Dockerfile expects (python3.11 on PATH, venv support) and TLS roots.
 packages="python3,python3-venv,ca-certificates"
 
 if podman image exists "$image" && [[ "${REBUILD_BASE:-0}" != 1 ]]; then

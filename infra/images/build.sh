@@ -29,12 +29,14 @@ ca_bundle="${CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$PWD/infra/images/containers.conf}"
 export BUILDAH_ISOLATION="${BUILDAH_ISOLATION:-chroot}"
 
-dockerfile_of() {
-    case "$1" in
-        gateway | inference | model-sync) echo "services/$1/Dockerfile" ;;
-        mlflow) echo "infra/mlflow/Dockerfile" ;;
-        training) echo "training/Dockerfile" ;;
-        *) echo "unknown component '$1' (gateway inference model-sync mlflow training)" >&2; return 1 ;;
+# One Dockerfile builds every component; COMPONENT picks the stage (infra/images/Dockerfile).
+dockerfile="infra/images/Dockerfile"
+components="gateway inference model-sync mlflow training"
+
+check_component() {
+    case " $components " in
+        *" $1 "*) ;;
+        *) echo "unknown component '$1' ($components)" >&2; return 1 ;;
     esac
 }
 
@@ -50,7 +52,7 @@ version_of() {
 }
 
 [[ $# -gt 0 ]] || { sed -n '2,10p' "$0" >&2; exit 2; }
-for component in "$@"; do dockerfile_of "$component" >/dev/null; done
+for component in "$@"; do check_component "$component"; done
 
 if [[ "$engine" == podman && "$base" == "$local_base" ]]; then
     bash infra/images/build-base.sh "$base"
@@ -64,11 +66,12 @@ created="$(date -u +%Y-%m-%dT%H:%M:%SZ)"
 
 for component in "$@"; do
     image="$prefix/$component:$tag"
-    echo "== $image ($(dockerfile_of "$component"), base $base)"
+    echo "== $image ($dockerfile, COMPONENT=$component, base $base)"
     start=$SECONDS
     "$engine" build "${engine_flags[@]}" \
-        -f "$(dockerfile_of "$component")" \
+        -f "$dockerfile" \
         "${secret[@]}" \
+        --build-arg "COMPONENT=$component" \
         --build-arg "BASE_IMAGE=$base" \
         --build-arg "VERSION=$(version_of "$component")" \
         --build-arg "REVISION=$revision" \

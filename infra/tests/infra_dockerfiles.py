@@ -1,5 +1,6 @@
-"""Dockerfiles read as data: global ARGs, stages, instructions, labels, copied paths; and which
-Dockerfile, package, port and health endpoint belong to each image."""
+"""The one Dockerfile (infra/images/Dockerfile) read as data: global ARGs, stages, instructions,
+labels, copied paths; each component's image as the stages it is built from; and which package,
+port and health endpoint belong to each image."""
 
 from __future__ import annotations
 
@@ -9,21 +10,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = "infra/images/Dockerfile"
 
-# component -> (Dockerfile, workspace package, module, port, health path, port setting)
+# component -> (workspace package, module, port, health path, port setting)
 SERVICES = {
-    "gateway": ("services/gateway/Dockerfile", "brainscan-gateway", "brainscan_gateway",
-                8000, "/healthz", "GATEWAY_PORT"),
-    "inference": ("services/inference/Dockerfile", "brainscan-inference", "brainscan_inference",
-                  8001, "/v2/health/live", "INFERENCE_PORT"),
-    "model-sync": ("services/model-sync/Dockerfile", "brainscan-model-sync",
-                   "brainscan_modelsync", 8002, "/healthz", "MODELSYNC_PORT"),
+    "gateway": ("brainscan-gateway", "brainscan_gateway", 8000, "/healthz", "GATEWAY_PORT"),
+    "inference": ("brainscan-inference", "brainscan_inference", 8001, "/v2/health/live",
+                  "INFERENCE_PORT"),
+    "model-sync": ("brainscan-model-sync", "brainscan_modelsync", 8002, "/healthz",
+                   "MODELSYNC_PORT"),
 }  # fmt: skip
-DOCKERFILES = {
-    **{name: spec[0] for name, spec in SERVICES.items()},
-    "mlflow": "infra/mlflow/Dockerfile",
-    "training": "training/Dockerfile",
-}
+# The components built from workspace packages, and every component.
+WORKSPACE_COMPONENTS = [*SERVICES, "training"]
+COMPONENTS = [*WORKSPACE_COMPONENTS, "mlflow"]
 
 
 @dataclass
@@ -32,7 +31,7 @@ class Instruction:
     arguments: str
 
 
-@dataclass
+@dataclass(eq=False)  # a stage is itself: compared by identity
 class Stage:
     base: str
     name: str | None
@@ -40,6 +39,15 @@ class Stage:
 
     def all(self, keyword: str) -> list[str]:
         return [i.arguments for i in self.instructions if i.keyword == keyword]
+
+    def env(self) -> dict[str, str]:
+        """The stage's own ENV settings (key=value form)."""
+        settings: dict[str, str] = {}
+        for argument in self.all("ENV"):
+            for pair in shlex.split(argument):
+                key, _, value = pair.partition("=")
+                settings[key] = value
+        return settings
 
 
 @dataclass
@@ -72,27 +80,91 @@ class Dockerfile:
                 stages[-1].instructions.append(Instruction(keyword, arguments))
         return cls(path, global_args, stages)
 
+    def stage(self, name: str) -> Stage:
+        (stage,) = [s for s in self.stages if s.name == name]
+        return stage
+
+    def image(self, component: str) -> Image:
+        return Image(self, component)
+
+
+def _substitute(text: str, values: dict[str, str]) -> str:
+    return re.sub(r"\$\{(\w+)\}", lambda m: values.get(m.group(1), m.group(0)), text)
+
+
+@dataclass
+class Image:
+    """One component's image: the stages its final stage descends from (`chain`, oldest first,
+    whose configuration the image inherits) and every stage its build runs (`built`)."""
+
+    dockerfile: Dockerfile
+    component: str
+
+    def _parent(self, stage: Stage) -> Stage | None:
+        base = _substitute(stage.base, {"COMPONENT": self.component})
+        earlier = self.dockerfile.stages[: self.dockerfile.stages.index(stage)]
+        named = [s for s in earlier if s.name == base]
+        return named[-1] if named else None
+
+    def _lineage(self, stage: Stage) -> list[Stage]:
+        lineage = [stage]
+        while (parent := self._parent(lineage[0])) is not None:
+            lineage.insert(0, parent)
+        return lineage
+
+    @property
+    def chain(self) -> list[Stage]:
+        return self._lineage(self.dockerfile.stages[-1])
+
     @property
     def final(self) -> Stage:
-        return self.stages[-1]
+        """The image's instructions as one stage: the chain's, in order."""
+        instructions = [i for stage in self.chain for i in stage.instructions]
+        return Stage(self.chain[0].base, self.component, instructions)
+
+    @property
+    def built(self) -> list[Stage]:
+        """Every stage the build needs: the chain, the stages they copy from, their parents."""
+        needed: list[Stage] = []
+        todo = list(self.chain)
+        while todo:
+            stage = todo.pop()
+            if stage in needed:
+                continue
+            needed.append(stage)
+            todo += self._lineage(stage)[:-1]
+            for argument in stage.all("COPY"):
+                source = re.match(r"--from=(\S+)", argument)
+                if source:
+                    todo.append(self.dockerfile.stage(source.group(1)))
+        return [stage for stage in self.dockerfile.stages if stage in needed]
+
+    @property
+    def build_env(self) -> dict[str, str]:
+        """What the builder's ENV says (PACKAGE, SOURCE_DIR, IMPORTS for a workspace package)."""
+        settings: dict[str, str] = {}
+        for stage in self.built:
+            if stage not in self.chain:
+                settings.update(stage.env())
+        return settings
 
     def runs(self) -> list[str]:
-        return [run for stage in self.stages for run in stage.all("RUN")]
+        return [run for stage in self.built for run in stage.all("RUN")]
 
     def labels(self) -> dict[str, str]:
         labels: dict[str, str] = {}
         for argument in self.final.all("LABEL"):
-            for pair in shlex.split(argument):
+            for pair in shlex.split(_substitute(argument, {"COMPONENT": self.component})):
                 key, _, value = pair.partition("=")
                 labels[key] = value
         return labels
 
     def copy_sources(self) -> list[str]:
-        """Paths copied from the build context (not from another stage)."""
+        """Paths copied from the build context (not from another stage), variables resolved."""
         sources = []
-        for stage in self.stages:
+        for stage in self.built:
             for argument in stage.all("COPY"):
                 words = [w for w in argument.split() if not w.startswith("--")]
                 if "--from=" not in argument:
-                    sources.extend(words[:-1])
+                    sources.extend(_substitute(w, self.build_env) for w in words[:-1])
         return sources

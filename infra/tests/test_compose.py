@@ -14,7 +14,7 @@ from pathlib import Path
 import prometheus_rules as pr
 import pytest
 import yaml
-from infra_dockerfiles import DOCKERFILES, REPO, SERVICES
+from infra_dockerfiles import DOCKERFILE, REPO, SERVICES
 
 RUNNING = ["mlflow", "model-sync", "inference", "gateway"]
 DEPENDS = {"model-sync": "mlflow", "inference": "model-sync", "gateway": "inference"}
@@ -23,7 +23,7 @@ VARIABLE = re.compile(r"\$\{([A-Z0-9_]+)(?::?-[^}]*)?\}")
 
 
 def _settings_fields(component: str) -> set[str]:
-    module = importlib.import_module(f"{SERVICES[component][2]}.settings")
+    module = importlib.import_module(f"{SERVICES[component][1]}.settings")
     (settings,) = [
         value
         for key, value in vars(module).items()
@@ -83,17 +83,20 @@ def test_published_ports_bind_loopback_by_default():
 
 
 @pytest.mark.parametrize("service", RUNNING)
-def test_healthcheck_is_the_images_own(compose, dockerfiles, service):
-    (image_check,) = dockerfiles[service].final.all("HEALTHCHECK")
+def test_healthcheck_is_the_images_own(compose, images, service):
+    (image_check,) = images[service].final.all("HEALTHCHECK")
     command = compose["services"][service]["healthcheck"]["test"]
     assert command[0] == "CMD"
     assert image_check.endswith("CMD " + str(command[1:]).replace("'", '"'))
 
 
 @pytest.mark.parametrize("service", [*RUNNING, "training"])
-def test_images_and_builds_point_at_the_dockerfiles(compose, service):
+def test_images_and_builds_point_at_the_dockerfile(compose, service):
     spec = compose["services"][service]
-    assert spec["build"]["dockerfile"] == DOCKERFILES[service]
+    # The one Dockerfile, its stage picked by COMPONENT, as infra/images/build.sh builds it.
+    assert spec["build"]["dockerfile"] == DOCKERFILE
+    assert spec["build"]["args"]["COMPONENT"] == service
+    assert spec["build"]["args"]["BASE_IMAGE"] == "${BASE_IMAGE:-python:3.11-slim-bookworm}"
     assert spec["build"]["context"] == "."
     assert spec["build"]["secrets"] == ["ca_bundle"]
     assert re.fullmatch(

@@ -4,7 +4,7 @@ Every variant is served at once by its own process (``INFERENCE_*`` settings giv
 and loaded in turn, the order reversed every round, so that a machine whose load drifts (other
 work on the same cores) moves every variant alike. Per variant and concurrency it reports the
 medians over rounds of throughput, p50, p99 and the CPU milliseconds per request of the service
-and of the load generator (CPU per request moves less with noise than throughput does).
+and of the load generator, wrk (CPU per request moves less with noise than throughput does).
 ``--raw`` also measures raw onnxruntime in-process with each variant's settings.
 
 Example: ``compare_settings.py --variant spin-off INFERENCE_THREAD_SPINNING=false
@@ -14,6 +14,7 @@ Example: ``compare_settings.py --variant spin-off INFERENCE_THREAD_SPINNING=fals
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
@@ -22,8 +23,10 @@ import tempfile
 from contextlib import ExitStack
 from pathlib import Path
 
+import wrk_load
 from processes import free_port, inference_env, log, run_json, server
-from workload import LOAD_GENERATOR, load, request_body, tensor_source
+from workload import request_body
+from wrk_load import LOAD_GENERATOR
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -95,15 +98,14 @@ def main() -> None:
     )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--seconds", type=float, default=3.0, help="window per measurement")
-    parser.add_argument("--warmup", type=float, default=1.0, help="seconds before each window")
+    parser.add_argument("--duration", type=int, default=3, help="seconds of each window")
+    parser.add_argument("--warmup", type=int, default=1, help="seconds before each window")
     parser.add_argument("--raw", type=int, nargs="*", default=[], help="raw batch sizes too")
     parser.add_argument("--reference-model", action="store_true", help="MobileNetV2 a1.0 224 px")
     parser.add_argument("--workdir", type=Path, help="default: a temporary directory")
     parser.add_argument("--json", type=Path, help="also write every sample here")
     opts = parser.parse_args()
     variants = dict(parse_variant(words) for words in opts.variant)
-    opts.repeats = 1
 
     with tempfile.TemporaryDirectory(prefix="brainscan-ab-") as scratch, ExitStack() as stack:
         workdir = opts.workdir or Path(scratch)
@@ -115,10 +117,10 @@ def main() -> None:
         info = run_json(prepare, timeout=900)
         package = Path(info["package_dir"])
         manifest = json.loads((package / "manifest.json").read_text())
-        body, headers = request_body(manifest, workdir)
+        body, header_length = request_body(manifest, workdir)
         log(f"model: {info['model']}")
 
-        urls, pids = {}, {}
+        targets = {}
         for name, settings in variants.items():
             port = free_port()
             base = f"http://127.0.0.1:{port}"
@@ -131,8 +133,8 @@ def main() -> None:
                     timeout=120,
                 )
             )
-            urls[name] = f"{base}/v2/models/{manifest['name']}/infer"
-            pids[name] = process.pid
+            url = f"{base}/v2/models/{manifest['name']}/infer"
+            targets[name] = wrk_load.v2_target(url, body, header_length, {"service": process.pid})
 
         results = {name: {f"concurrency {c}": [] for c in opts.concurrency} for name in variants}
         raw: dict[str, dict[str, list]] = {name: {} for name in variants}
@@ -140,18 +142,14 @@ def main() -> None:
             log(f"round {round_index + 1}/{opts.rounds}")
             for concurrency in opts.concurrency:
                 for name in round_order(list(variants), round_index):
-                    result = load(
-                        urls[name],
-                        tensor_source(body, headers),
-                        concurrency,
-                        opts,
-                        watch={"service": pids[name]},
+                    result = wrk_load.measure(
+                        targets[name], concurrency, opts.duration, opts.warmup
                     )
-                    results[name][f"concurrency {concurrency}"].append(result)
+                    results[name][f"concurrency {concurrency}"].append(dataclasses.asdict(result))
             for name in round_order(list(variants), round_index) if opts.raw else []:
                 measured = run_json(
                     [str(HERE / "raw_onnxruntime.py"), "--package", str(package), "--seconds"]
-                    + [str(opts.seconds / 2), "--repeats", "1", "--batches"]
+                    + [str(max(1.0, opts.duration / 2)), "--repeats", "1", "--batches"]
                     + [str(b) for b in opts.raw],
                     timeout=300,
                     env={**os.environ, **variants[name]},

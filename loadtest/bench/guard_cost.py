@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import statistics
 
-from workload import LOAD_GENERATOR
+from wrk_load import LOAD_GENERATOR
 
 GUARDED = "guarded"
 UNGUARDED = "unguarded"
@@ -23,17 +23,19 @@ INFERENCE = "inference"
 
 
 def median_result(samples: list[dict]) -> dict:
-    """One result per round (``workload.summarise_run``) -> medians, in the same form."""
+    """One result per round (``wrk_load.WrkResult`` as a dict) -> medians, in the same form."""
     result = {
         key: statistics.median(s[key] for s in samples if s.get(key) is not None)
         for key in ("throughput", "p50_ms", "p99_ms")
         if any(s.get(key) is not None for s in samples)
     }
     result["errors"] = sum(s["errors"] for s in samples)
-    result["cpu_ms_per_request"] = {
-        who: statistics.median(s["cpu_ms_per_request"][who] for s in samples)
-        for who in samples[0]["cpu_ms_per_request"]
-    }
+    for figure in ("cpu_ms_per_request", "rss_mb"):
+        if figure in samples[0]:
+            result[figure] = {
+                who: statistics.median(s[figure][who] for s in samples)
+                for who in samples[0][figure]
+            }
     result["rounds"] = len(samples)
     return result
 

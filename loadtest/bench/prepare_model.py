@@ -1,8 +1,8 @@
 """Find or build the models the benchmark runs: the served ONNX package with its
-out-of-distribution guard, the same package without it, and the same model in Keras.
+out-of-distribution guard, and the same package without it.
 
 Prefers what the pipeline wrote (``artifacts/package/``, guarded, with the ``artifacts/export/``
-it was made from, and ``artifacts/train/model.keras``). Without them it builds the project's
+it was made from). Without them it builds the project's
 MobileNetV2 (4 classes, 128 px, alpha 0.35) untrained, exports it with the training package and
 gives it the bench's guard (``guarded_package``): untrained weights and a guard fitted on
 synthetic slices compute exactly as much as trained ones, which is all a benchmark needs.
@@ -41,23 +41,19 @@ def describe(image_size: int, alpha: float | None, origin: str) -> str:
 
 
 def prepare_reference(workdir: Path) -> dict[str, str]:
-    """The peers' model, untrained: ONNX package + Keras file, both from brainscan_training."""
+    """The peers' model, untrained: an ONNX package from brainscan_training."""
     from brainscan_training.export import export_package
     from brainscan_training.model import build_model
 
     package_dir = workdir / "reference" / "1"
     package_dir.mkdir(parents=True, exist_ok=True)
     model = build_model(len(CLASSES), REFERENCE_IMAGE_SIZE, REFERENCE_ALPHA)
-    keras_file = workdir / "reference.keras"
-    model.save(keras_file)
     export_package(model, package_dir, CLASSES, name=REFERENCE_NAME)
     _drop_manifest_version(package_dir / "manifest.json")
     how = "untrained, brainscan_training.model.build_model + export.export_package"
     return {
         "package_dir": str(package_dir),
-        "keras_file": str(keras_file),
         "onnx_origin": how,
-        "keras_origin": how,
         "model": describe(
             REFERENCE_IMAGE_SIZE, REFERENCE_ALPHA, "reference: the size the serving targets assume"
         ),
@@ -65,12 +61,12 @@ def prepare_reference(workdir: Path) -> dict[str, str]:
 
 
 def prepare_given(package: Path | None, plain: Path | None, workdir: Path) -> dict[str, str]:
-    """Given packages (``model.onnx`` + ``manifest.json``), each served as version 1; no Keras.
+    """Given packages (``model.onnx`` + ``manifest.json``), each served as version 1.
 
     A guarded ``package`` with a ``plain`` one beside it: the guard's cost is measured too.
     ``plain`` alone is served with the bench's guard (``guarded_package``) against itself.
     """
-    info = {"keras_origin": "none"}
+    info: dict[str, str] = {}
     if plain is not None:
         _copy_package(plain, workdir / PLAIN_DIR)
         info["plain_origin"] = str(plain)
@@ -96,7 +92,7 @@ def prepare_given(package: Path | None, plain: Path | None, workdir: Path) -> di
 
 
 def prepare(artifacts: Path, workdir: Path) -> dict[str, str]:
-    """The pipeline's packages and Keras file where it wrote them, the rest built untrained.
+    """The pipeline's packages where it wrote them, the rest built untrained.
 
     Served: the guarded package (``package/``) when the pipeline wrote it together with the
     plain one it was made from (``export/``); otherwise the plain package with the bench's guard.
@@ -104,28 +100,17 @@ def prepare(artifacts: Path, workdir: Path) -> dict[str, str]:
     """
     export_dir = artifacts / "export"
     guarded_dir = artifacts / "package"
-    keras_file = artifacts / "train" / "model.keras"
     workdir.mkdir(parents=True, exist_ok=True)
     info: dict[str, str] = {}
 
     if _is_package(export_dir):
         _copy_package(export_dir, workdir / PLAIN_DIR)
         info["plain_origin"] = str(export_dir)
-    if keras_file.is_file():
-        info["keras_file"] = str(keras_file)
-        info["keras_origin"] = str(keras_file)
-
-    if "plain_origin" not in info or "keras_file" not in info:
+    else:
         model, how = _build_untrained()
-        if "keras_file" not in info:
-            built = workdir / "model.keras"
-            model.save(built)
-            info["keras_file"] = str(built)
-            info["keras_origin"] = f"untrained, {how}"
-        if "plain_origin" not in info:
-            (workdir / PLAIN_DIR).mkdir(parents=True, exist_ok=True)
-            _export(model, workdir / PLAIN_DIR)
-            info["plain_origin"] = f"untrained, {how}"
+        (workdir / PLAIN_DIR).mkdir(parents=True, exist_ok=True)
+        _export(model, workdir / PLAIN_DIR)
+        info["plain_origin"] = f"untrained, {how}"
 
     # The pipeline's guarded package only with the plain one it was made from: against an
     # untrained plain model it would compare two models, not a model with and without a guard.

@@ -1,61 +1,68 @@
-"""`make bench`: the inference service against its limit and against the design it replaces,
-and what its out-of-distribution guard costs.
+"""`make bench`: the inference service and the gateway against a naive server and the raw
+limit, loaded by wrk, and what the out-of-distribution guard costs.
 
-Prints two tables, every figure from this run on this machine, medians over repeated windows.
-The first, of the served package (the guarded one, see prepare_model.py):
+Prints two tables, every figure from this run on this machine, medians over rounds:
 
-- raw onnxruntime in-process (batch 1, 8, 32): the limit;
-- the service over loopback, binary tensors, concurrency 1, 8, 32;
-- the gateway end to end in front of that service: 512x512 JPEG uploads (a generated MRI-like
-  slice) as multipart forms, concurrency 1, 8, 32: decode, resize, a second HTTP hop, thresholds;
-- a Flask app calling Keras ``model.predict`` per request (the original design), same client;
-- the service's and the gateway's resident memory, after the load;
-- CPU milliseconds per request of every process involved (server and load generator), from
-  /proc: a figure a shared machine moves far less than throughput.
+1. every system at each concurrency (default 1, 8, 32; closed loop, wrk, one connection per
+   concurrent client):
 
-The second, the guard's cost (guard_cost.py): the same model without its guard is served beside
-it (an inference service and a gateway each) and the HTTP windows run in rounds, the two
-packages in turn, the order reversed every round; raw onnxruntime at batch 1 and 8 likewise;
-then the ratios guarded / unguarded, CPU per prediction on the gateway path against its target.
+   - raw onnxruntime in-process, batch 1 and 32 with 1 and 2 intra-op threads: the limit is
+     the best of them;
+   - the naive baseline (``naive_server.py``: FastAPI, a sync route, one session.run per
+     request in the thread pool, raw uint8 pixels in, JSON out, one intra-op thread);
+   - the inference service, a binary v2 request (``brainscan_v2protocol.encode_request``);
+   - the gateway end to end: a 512x512 JPEG upload (a generated MRI-like slice) as a
+     multipart form: decode, resize, the binary v2 call to inference, thresholds, JSON;
 
-``--reference-model`` serves the model size the serving targets were set with (MobileNetV2 alpha
-1.0 at 224 px, ~6x the arithmetic of the project's alpha 0.35 at 128 px) instead: per-request
-costs that do not depend on the model weigh ~6x less in its ratios.
+   with requests/s, p50 and p99 (wrk's), the servers' CPU milliseconds per request and
+   resident memory per process (from /proc, each server's process group), wrk's own CPU per
+   request, and the ratios to the naive server at the same concurrency and to the raw limit;
+2. the guard's cost (guard_cost.py): the same model without its guard is served beside it (an
+   inference service and a gateway each) and loaded in the same rounds, the two packages in
+   turn; raw onnxruntime at batch 1 and 8 likewise; then the ratios guarded / unguarded.
 
-Each server and the load generator run in their own processes; nothing else should run.
+In each round every concurrency is loaded on every system in turn (the guarded and unguarded
+packages in an order reversed every round), one window each: a warm-up run of wrk, then the
+measured run. Any answer that is not 2xx fails the bench. ``--reference-model`` serves
+MobileNetV2 alpha 1.0 at 224 px instead (~6x the arithmetic of the project's alpha 0.35 at
+128 px). The servers run in process groups of their own on free ports, stopped whatever
+happens; wrk and every server share this machine; nothing else should run.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import statistics
 import sys
 import tempfile
+import time
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import guard_cost
 import numpy as np
+import wrk_load
 from brainscan_inference.settings import InferenceSettings
 from compare_settings import round_order
 from guard_cost import GATEWAY, GUARDED, INFERENCE, UNGUARDED, median_result
 from processes import free_port, gateway_env, inference_env, log, memory_mb, run_json, server
-from workload import LOAD_GENERATOR, load, request_body, tensor_source
+from workload import raw_body, request_body, upload_body
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 
-# Peers measured on this machine with the reference model and the same client: the serving targets.
-BENTOML_THROUGHPUT = 130.0
-BENTOML_P99_AT_32_MS = 360.0
-MEMORY_LIMIT_MB = 300.0
-# Targets for the gateway at concurrency 8.
-GATEWAY_SHARE_OF_LIMIT = 0.4
-GATEWAY_P99_MS = 150.0
+NAIVE = "naive"
 UPLOAD_SIDE = 512
+SYSTEMS = {
+    NAIVE: "naive FastAPI + onnxruntime (baseline)",
+    INFERENCE: "inference, HTTP v2 binary",
+    GATEWAY: f"gateway end to end, {UPLOAD_SIDE}×{UPLOAD_SIDE} JPEG upload",
+}
+RAW = "raw onnxruntime, in-process"
 
 
 def upload_image(workdir: Path) -> Path:
@@ -76,151 +83,97 @@ def fmt(value: float | None, digits: int = 1) -> str:
     return "—" if value is None else f"{value:,.{digits}f}"
 
 
-def mark(ok: bool) -> str:
-    return "met" if ok else "MISSED"
+def per_process(values: dict[str, float], digits: int) -> str:
+    """``total (a x · b y)`` for several processes, the figure alone for one."""
+    if not values:
+        return "—"
+    total = f"{sum(values.values()):,.{digits}f}"
+    if len(values) == 1:
+        return total
+    return total + " (" + " · ".join(f"{n} {v:,.{digits}f}" for n, v in values.items()) + ")"
 
 
-def cpu_cell(cpu_ms: dict[str, float]) -> str:
-    """CPU milliseconds per answered request of each process, the load generator last."""
-    names = [n for n in cpu_ms if n != LOAD_GENERATOR] + [n for n in cpu_ms if n == LOAD_GENERATOR]
-    return " · ".join(f"{name} {cpu_ms[name]:.2f}" for name in names)
-
-
-def table(
-    raw_runs: dict[str, dict],
-    service: dict,
-    gateway: dict,
-    flask: dict,
-    memory: dict[str, tuple[float, float]],
-    info: dict,
-) -> str:
-    # The limit is the best raw figure under ANY thread setting, not only the service's: a
-    # service setting that slows raw onnxruntime must not lower the bar it is measured against.
-    limit = max(
+def raw_limit(raw_runs: dict[str, dict]) -> float:
+    """The best raw images/s under ANY thread setting, not only the service's: a setting that
+    slows raw onnxruntime must not lower the bar the servers are measured against."""
+    return max(
         statistics.median(values)
         for raw in raw_runs.values()
         for values in raw["throughput"].values()
     )
-    service_raw = next(iter(raw_runs.values()))  # the first run uses the service's settings
-    raw_b1_ms = 1000 / statistics.median(service_raw["throughput"]["1"])
+
+
+def table(raw_runs: dict[str, dict], systems: dict[str, dict[int, dict]], info: dict) -> str:
+    """``systems[path][concurrency]``: median results (guard_cost.median_result) of NAIVE,
+    INFERENCE and GATEWAY, each present or not."""
+    limit = raw_limit(raw_runs)
     rows = [
-        "| setup | load | images/s | p50 ms | p99 ms | CPU ms per request | × raw limit "
-        "| × Flask+Keras | targets |",
-        "|---|---|---:|---:|---:|---|---:|---:|---|",
+        "| system | load | req/s | p50 ms | p99 ms | server CPU ms/req | wrk CPU ms/req "
+        "| RSS MB | × naive | × raw limit |",
+        "|---|---|---:|---:|---:|---|---:|---|---:|---:|",
     ]
     for threads, raw in raw_runs.items():
         for batch, values in raw["throughput"].items():
             throughput = statistics.median(values)
-            call_ms = 1000 * int(batch) / throughput
             cpu = statistics.median(raw["cpu_ms_per_image"][batch])
             rows.append(
-                f"| raw onnxruntime, in-process | batch {batch}, {threads} | {fmt(throughput)} "
-                f"| {fmt(call_ms, 2)} | — | {cpu:.2f} per image | {throughput / limit:.2f} | — "
-                "| one call per batch |"
+                f"| {RAW}, {threads} | batch {batch} | {fmt(throughput)} img/s "
+                f"| {1000 * int(batch) / throughput:.2f} per call | — | {cpu:.2f} per image | — "
+                f"| — | — | {throughput / limit:.2f} |"
             )
-    for concurrency, result in service.items():
-        throughput = result.get("throughput", 0.0)
-        baseline = flask.get(concurrency, {}).get("throughput")
-        versus_flask = throughput / baseline if baseline else None
-        notes = []
-        if concurrency == 1:
-            gap = result["p50_ms"] - raw_b1_ms
-            notes.append(f"p50 − raw batch-1 call = {gap:+.2f} ms (≤ 2: {mark(gap <= 2)})")
-        if concurrency == 8:
-            notes.append(f"≥ 0.75 × limit: {mark(throughput >= 0.75 * limit)}")
-        if concurrency in (8, 32):
-            notes.append(
-                f"≥ 1.5 × BentoML {BENTOML_THROUGHPUT:.0f}/s: "
-                f"{mark(throughput >= 1.5 * BENTOML_THROUGHPUT)}"
+    naive = systems.get(NAIVE, {})
+    for path, label in SYSTEMS.items():
+        for concurrency, result in systems.get(path, {}).items():
+            throughput = result.get("throughput", 0.0)
+            baseline = naive.get(concurrency, {}).get("throughput")
+            servers = {
+                name: ms
+                for name, ms in result["cpu_ms_per_request"].items()
+                if name != wrk_load.LOAD_GENERATOR
+            }
+            rows.append(
+                f"| {label} | concurrency {concurrency} | {fmt(throughput)} | "
+                f"{fmt(result.get('p50_ms'), 2)} | {fmt(result.get('p99_ms'), 2)} | "
+                f"{per_process(servers, 2)} | "
+                f"{result['cpu_ms_per_request'].get(wrk_load.LOAD_GENERATOR, 0.0):.3f} | "
+                f"{per_process(result.get('rss_mb', {}), 0)} | "
+                f"{fmt(throughput / baseline if baseline else None, 2)} | "
+                f"{throughput / limit:.2f} |"
             )
-        if concurrency == 32:
-            notes.append(
-                f"p99 < BentoML {BENTOML_P99_AT_32_MS:.0f} ms: "
-                f"{mark(result['p99_ms'] < BENTOML_P99_AT_32_MS)}"
-            )
-        if versus_flask is not None:
-            notes.append(f"≥ 10 × Flask+Keras: {mark(versus_flask >= 10)}")
-        if result["errors"]:
-            notes.append(f"{result['errors']} failed requests")
-        rows.append(
-            f"| inference service, HTTP binary | concurrency {concurrency} | {fmt(throughput)} | "
-            f"{fmt(result.get('p50_ms'), 2)} | {fmt(result.get('p99_ms'), 2)} | "
-            f"{cpu_cell(result['cpu_ms_per_request'])} | "
-            f"{throughput / limit:.2f} | {fmt(versus_flask)} | {'; '.join(notes)} |"
-        )
-    for concurrency, result in gateway.items():
-        throughput = result.get("throughput", 0.0)
-        notes = []
-        if concurrency == 8:
-            share_met = throughput / limit >= GATEWAY_SHARE_OF_LIMIT
-            p99 = result.get("p99_ms")
-            p99_met = p99 is not None and p99 <= GATEWAY_P99_MS
-            notes.append(f"≥ {GATEWAY_SHARE_OF_LIMIT} × limit: {mark(share_met)}")
-            notes.append(f"p99 ≤ {GATEWAY_P99_MS:.0f} ms: {mark(p99_met)}")
-            notes.append(
-                f"≥ BentoML {BENTOML_THROUGHPUT:.0f}/s on bare tensors: "
-                f"{mark(throughput >= BENTOML_THROUGHPUT)}"
-            )
-        if result["errors"]:
-            notes.append(f"{result['errors']} failed requests")
-        rows.append(
-            f"| gateway end to end, {UPLOAD_SIDE}×{UPLOAD_SIDE} JPEG upload | concurrency "
-            f"{concurrency} | {fmt(throughput)} | {fmt(result.get('p50_ms'), 2)} | "
-            f"{fmt(result.get('p99_ms'), 2)} | {cpu_cell(result['cpu_ms_per_request'])} | "
-            f"{throughput / limit:.2f} | — | {'; '.join(notes)} |"
-        )
-    for concurrency, result in flask.items():
-        throughput = result.get("throughput", 0.0)
-        notes = f"{result['errors']} failed requests" if result["errors"] else ""
-        rows.append(
-            f"| Flask + Keras predict (baseline) | concurrency {concurrency} | {fmt(throughput)} | "
-            f"{fmt(result.get('p50_ms'), 2)} | {fmt(result.get('p99_ms'), 2)} | "
-            f"{cpu_cell(result['cpu_ms_per_request'])} | {throughput / limit:.2f} | 1.00 "
-            f"| {notes} |"
-        )
-    rss, peak = memory["inference"]
-    rows.append(
-        "| inference service, resident memory | one model, after the load | — | — | — | — | — "
-        f"| — | RSS {rss:.0f} MB, peak {peak:.0f} MB (≤ {MEMORY_LIMIT_MB:.0f}: "
-        f"{mark(peak <= MEMORY_LIMIT_MB)}) |"
-    )
-    if "gateway" in memory:
-        rss, peak = memory["gateway"]
-        rows.append(
-            "| gateway, resident memory | after the load | — | — | — | — | — | — | "
-            f"RSS {rss:.0f} MB, peak {peak:.0f} MB |"
-        )
+    return header(info) + "\n\n" + "\n".join(rows)
+
+
+def header(info: dict) -> str:
     guard = f"Guard: {info['guard_origin']}. " if "guard_origin" in info else ""
-    header = (
-        f"Model: {info['model']}. ONNX {info['onnx_origin']}; Keras {info['keras_origin']}. "
-        f"{guard}"
-        f"{os.cpu_count()} CPUs, load generator on the same machine. "
-        "Medians over repeats (HTTP rows: one window per round); images/s = requests/s for the "
-        "HTTP rows (one image per request); "
-        "CPU ms per request: each process's CPU time (all threads, from /proc) over the run "
-        "divided by the requests it answered (raw rows: the process per image); "
-        "the gateway rows include the inference service behind it, on the same cores."
+    started = info.get("started", "")
+    return (
+        f"Model: {info['model']}. ONNX {info['onnx_origin']}. {guard}"
+        f"{started}{os.cpu_count()} CPUs, wrk and every server on the same machine. "
+        "Medians over rounds, one window per system and concurrency in each (wrk closed loop, "
+        "one connection per concurrent client, every answer 2xx); latencies are wrk's; "
+        "server CPU ms/req: the CPU time of each server's process group (all threads, from "
+        "/proc) over the measured run divided by the requests answered in it, the total and "
+        "each server (the gateway rows include the inference service behind it); wrk CPU "
+        "ms/req: wrk's own; RSS: each server's resident memory after the run; × naive: req/s "
+        "over the naive server's at the same concurrency; × raw limit: req/s (raw rows: "
+        "images/s) over the best raw images/s."
     )
-    return header + "\n\n" + "\n".join(rows)
+
+
+RAW_THREADS = (1, 2)
+"""Intra-op threads of the raw runs (the limit is the best of them)."""
+RAW_BATCHES = ("1", "32")
 
 
 def raw_thread_settings() -> dict[str, int]:
-    """The raw runs: the service's intra-op threads first, then one thread and a thread per
-    usable CPU where they differ from it (the limit is the best of them)."""
-
-    def describe(threads: int) -> str:
-        return "a thread per CPU" if threads == 0 else f"{threads} thread{'s' * (threads > 1)}"
-
+    """The raw runs by label, the service's own setting marked."""
     configured = InferenceSettings().intra_op_threads
-    runs = {f"{describe(configured)} (service)": configured}
-    for threads in (1, 0):
-        if threads != configured:
-            runs[describe(threads)] = threads
-    return runs
+    return {
+        f"{threads} thread{'s' * (threads > 1)}{' (service)' * (threads == configured)}": threads
+        for threads in RAW_THREADS
+    }
 
 
-GATEWAY_SETUP = f"gateway end to end, {UPLOAD_SIDE}×{UPLOAD_SIDE} JPEG upload"
-INFERENCE_SETUP = "inference service, HTTP binary"
 GUARD_BATCHES = ("1", "8")
 """Raw onnxruntime batch sizes measured with and without the guard."""
 
@@ -268,31 +221,50 @@ def serve(
     return Served(inference.pid, infer_url, process.pid, f"{gateway_base}/api/v1/predictions")
 
 
+def serve_naive(stack: ExitStack, package: Path, workdir: Path) -> tuple[int, str]:
+    """The naive baseline on ``package``: its pid and its /predict URL."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = stack.enter_context(
+        server(
+            [str(HERE / "naive_server.py"), "--package", str(package), "--port", str(port)],
+            dict(os.environ),
+            f"{base}/ready",
+            workdir / "naive.log",
+            timeout=120,
+        )
+    )
+    return process.pid, f"{base}/predict"
+
+
 def measure_rounds(
-    served: dict[str, Served], tensors: dict[str, list[str]], upload: Path, opts
+    targets_by: dict[str, dict[str, wrk_load.Target]], opts
 ) -> dict[str, dict[str, dict[int, list[dict]]]]:
-    """``opts.repeats`` rounds of one window per package, path and concurrency, the packages
-    in turn (order reversed every round): ``results[package][path][concurrency]``."""
-    names = list(served)
-    paths = [INFERENCE] + ([GATEWAY] if served[names[0]].predict_url else [])
-    window = argparse.Namespace(**{**vars(opts), "repeats": 1})
-    results = {n: {p: {c: [] for c in opts.concurrency} for p in paths} for n in names}
+    """``opts.repeats`` rounds of one window per package, path and concurrency: within a
+    round, per concurrency, each path (NAIVE, INFERENCE, GATEWAY) on each package that has it,
+    the packages in an order reversed every round. ``results[package][path][concurrency]``:
+    one result (``WrkResult`` as a dict) per round."""
+    names = list(targets_by)
+    paths = [p for p in (NAIVE, INFERENCE, GATEWAY) if any(p in t for t in targets_by.values())]
+    results = {
+        n: {p: {c: [] for c in opts.concurrency} for p in paths if p in targets_by[n]}
+        for n in names
+    }
     for round_index in range(opts.repeats):
         for concurrency in opts.concurrency:
             for path in paths:
                 for name in round_order(names, round_index):
-                    log(f"round {round_index + 1}/{opts.repeats}: {name}, {path}, "
-                        f"concurrency {concurrency}")  # fmt: skip
-                    s = served[name]
-                    if path == INFERENCE:
-                        url, source = s.infer_url, tensors[name]
-                        watch = {"inference": s.inference_pid}
-                    else:
-                        url, source = s.predict_url, ["--upload", str(upload)]
-                        watch = {"gateway": s.gateway_pid, "inference": s.inference_pid}
-                    results[name][path][concurrency].append(
-                        load(url, source, concurrency, window, watch)
+                    if path not in targets_by[name]:
+                        continue
+                    log(f"round {round_index + 1}/{opts.repeats}: {name}, {path}, c={concurrency}")
+                    result = wrk_load.measure(
+                        targets_by[name][path],
+                        concurrency,
+                        opts.duration,
+                        opts.warmup,
+                        opts.wrk_threads,
                     )
+                    results[name][path][concurrency].append(dataclasses.asdict(result))
     return results
 
 
@@ -300,7 +272,7 @@ def measure_raw_pair(packages: dict[str, Path], opts) -> dict[str, dict[str, lis
     """Raw onnxruntime with the service's settings on each package in turn, a window per
     round and batch: ``raw[package][batch]`` = (images/s, CPU ms per image) per round."""
     raw: dict[str, dict[str, list[tuple]]] = {name: {} for name in packages}
-    window = ["--seconds", str(max(1.0, opts.seconds / 2)), "--repeats", "1"]
+    window = ["--seconds", str(raw_seconds(opts)), "--repeats", "1"]
     for round_index in range(opts.repeats):
         for name in round_order(list(packages), round_index):
             log(f"round {round_index + 1}/{opts.repeats}: {name}, raw onnxruntime")
@@ -312,32 +284,55 @@ def measure_raw_pair(packages: dict[str, Path], opts) -> dict[str, dict[str, lis
     return raw
 
 
+def raw_seconds(opts) -> float:
+    """A raw window: half an HTTP one (raw calls vary far less), at least a second."""
+    return max(1.0, opts.duration / 2)
+
+
 def guard_header(info: dict, opts) -> str:
     return (
         f"Cost of the out-of-distribution guard: the served package ({info['onnx_origin']}; "
         f"guard: {info['guard_origin']}) against the same model without it "
         f"({info['plain_origin']}). Each served at once by its own inference service with a "
-        "gateway in front, loaded in turn, the order reversed every round; medians over "
-        f"{opts.repeats} rounds of one {opts.seconds:g} s window after {opts.warmup:g} s of "
-        "warm-up. Ratio rows: guarded / unguarded of each median; their CPU is the servers' "
-        "per request (gateway + inference, the load generator left out), with the range of the "
-        "per-round ratios (each round measures both packages back to back). Target (issue 12): "
-        f"at most {guard_cost.CPU_TARGET:.2f} × the CPU per prediction on the gateway path."
+        "gateway in front, loaded by wrk in the same rounds as the table above, the two "
+        f"packages in turn, the order reversed every round; medians over {opts.repeats} "
+        f"rounds of one {opts.duration} s window after {opts.warmup} s of warm-up. Ratio "
+        "rows: guarded / unguarded of each median; their CPU is the servers' per request "
+        "(gateway + inference, wrk left out), with the range of the per-round ratios (each "
+        "round measures both packages back to back). Target (issue 12): at most "
+        f"{guard_cost.CPU_TARGET:.2f} × the CPU per prediction on the gateway path."
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workdir", type=Path, help="default: a temporary directory")
-    parser.add_argument("--seconds", type=float, default=5.0, help="measurement window")
     parser.add_argument(
-        "--repeats", type=int, default=3, help="windows per setting (HTTP: rounds, see above)"
+        "--duration",
+        type=int,
+        default=int(os.environ.get("BENCH_DURATION", 4)),
+        help="seconds of each measured wrk run, whole (env BENCH_DURATION; default 4)",
     )
-    parser.add_argument("--warmup", type=float, default=2.0, help="seconds before measuring")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=int(os.environ.get("BENCH_ROUNDS", 3)),
+        help="rounds, see above (env BENCH_ROUNDS; default 3)",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=int(os.environ.get("BENCH_WARMUP", 1)),
+        help="seconds of wrk before each measured run (env BENCH_WARMUP; default 1)",
+    )
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 8, 32])
-    parser.add_argument("--skip-flask", action="store_true", help="leave the baseline out")
+    parser.add_argument(
+        "--wrk-threads", type=int, default=1, help="wrk threads (at most the connections)"
+    )
     parser.add_argument("--skip-gateway", action="store_true", help="leave the gateway out")
-    parser.add_argument("--quick", action="store_true", help="1 s windows, 2 repeats (smoke)")
+    parser.add_argument(
+        "--quick", action="store_true", help="one round of 1 s windows, no warm-up (smoke test)"
+    )
     parser.add_argument(
         "--reference-model",
         action="store_true",
@@ -348,12 +343,9 @@ def main() -> None:
         "--artifacts",
         type=Path,
         default=REPO / "artifacts",
-        help="the pipeline's output to bench (export/, package/, train/model.keras; "
-        "default: this checkout's)",
+        help="the pipeline's output to bench (export/ and package/; default: this checkout's)",
     )
-    parser.add_argument(
-        "--package", type=Path, help="bench this model package instead (no Flask+Keras baseline)"
-    )
+    parser.add_argument("--package", type=Path, help="bench this model package instead")
     parser.add_argument(
         "--plain-package",
         type=Path,
@@ -364,11 +356,16 @@ def main() -> None:
     if opts.reference_model and (opts.package or opts.plain_package):
         parser.error("--reference-model and --package/--plain-package name different models")
     if opts.quick:
-        opts.seconds, opts.repeats, opts.warmup = 1.0, 2, 0.5
+        opts.duration, opts.repeats, opts.warmup = 1, 1, 0
+    if opts.duration < 1 or opts.warmup < 0 or opts.repeats < 1:
+        parser.error("--duration and --repeats must be at least 1 and --warmup not negative")
+    wrk_load.wrk_binary()  # fail before building anything when wrk is missing
 
     with tempfile.TemporaryDirectory(prefix="brainscan-bench-") as scratch, ExitStack() as stack:
         workdir = opts.workdir or Path(scratch)
         workdir.mkdir(parents=True, exist_ok=True)
+        load_before = os.getloadavg()[0]
+        started = time.strftime("%Y-%m-%d %H:%M")
         log("preparing the models (builds, exports and guards one if the pipeline has not)")
         prepare = [str(HERE / "prepare_model.py"), "--artifacts", str(opts.artifacts.resolve())]
         prepare += ["--workdir", str(workdir)]
@@ -378,6 +375,7 @@ def main() -> None:
             if value is not None:
                 prepare += [option, str(value.resolve())]
         info = run_json(prepare, timeout=900)
+        info["started"] = f"Run {started}, load average {load_before:.2f} before it. "
         log(f"model: {info['model']}")
         packages = {GUARDED if "guard_origin" in info else "served": Path(info["package_dir"])}
         if "plain_package_dir" in info:
@@ -397,25 +395,45 @@ def main() -> None:
                     "--package",
                     str(packages[served_first]),
                     "--seconds",
-                    str(max(1.0, opts.seconds / 2)),
+                    str(raw_seconds(opts)),
                     "--repeats",
                     str(opts.repeats),
+                    "--batches",
+                    *RAW_BATCHES,
                 ],
                 timeout=600,
                 env={**os.environ, "INFERENCE_INTRA_OP_THREADS": str(intra_op)},
             )
 
-        tensors = {
-            name: tensor_source(*request_body(manifest, workdir, f"request-{name}"))
-            for name, manifest in manifests.items()
-        }
-        served = {
-            name: serve(
-                stack, name, package, manifests[name]["name"], workdir, not opts.skip_gateway
-            )
-            for name, package in packages.items()
-        }
-        results = measure_rounds(served, tensors, upload_image(workdir), opts)
+        upload = upload_body(upload_image(workdir), workdir)
+        targets_by: dict[str, dict[str, wrk_load.Target]] = {}
+        served = {}
+        for name, package in packages.items():
+            manifest = manifests[name]
+            s = serve(stack, name, package, manifest["name"], workdir, not opts.skip_gateway)
+            served[name] = s
+            body, header_length = request_body(manifest, workdir, f"request-{name}")
+            targets_by[name] = {
+                INFERENCE: wrk_load.v2_target(
+                    s.infer_url, body, header_length, {"inference": s.inference_pid}
+                )
+            }
+            if s.predict_url:
+                targets_by[name][GATEWAY] = wrk_load.multipart_target(
+                    s.predict_url, upload, {"gateway": s.gateway_pid, "inference": s.inference_pid}
+                )
+        naive_pid, naive_url = serve_naive(stack, packages[served_first], workdir)
+        targets_by[served_first][NAIVE] = wrk_load.raw_target(
+            naive_url, raw_body(manifests[served_first], workdir), {"naive": naive_pid}
+        )
+
+        try:
+            results = measure_rounds(targets_by, opts)
+        except wrk_load.WrkFailed as failure:
+            for server_log in sorted(workdir.glob("*.log")):
+                tail = server_log.read_text(errors="replace").splitlines()[-5:]
+                log(f"{server_log.name}, last lines:\n" + "\n".join(tail))
+            raise SystemExit(f"[bench] FAILED: {failure}") from None
         memory_of = {
             name: {
                 "inference service": memory_mb(s.inference_pid),
@@ -426,35 +444,13 @@ def main() -> None:
         stack.close()  # the servers: not to share the cores with the rest
         raw_pair = measure_raw_pair(packages, opts) if len(packages) > 1 else {}
 
-        first = results[served_first]
-        service = {c: median_result(samples) for c, samples in first[INFERENCE].items()}
-        gateway = {c: median_result(samples) for c, samples in first.get(GATEWAY, {}).items()}
-        memory = {"inference": memory_of[served_first]["inference service"]}
-        if "gateway" in memory_of[served_first]:
-            memory["gateway"] = memory_of[served_first]["gateway"]
-
-        flask: dict[int, dict] = {}
-        if not opts.skip_flask and "keras_file" in info:
-            port = free_port()
-            with server(
-                [str(HERE / "flask_keras.py"), "--keras", info["keras_file"], "--port", str(port)],
-                {**os.environ, "CUDA_VISIBLE_DEVICES": ""},
-                f"http://127.0.0.1:{port}/ready",
-                workdir / "flask.log",
-                timeout=300,
-            ) as process:
-                for concurrency in opts.concurrency:
-                    log(f"Flask + Keras, concurrency {concurrency}")
-                    flask[concurrency] = load(
-                        f"http://127.0.0.1:{port}/predict",
-                        tensors[served_first],
-                        concurrency,
-                        opts,
-                        {"flask": process.pid},
-                    )
-        output = table(raw_runs, service, gateway, flask, memory, info)
+        systems = {
+            path: {c: median_result(samples) for c, samples in per_concurrency.items()}
+            for path, per_concurrency in results[served_first].items()
+        }
+        output = table(raw_runs, systems, info)
         if len(packages) > 1:
-            setups = {GATEWAY: GATEWAY_SETUP, INFERENCE: INFERENCE_SETUP}
+            setups = {GATEWAY: SYSTEMS[GATEWAY], INFERENCE: SYSTEMS[INFERENCE]}
             guard = guard_cost.table(results, raw_pair, memory_of, setups, guard_header(info, opts))
             output += "\n\n" + guard
         sys.stdout.write(output + "\n")

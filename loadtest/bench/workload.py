@@ -1,29 +1,45 @@
-"""What the load generator sends, and one closed-loop run measured: medians and CPU per request."""
+"""What the load generator sends, written to files once for wrk's scripts to read: one image
+as a binary v2 request (inference), as raw pixels (the naive server), and a JPEG as a
+multipart form upload (the gateway)."""
 
 from __future__ import annotations
 
-import statistics
+import mimetypes
+import uuid
 from pathlib import Path
 
 import numpy as np
-from brainscan_v2protocol import encode_request
-from processes import cpu_seconds, run_json
-
-HERE = Path(__file__).resolve().parent
+from brainscan_v2protocol import HEADER_LENGTH, encode_request
 
 
-def request_body(manifest: dict, workdir: Path, name: str = "request") -> tuple[Path, list[str]]:
-    """One binary v2 request for one image, as the gateway sends it: the probabilities and,
-    from a guarded model, the guard's outputs. Written to ``workdir/<name>.bin``."""
+def request_image(manifest: dict) -> np.ndarray:
+    """The one image every request carries: random uint8 pixels in the model input's shape
+    (batch 1, the manifest's layout), the same for the v2 and the raw body."""
     spec = manifest["input"]
     shape = [1, spec["height"], spec["width"], spec.get("channels", 3)]
     if spec.get("layout") == "NCHW":
         shape = [1, shape[3], shape[1], shape[2]]
-    image = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
-    body, headers = encode_request({spec["name"]: image}, requested_outputs(manifest))
+    return np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+
+
+def request_body(manifest: dict, workdir: Path, name: str = "request") -> tuple[Path, int]:
+    """One binary v2 request for one image, as the gateway sends it: the probabilities and,
+    from a guarded model, the guard's outputs. Written to ``workdir/<name>.bin``; returns the
+    file and the length of its JSON header (``Inference-Header-Content-Length``)."""
+    spec = manifest["input"]
+    body, headers = encode_request(
+        {spec["name"]: request_image(manifest)}, requested_outputs(manifest)
+    )
     path = workdir / f"{name}.bin"
     path.write_bytes(body)
-    return path, [f"{key}: {value}" for key, value in headers.items()]
+    return path, int(headers[HEADER_LENGTH])
+
+
+def raw_body(manifest: dict, workdir: Path, name: str = "raw") -> Path:
+    """The same image as the naive server takes it: its bytes alone. ``workdir/<name>.bin``."""
+    path = workdir / f"{name}.bin"
+    path.write_bytes(request_image(manifest).tobytes())
+    return path
 
 
 def requested_outputs(manifest: dict) -> list[str]:
@@ -33,53 +49,23 @@ def requested_outputs(manifest: dict) -> list[str]:
     return [manifest["outputs"]["probabilities"], *guard_outputs]
 
 
-def tensor_source(body: Path, headers: list[str]) -> list[str]:
-    """loadgen arguments sending ``body`` with ``headers``."""
-    source = ["--body", str(body)]
-    for header in headers:
-        source += ["--header", header]
-    return source
+def multipart_upload(path: Path, field: str = "file") -> tuple[bytes, str]:
+    """A multipart/form-data body with one file field, as a browser or curl -F sends it, and
+    its Content-Type header value (the boundary is also the body's first line)."""
+    boundary = f"bench-{uuid.uuid4().hex}"
+    content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    head = (
+        f"--{boundary}\r\n"
+        f'Content-Disposition: form-data; name="{field}"; filename="{path.name}"\r\n'
+        f"Content-Type: {content_type}\r\n\r\n"
+    ).encode()
+    body = head + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
 
 
-LOAD_GENERATOR = "load generator"
-"""Key of the client's own CPU time per request in ``cpu_ms_per_request``."""
-
-
-def load(
-    url: str, source: list[str], concurrency: int, opts, watch: dict[str, int] | None = None
-) -> dict:
-    """Median throughput and latencies over the repeats of one closed-loop run.
-
-    ``source``: the loadgen arguments saying what to send (``--body`` + headers, or ``--upload``).
-    ``watch``: server processes (name -> pid) whose CPU time per answered request to report,
-    beside the load generator's own (under ``LOAD_GENERATOR``).
-    """
-    args = [str(HERE / "loadgen.py"), "--url", url, *source]
-    args += ["--concurrency", str(concurrency), "--seconds", str(opts.seconds)]
-    args += ["--repeats", str(opts.repeats), "--warmup", str(opts.warmup)]
-    cpu_before = {name: cpu_seconds(pid) for name, pid in (watch or {}).items()}
-    repeats = run_json(args, timeout=opts.warmup + opts.repeats * opts.seconds + 120)
-    return summarise_run(
-        repeats,
-        {name: cpu_seconds(pid) - cpu_before[name] for name, pid in (watch or {}).items()},
-    )
-
-
-def summarise_run(repeats: list[dict], server_cpu_seconds: dict[str, float]) -> dict:
-    """loadgen's repeats -> median throughput/p50/p99, failed requests, CPU ms per request.
-
-    CPU is over the whole run (warm-up and tail included) divided by every answer of the run,
-    which is what that CPU time was spent on.
-    """
-    answered = max(1, repeats[-1]["answered_in_run"])
-    cpu_ms = {name: 1000 * seconds / answered for name, seconds in server_cpu_seconds.items()}
-    if "client_cpu_seconds" in repeats[-1]:
-        cpu_ms[LOAD_GENERATOR] = 1000 * repeats[-1]["client_cpu_seconds"] / answered
-    result = {
-        key: statistics.median(r[key] for r in repeats if r[key] is not None)
-        for key in ("throughput", "p50_ms", "p99_ms")
-        if any(r[key] is not None for r in repeats)
-    }
-    result["errors"] = sum(r["errors"] for r in repeats)
-    result["cpu_ms_per_request"] = cpu_ms
-    return result
+def upload_body(image: Path, workdir: Path, name: str = "upload") -> Path:
+    """``image`` as a multipart upload in field ``file``, written to ``workdir/<name>.form``."""
+    body, _ = multipart_upload(image)
+    path = workdir / f"{name}.form"
+    path.write_bytes(body)
+    return path

@@ -41,8 +41,8 @@ def trained_tiny_model():
     """A small MobileNetV2 trained for real on quadrant images, so its outputs are not uniform."""
     import keras
     import numpy as np
+    from brainscan_testsupport.onnx_models import quadrant_image
     from brainscan_training.model import build_model
-    from training_models import quadrant_image
 
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)

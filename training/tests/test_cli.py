@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 from brainscan_localstack.mlflow_server import free_port
+from brainscan_testsupport.onnx_models import CONFUSED, PERFECT
+from brainscan_testsupport.packages import quadrant_package
 from brainscan_training.cli import main
-from training_models import CONFUSED, PERFECT, write_package, write_test_split
+from training_models import write_test_split
 
 REPO = Path(__file__).resolve().parents[2]
 PARAMS = REPO / "params.yaml"
@@ -34,7 +36,7 @@ def run_cli(capsys, *args: str, model: str | None = None) -> tuple[int, dict | N
 def test_bring_your_own_model_is_a_challenger_without_promote(
     tracking, model_name, workdir, capsys
 ):
-    onnx_path, _ = write_package(workdir / "byom", PERFECT)
+    onnx_path, _ = quadrant_package(workdir / "byom", PERFECT)
     code, decision, _ = run_cli(
         capsys, "register-external", "--onnx", str(onnx_path),
         "--manifest", str(workdir / "byom/manifest.json"), model=model_name,
@@ -48,7 +50,7 @@ def test_bring_your_own_model_is_a_challenger_without_promote(
 
 def test_bring_your_own_model_goes_through_the_gate(tracking, model_name, workdir, capsys):
     for mapping, expected in ((CONFUSED, "production"), (PERFECT, "production")):
-        onnx_path, _ = write_package(workdir / "byom", mapping)
+        onnx_path, _ = quadrant_package(workdir / "byom", mapping)
         code, decision, _ = run_cli(
             capsys, "register-external", "--onnx", str(onnx_path),
             "--manifest", str(workdir / "byom/manifest.json"), "--promote", model=model_name,
@@ -61,7 +63,7 @@ def test_bring_your_own_model_goes_through_the_gate(tracking, model_name, workdi
 
 
 def test_external_model_failing_its_checks_is_refused(tracking, model_name, workdir, capsys):
-    onnx_path, _ = write_package(workdir / "byom", PERFECT)
+    onnx_path, _ = quadrant_package(workdir / "byom", PERFECT)
     onnx_path.write_bytes(onnx_path.read_bytes()[:100])  # truncated after the manifest was made
     code, _, err = run_cli(
         capsys, "register-external", "--onnx", str(onnx_path),
@@ -106,7 +108,7 @@ def test_promote_moves_production_and_refuses_a_missing_version(
     tracking, model_name, workdir, capsys
 ):
     for mapping in (PERFECT, CONFUSED):
-        onnx_path, _ = write_package(workdir / "byom", mapping)
+        onnx_path, _ = quadrant_package(workdir / "byom", mapping)
         run_cli(
             capsys, "register-external", "--onnx", str(onnx_path),
             "--manifest", str(workdir / "byom/manifest.json"), model=model_name,

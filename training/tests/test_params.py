@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from brainscan_testsupport.pipeline import tiny_params
 from brainscan_training.params import input_spec, load_params
 from pydantic import ValidationError
 
@@ -27,6 +28,15 @@ def test_repository_params_load_with_both_profiles():
     full = load_params(PARAMS, "full")
     assert quick.active.train_per_class < full.active.train_per_class
     assert quick.classes == ["glioma", "meningioma", "notumor", "pituitary"]
+
+
+def test_the_tests_tiny_profile_is_a_valid_and_small_profile(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(tiny_params(yaml.safe_load(PARAMS.read_text()))))
+    tiny = load_params(path)
+    assert tiny.profile == "tiny"
+    assert tiny.active.train_per_class < load_params(PARAMS, "quick").active.train_per_class
+    assert input_spec(tiny).height == 32
 
 
 def test_input_spec_carries_the_training_preprocessing():

@@ -11,19 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from brainscan_testsupport.pipeline import tiny_params
 
 REPO = Path(__file__).resolve().parents[2]
-TINY = {
-    "train_per_class": 24,
-    "test_per_class": 8,
-    "epochs": 1,
-    "finetune_epochs": 1,
-    "batch_size": 16,
-    "learning_rate": 0.003,
-    "finetune_learning_rate": 0.0003,
-    "finetune_top_layers": 10,
-    "early_stopping_patience": 1,
-}
 
 pytestmark = pytest.mark.slow
 
@@ -48,12 +38,7 @@ def project(tmp_path_factory, mlflow_server):
         shutil.copytree(
             REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
         )
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["profile"] = "tiny"
-    params["profiles"]["tiny"] = TINY
-    params["data"]["image_size"] = 64
-    params["model"]["input_size"] = 32
-    params["export"]["parity_images"] = 16
+    params = tiny_params(yaml.safe_load((REPO / "params.yaml").read_text()))
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {
         **os.environ,

@@ -7,6 +7,8 @@ from pathlib import Path
 import mlflow
 import pytest
 from brainscan_manifest.verify import load_package
+from brainscan_testsupport.onnx_models import CLASSES, CONFUSED, CONSTANT, PERFECT
+from brainscan_testsupport.packages import quadrant_package
 from brainscan_training.registry import (
     CHALLENGER,
     PRODUCTION,
@@ -15,7 +17,7 @@ from brainscan_training.registry import (
     split_scorer,
 )
 from mlflow import MlflowClient
-from training_models import CLASSES, CONFUSED, CONSTANT, PERFECT, write_package, write_test_split
+from training_models import write_test_split
 
 
 @pytest.fixture
@@ -30,7 +32,7 @@ def scorer(tmp_path):
 
 
 def register(registry: Registry, directory: Path, mapping) -> tuple[str, tuple]:
-    write_package(directory, mapping)
+    quadrant_package(directory, mapping)
     mlflow.set_experiment("registry-tests")
     with mlflow.start_run() as run:
         version = registry.register_package(directory, run.info.run_id, {"origin": "test"})
@@ -126,7 +128,9 @@ def test_tampered_version_cannot_be_promoted(registry, scorer, tmp_path):
 
 
 def test_scorer_refuses_a_model_with_other_classes(scorer, tmp_path):
-    onnx_path, manifest = write_package(tmp_path / "other", PERFECT, classes=["a", "b", "c", "d"])
+    onnx_path, manifest = quadrant_package(
+        tmp_path / "other", PERFECT, classes=["a", "b", "c", "d"]
+    )
     with pytest.raises(RegistryError, match="differ from the test split"):
         scorer(onnx_path, manifest)
 

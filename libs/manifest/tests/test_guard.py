@@ -19,7 +19,8 @@ from brainscan_manifest.guard_graph import (
 )
 from brainscan_manifest.ood import OOD_DIGEST_KEY, Histogram, ood_digest
 from brainscan_manifest.verify import PackageError, sha256_file, verify_package
-from manifest_models import guarded_model, softmax_model
+from brainscan_testsupport.guard import guarded_model
+from brainscan_testsupport.onnx_models import brightness_model
 from onnx import TensorProto, helper
 
 SIZE = 8
@@ -53,7 +54,7 @@ def fitted():
     rng = np.random.default_rng(0)
     manifest = manifest_for(None)
     fit = guarded_model(
-        softmax_model(size=SIZE), manifest, mri_like(rng, 400), false_alarm_rate=0.05
+        brightness_model(size=SIZE), manifest, mri_like(rng, 400), false_alarm_rate=0.05
     )
     return manifest, fit
 
@@ -66,7 +67,7 @@ def save_package(tmp_path, fit, manifest):
 
 def test_the_view_is_the_input_averaged_over_two_by_two():
     manifest = manifest_for(None)
-    model = add_input_view(softmax_model(size=SIZE), manifest.input)
+    model = add_input_view(brightness_model(size=SIZE), manifest.input)
     model.graph.output.append(helper.make_tensor_value_info(INPUT_VIEW, TensorProto.FLOAT, None))
     images = np.random.default_rng(1).integers(0, 256, (3, SIZE, SIZE, 3), dtype=np.uint8)
     (view,) = run_graph(model, "image", images, [INPUT_VIEW]).values()
@@ -78,7 +79,7 @@ def test_the_view_is_the_input_averaged_over_two_by_two():
 def test_pooled_statistics_match_numpy(layout):
     """Mean, standard deviation and grid of a 4-D tensor, in either layout, grey and chroma."""
     images = np.random.default_rng(2).integers(0, 256, (4, SIZE, SIZE, 3), dtype=np.uint8)
-    model = softmax_model(size=SIZE)
+    model = brightness_model(size=SIZE)
     tensor = "image"
     if layout == "NCHW":  # a planar float copy of the input to pool
         model.graph.node.append(helper.make_node("Cast", ["image"], ["as_float"], to=1))
@@ -103,7 +104,7 @@ def test_pooled_statistics_match_numpy(layout):
 
 def test_confidence_and_surprise_are_minus_log_probabilities():
     images = np.random.default_rng(3).integers(0, 256, (5, SIZE, SIZE, 3), dtype=np.uint8)
-    model = softmax_model(size=SIZE, scale=0.05)
+    model = brightness_model(size=SIZE, scale=0.05)
     cues = [
         CueFeatures("confidence", confidence_of="probabilities"),
         CueFeatures("surprise", surprise_of=("probabilities", 2)),
@@ -135,10 +136,10 @@ def test_an_attached_network_reads_the_grey_view():
         ),
         opset_imports=[helper.make_opsetid("", 17)],
     )
-    model = add_input_view(softmax_model(size=SIZE, opset=17), manifest.input)
+    model = add_input_view(brightness_model(size=SIZE, opset=17), manifest.input)
     with pytest.raises(ValueError, match="opset"):
         attach_network(
-            add_input_view(softmax_model(size=SIZE), manifest.input), net, manifest.input, "net"
+            add_input_view(brightness_model(size=SIZE), manifest.input), net, manifest.input, "net"
         )
     model = attach_network(model, net, manifest.input, "net")
     model.graph.output.append(helper.make_tensor_value_info("net/mean", TensorProto.FLOAT, ["n"]))
@@ -229,7 +230,7 @@ def test_removing_the_reference_does_not_silence_the_guard(tmp_path, fitted):
 def test_a_reference_on_a_model_without_guard_is_refused(tmp_path, fitted):
     _manifest, fit = fitted
     path = tmp_path / "plain.onnx"
-    onnx.save(softmax_model(size=SIZE), str(path))
+    onnx.save(brightness_model(size=SIZE), str(path))
     borrowed = manifest_for(path, ood=fit.spec)
     with pytest.raises(PackageError, match="carries no guard digest"):
         verify_package(path, borrowed)
@@ -248,7 +249,7 @@ def test_the_guard_is_built_in_the_opset_of_the_model(opset):
     """Reductions take their axes as an attribute before opset 18 and as an input from it."""
     rng = np.random.default_rng(8)
     manifest = manifest_for(None)
-    model = softmax_model(size=SIZE, opset=opset)
+    model = brightness_model(size=SIZE, opset=opset)
     fit = guarded_model(model, manifest, mri_like(rng, 60))
     assert fit.model.opset_import[0].version == opset
     session = ort.InferenceSession(

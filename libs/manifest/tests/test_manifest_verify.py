@@ -8,7 +8,7 @@ import pytest
 from brainscan_manifest import InputSpec, Manifest, OutputSpec
 from brainscan_manifest.preprocess import to_input_array
 from brainscan_manifest.verify import PackageError, load_package, sha256_file, verify_package
-from manifest_models import softmax_model
+from brainscan_testsupport.onnx_models import brightness_model
 from onnx import TensorProto, helper
 from PIL import Image
 from pydantic import ValidationError
@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 def package(tmp_path, model=None, classes=("a", "b", "c", "d"), **input_overrides):
     path = tmp_path / "model.onnx"
-    onnx.save(model or softmax_model(), str(path))
+    onnx.save(model or brightness_model(), str(path))
     spec = {"name": "image", "height": 8, "width": 8, **input_overrides}
     manifest = Manifest(
         name="m",
@@ -97,7 +97,7 @@ def test_truncated_file_with_a_matching_hash_fails_the_checker(tmp_path):
 
 
 def test_wrong_class_count_is_refused(tmp_path):
-    path, manifest = package(tmp_path, softmax_model(num_classes=3))
+    path, manifest = package(tmp_path, brightness_model(num_classes=3))
     with pytest.raises(PackageError, match="3 probability outputs, manifest lists 4 classes"):
         verify_package(path, manifest)
 
@@ -115,7 +115,7 @@ def test_wrong_input_name_dtype_and_size_are_refused(tmp_path):
 
 
 def test_non_finite_outputs_fail_the_smoke_inference(tmp_path):
-    path, manifest = package(tmp_path, softmax_model(scale=float("inf")))
+    path, manifest = package(tmp_path, brightness_model(scale=float("inf")))
     with pytest.raises(PackageError, match="smoke inference"):
         verify_package(path, manifest)
 
@@ -155,7 +155,7 @@ def test_preprocess_follows_the_manifest():
 
 
 def test_activation_map_weights_must_fit_the_feature_map(tmp_path):
-    model = softmax_model()
+    model = brightness_model()
     # Expose the cast input as a 4-D "feature map" with 3 channels.
     model.graph.output.append(helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", 8, 8, 3]))
     path = tmp_path / "model.onnx"

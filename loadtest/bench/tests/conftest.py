@@ -6,11 +6,11 @@ import importlib
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 from brainscan_manifest import InputSpec, Manifest, OutputSpec
-from brainscan_manifest.verify import sha256_file
-from manifest_models import guarded_model, softmax_model
+from brainscan_testsupport.guard import with_guard
+from brainscan_testsupport.onnx_models import CLASSES, brightness_model
+from brainscan_testsupport.packages import save_package
 
 BENCH = Path(__file__).resolve().parents[1]
 
@@ -25,23 +25,18 @@ def bench(monkeypatch):
 def write_tiny(directory: Path, *, guard: bool = False) -> Path:
     """A real 4-class ONNX classifier on 8x8 UINT8 images with its manifest (not versioned);
     with ``guard``, a real out-of-distribution guard (pixels and confidence) fitted on noise."""
-    model = softmax_model(scale=0.01)
+    model = brightness_model(scale=0.01)
     manifest = Manifest(
         name="tiny",
-        classes=["glioma", "meningioma", "notumor", "pituitary"],
+        classes=CLASSES,
         input=InputSpec(name="image", height=8, width=8),
         outputs=OutputSpec(probabilities="probabilities"),
         onnx_sha256="0" * 64,
     )
     if guard:
         images = np.random.default_rng(3).integers(0, 256, (40, 8, 8, 3), dtype=np.uint8)
-        fit = guarded_model(model, manifest, images)
-        model, manifest = fit.model, manifest.model_copy(update={"ood": fit.spec})
-    directory.mkdir(parents=True)
-    onnx.save(model, str(directory / "model.onnx"))
-    manifest = manifest.model_copy(update={"onnx_sha256": sha256_file(directory / "model.onnx")})
-    manifest.save(directory / "manifest.json")
-    return directory
+        model, manifest = with_guard(model, manifest, images)
+    return save_package(directory, model, manifest)
 
 
 @pytest.fixture

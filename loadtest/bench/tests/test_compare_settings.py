@@ -29,11 +29,11 @@ def test_medians_per_figure_and_failed_requests_summed(bench):
     compare = bench("compare_settings")
     samples = [
         {"throughput": t, "p50_ms": t / 100, "p99_ms": None, "errors": e,
-         "cpu_ms_per_request": {"service": c, "load generator": 0.1}}
+         "cpu_ms_per_request": {"service": c, "wrk": 0.1}}
         for t, e, c in [(100.0, 0, 1.0), (300.0, 2, 3.0), (200.0, 1, 2.0)]
     ]  # fmt: skip
     summary = compare.medians(samples)
     assert summary["throughput"] == 200.0 and summary["p50_ms"] == 2.0
     assert "p99_ms" not in summary
-    assert summary["cpu_ms:service"] == 2.0 and summary["cpu_ms:load generator"] == 0.1
+    assert summary["cpu_ms:service"] == 2.0 and summary["cpu_ms:wrk"] == 0.1
     assert summary["errors"] == 3 and summary["rounds"] == 3

@@ -15,7 +15,7 @@ def sample(throughput, p50, p99, cpu, errors=0) -> dict:
 
 def gateway_rounds(gateway_ms: list[float], inference_ms: list[float]) -> list[dict]:
     return [
-        sample(100.0 + i, 10.0, 20.0, {"gateway": g, "inference": n, "load generator": 0.3})
+        sample(100.0 + i, 10.0, 20.0, {"gateway": g, "inference": n, "wrk": 0.3})
         for i, (g, n) in enumerate(zip(gateway_ms, inference_ms, strict=True))
     ]
 
@@ -23,14 +23,14 @@ def gateway_rounds(gateway_ms: list[float], inference_ms: list[float]) -> list[d
 def test_medians_per_figure_per_process_and_failed_requests_summed(bench):
     guard_cost = bench("guard_cost")
     samples = [
-        sample(100.0, 1.0, None, {"inference": 1.0, "load generator": 0.1}, errors=1),
-        sample(300.0, 3.0, None, {"inference": 3.0, "load generator": 0.3}, errors=2),
-        sample(200.0, 2.0, None, {"inference": 2.0, "load generator": 0.2}),
+        sample(100.0, 1.0, None, {"inference": 1.0, "wrk": 0.1}, errors=1),
+        sample(300.0, 3.0, None, {"inference": 3.0, "wrk": 0.3}, errors=2),
+        sample(200.0, 2.0, None, {"inference": 2.0, "wrk": 0.2}),
     ]
     result = guard_cost.median_result(samples)
     assert (result["throughput"], result["p50_ms"]) == (200.0, 2.0)
     assert "p99_ms" not in result  # no round answered: no figure, rather than a made-up one
-    assert result["cpu_ms_per_request"] == {"inference": 2.0, "load generator": 0.2}
+    assert result["cpu_ms_per_request"] == {"inference": 2.0, "wrk": 0.2}
     assert (result["errors"], result["rounds"]) == (3, 3)
 
 
@@ -45,7 +45,7 @@ def test_the_gateway_paths_ratio_adds_gateway_and_inference_but_not_the_client(b
     assert (round(low, 4), round(high, 4)) == (round(6.0 / 5.7, 4), round(6.7 / 5.4, 4))
     assert round(ratio["per_process"]["gateway"], 4) == round(4.2 / 4.0, 4)
     assert round(ratio["per_process"]["inference"], 4) == round(2.0 / 1.5, 4)
-    assert "load generator" not in ratio["per_process"]
+    assert "wrk" not in ratio["per_process"]
 
     row = guard_cost.ratio_row("gateway", "gateway end to end", "concurrency 8", guarded, unguarded)
     cells = [cell.strip() for cell in row.split("|")[1:-1]]
@@ -62,8 +62,8 @@ def test_the_target_is_met_at_five_percent_and_only_judged_on_the_gateway_path(b
     unguarded = gateway_rounds([4.0], [2.0])
     row = guard_cost.ratio_row("gateway", "gw", "concurrency 1", guarded, unguarded)
     assert "6.30 / 6.00 = 1.050 (≤ 1.05: met)" in row
-    alone = [sample(900.0, 1.0, 2.0, {"inference": 1.2, "load generator": 0.1})]
-    plain = [sample(1000.0, 0.8, 2.0, {"inference": 1.0, "load generator": 0.1})]
+    alone = [sample(900.0, 1.0, 2.0, {"inference": 1.2, "wrk": 0.1})]
+    plain = [sample(1000.0, 0.8, 2.0, {"inference": 1.0, "wrk": 0.1})]
     row = guard_cost.ratio_row("inference", "inference alone", "concurrency 1", alone, plain)
     assert "| 0.900 | 1.250 | 1.000 | inference 1.20 / 1.00 = 1.200; per round" in row
     assert "≤ 1.05" not in row

@@ -33,10 +33,9 @@ def served(directory: str):
     return manifest
 
 
-def test_a_given_package_is_served_as_version_one_without_a_keras_model(tiny_package, tmp_path):
+def test_a_given_package_is_served_as_version_one(tiny_package, tmp_path):
     info = prepare("--artifacts", ".", "--workdir", str(tmp_path), "--package", str(tiny_package))
     assert Path(info["package_dir"]) == tmp_path / "models" / "1"
-    assert "keras_file" not in info
     assert "plain_package_dir" not in info  # no guard: nothing to measure its cost against
     assert info["model"] == f"tiny, 8×8 px (package {tiny_package})"
     assert served(info["package_dir"]).ood is None
@@ -92,8 +91,6 @@ def test_the_pipelines_guarded_package_is_served_against_the_export_it_was_made_
         (artifacts / name).mkdir(parents=True)
         for file in ("model.onnx", "manifest.json"):
             (artifacts / name / file).write_bytes((source / file).read_bytes())
-    (artifacts / "train").mkdir()
-    (artifacts / "train" / "model.keras").write_bytes(b"not read by prepare")
     info = prepare("--artifacts", str(artifacts), "--workdir", str(tmp_path / "work"))
     guarded, plain = served(info["package_dir"]), served(info["plain_package_dir"])
     assert guarded.ood is not None and plain.ood is None
@@ -102,7 +99,6 @@ def test_the_pipelines_guarded_package_is_served_against_the_export_it_was_made_
     )
     assert info["onnx_origin"] == info["guard_origin"] == str(artifacts / "package")
     assert info["plain_origin"] == str(artifacts / "export")
-    assert info["keras_file"] == str(artifacts / "train" / "model.keras")
 
 
 def test_the_project_model_is_described_from_its_manifest(bench, tmp_path):
@@ -134,7 +130,6 @@ def test_without_the_pipelines_export_the_untrained_model_gets_the_benchs_guard(
     assert plain.ood is None and plain.input == guarded.input
     assert info["guard_origin"].startswith("fitted by the bench on 320 synthetic slices")
     assert info["model"].startswith("MobileNetV2 alpha 0.35, 128 px (the project's model; untr")
-    assert Path(info["keras_file"]).is_file()
 
 
 @pytest.mark.slow
@@ -149,4 +144,3 @@ def test_the_reference_model_is_mobilenetv2_alpha_1_at_224_px_from_the_training_
         224,
     )
     assert manifest.outputs.activation_map is not None  # exported like the project's model
-    assert Path(info["keras_file"]).is_file()  # for the Flask + Keras baseline

@@ -1,8 +1,8 @@
 """Real servers for tests: a tiny ONNX model package and uvicorn servers on free ports.
 
-The tiny model is built with onnx.helper the same way the inference service's own tests build
-theirs: image -> per-pixel features ("feature map") -> global mean -> dense -> softmax, so
-class activation maps work end to end.
+The tiny model is brainscan_testsupport's ``tiny_classifier``, as in the inference service's own
+tests: image -> per-pixel features ("feature map") -> global mean -> dense -> softmax, so class
+activation maps work end to end.
 """
 
 from __future__ import annotations
@@ -17,96 +17,36 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import onnx
 import uvicorn
 from brainscan_gateway.settings import GatewaySettings
 from brainscan_inference.settings import InferenceSettings
-from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, InputSpec, Manifest
+from brainscan_manifest import InputSpec
 from brainscan_manifest.preprocess import to_input_array
-from brainscan_manifest.verify import sha256_file
+from brainscan_testsupport.packages import tiny_package
 from gateway_images import mri_like
-from manifest_models import guarded_model
-from onnx import TensorProto, helper, numpy_helper
 from PIL import Image
 
-CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 MODEL_NAME = "tiny-brainscan"
 INPUT_SIZE = 16
-FEATURES = 6
-
-
-def build_model(seed: int = 0) -> tuple[onnx.ModelProto, np.ndarray, np.ndarray]:
-    """A uint8 NHWC classifier with a feature-map output; returns it and its dense layer."""
-    rng = np.random.default_rng(seed)
-    pixel_weights = rng.normal(0, 1, (3, FEATURES)).astype(np.float32)
-    dense = rng.normal(0, 3, (FEATURES, len(CLASSES))).astype(np.float32)
-    bias = rng.normal(0, 0.1, (len(CLASSES),)).astype(np.float32)
-    nodes = [
-        helper.make_node("Cast", ["image"], ["pixels"], to=TensorProto.FLOAT),
-        helper.make_node("Mul", ["pixels", "inv255"], ["scaled"]),
-        helper.make_node("MatMul", ["scaled", "pixel_weights"], ["pre"]),
-        helper.make_node("Relu", ["pre"], ["feature_map"]),
-        helper.make_node("ReduceMean", ["feature_map"], ["pooled"], axes=[1, 2], keepdims=0),
-        helper.make_node("MatMul", ["pooled", "dense"], ["dense_out"]),
-        helper.make_node("Add", ["dense_out", "bias"], ["logits"]),
-        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=-1),
-    ]
-    graph = helper.make_graph(
-        nodes,
-        "tiny_brainscan",
-        [
-            helper.make_tensor_value_info(
-                "image", TensorProto.UINT8, ["N", INPUT_SIZE, INPUT_SIZE, 3]
-            )
-        ],
-        [
-            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", len(CLASSES)]),
-            helper.make_tensor_value_info(
-                "feature_map", TensorProto.FLOAT, ["N", INPUT_SIZE, INPUT_SIZE, FEATURES]
-            ),
-        ],
-        initializer=[
-            numpy_helper.from_array(np.array(1 / 255, np.float32), "inv255"),
-            numpy_helper.from_array(pixel_weights, "pixel_weights"),
-            numpy_helper.from_array(dense, "dense"),
-            numpy_helper.from_array(bias, "bias"),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model, dense, bias
 
 
 def write_package(
     directory: Path, *, seed: int = 0, with_cam: bool = True, guard: bool = False
 ) -> Path:
-    """A model package (model.onnx + manifest.json) in ``directory``; with ``guard``, an
-    out-of-distribution guard fitted on MRI-like slices (``gateway_images.mri_like``)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    model, dense, bias = build_model(seed)
-    cam = {"feature_map": "feature_map", "weights": dense.tolist(), "bias": bias.tolist()}
-    manifest = Manifest.model_validate(
-        {
-            "name": MODEL_NAME,
-            "classes": CLASSES,
-            "input": {"name": "image", "height": INPUT_SIZE, "width": INPUT_SIZE},
-            "outputs": {
-                "probabilities": "probabilities",
-                "activation_map": cam if with_cam else None,
-            },
-            "default_threshold": 0.5,
-            "metrics": {"macro_f1": 0.5},
-            "onnx_sha256": "0" * 64,
-        }
+    """A tiny model package (``brainscan_testsupport.packages.tiny_package``: 16x16 uint8 input,
+    6 features) in ``directory``; with ``guard``, an out-of-distribution guard fitted on
+    MRI-like slices (``gateway_images.mri_like``)."""
+    return tiny_package(
+        directory,
+        name=MODEL_NAME,
+        size=INPUT_SIZE,
+        features=6,
+        seed=seed,
+        with_cam=with_cam,
+        guard_inputs=in_distribution_inputs() if guard else None,
+        false_alarm_rate=0.05,
+        manifest_fields={"default_threshold": 0.5, "metrics": {"macro_f1": 0.5}},
     )
-    if guard:
-        fit = guarded_model(model, manifest, in_distribution_inputs(), false_alarm_rate=0.05)
-        model, manifest = fit.model, manifest.model_copy(update={"ood": fit.spec})
-    onnx.save(model, directory / MODEL_FILE)
-    manifest = manifest.model_copy(update={"onnx_sha256": sha256_file(directory / MODEL_FILE)})
-    manifest.save(directory / MANIFEST_FILE)
-    return directory
 
 
 def in_distribution_inputs(count: int = 240) -> np.ndarray:

@@ -56,6 +56,15 @@ def make(recorder: Recorder, **options) -> DynamicBatcher[int, int]:
     return DynamicBatcher(recorder, **{**defaults, **options})
 
 
+def held(**options) -> tuple[Recorder, DynamicBatcher[int, int]]:
+    """A started batcher whose model holds each batch until ``recorder.release`` is set."""
+    recorder = Recorder()
+    recorder.release.clear()
+    batcher = make(recorder, **options)
+    batcher.start()
+    return recorder, batcher
+
+
 async def test_single_request_runs_alone_without_waiting() -> None:
     recorder = Recorder()
     batcher = make(recorder, max_queue_delay=0.0)
@@ -66,10 +75,7 @@ async def test_single_request_runs_alone_without_waiting() -> None:
 
 
 async def test_requests_queued_while_model_busy_form_one_batch_in_order() -> None:
-    recorder = Recorder()
-    recorder.release.clear()
-    batcher = make(recorder)
-    batcher.start()
+    recorder, batcher = held()
     first = asyncio.create_task(batcher.submit(0))
     await _until(recorder.started.is_set)
     rest = [asyncio.create_task(batcher.submit(i)) for i in range(1, 6)]
@@ -82,10 +88,7 @@ async def test_requests_queued_while_model_busy_form_one_batch_in_order() -> Non
 
 
 async def test_batches_never_exceed_max_batch_size_counting_item_sizes() -> None:
-    recorder = Recorder()
-    recorder.release.clear()
-    batcher = make(recorder, max_batch_size=4)
-    batcher.start()
+    recorder, batcher = held(max_batch_size=4)
     blocker = asyncio.create_task(batcher.submit(0))
     await _until(recorder.started.is_set)
     # sizes 3, 2, 1, 1: 3 then (2 does not fit) -> [3], then [2, 1, 1]
@@ -121,10 +124,7 @@ async def test_a_delay_sends_a_partial_batch_when_it_expires() -> None:
 
 
 async def test_full_queue_refuses_with_queue_full() -> None:
-    recorder = Recorder()
-    recorder.release.clear()
-    batcher = make(recorder, queue_capacity=2)
-    batcher.start()
+    recorder, batcher = held(queue_capacity=2)
     running = asyncio.create_task(batcher.submit(0))
     await _until(recorder.started.is_set)
     waiting = [asyncio.create_task(batcher.submit(i)) for i in (1, 2)]
@@ -166,10 +166,7 @@ async def test_wrong_result_count_is_an_error_for_every_caller() -> None:
 
 
 async def test_cancelled_waiters_are_skipped_and_leave_the_queue() -> None:
-    recorder = Recorder()
-    recorder.release.clear()
-    batcher = make(recorder)
-    batcher.start()
+    recorder, batcher = held()
     blocker = asyncio.create_task(batcher.submit(0))
     await _until(recorder.started.is_set)
     gone = asyncio.create_task(batcher.submit(1))
@@ -185,10 +182,7 @@ async def test_cancelled_waiters_are_skipped_and_leave_the_queue() -> None:
 
 
 async def test_a_caller_cancelled_during_its_batch_does_not_disturb_the_others() -> None:
-    recorder = Recorder()
-    recorder.release.clear()
-    batcher = make(recorder)
-    batcher.start()
+    recorder, batcher = held()
     gone = asyncio.create_task(batcher.submit(1))
     kept = asyncio.create_task(batcher.submit(2))
     await _until(recorder.started.is_set)
@@ -200,10 +194,7 @@ async def test_a_caller_cancelled_during_its_batch_does_not_disturb_the_others()
 
 
 async def test_model_runs_in_a_worker_thread_leaving_the_event_loop_free() -> None:
-    recorder = Recorder()
-    recorder.release.clear()
-    batcher = make(recorder, name="worker")
-    batcher.start()
+    recorder, batcher = held(name="worker")
     task = asyncio.create_task(batcher.submit(1))
     await _until(recorder.started.is_set)
     ticks = 0
@@ -218,10 +209,7 @@ async def test_model_runs_in_a_worker_thread_leaving_the_event_loop_free() -> No
 
 
 async def test_close_finishes_queued_work_then_refuses_new_requests() -> None:
-    recorder = Recorder()
-    recorder.release.clear()
-    batcher = make(recorder)
-    batcher.start()
+    recorder, batcher = held()
     tasks = [asyncio.create_task(batcher.submit(i)) for i in range(3)]
     await _until(recorder.started.is_set)
     closing = asyncio.create_task(batcher.close())
@@ -248,10 +236,7 @@ async def test_observer_sees_each_batch_size() -> None:
 
 
 async def test_two_workers_compute_two_batches_at_once() -> None:
-    recorder = Recorder()
-    recorder.release.clear()
-    batcher = make(recorder, workers=2, name="pair")
-    batcher.start()
+    recorder, batcher = held(workers=2, name="pair")
     first = asyncio.create_task(batcher.submit(0))
     await _until(lambda: recorder.running == 1)
     # The first worker is held inside the model; the second takes what arrives next.
@@ -267,10 +252,7 @@ async def test_two_workers_compute_two_batches_at_once() -> None:
 
 
 async def test_one_worker_computes_one_batch_at_a_time() -> None:
-    recorder = Recorder()
-    recorder.release.clear()
-    batcher = make(recorder, workers=1)
-    batcher.start()
+    recorder, batcher = held(workers=1)
     first = asyncio.create_task(batcher.submit(0))
     await _until(recorder.started.is_set)
     second = asyncio.create_task(batcher.submit(1))
@@ -298,11 +280,8 @@ async def test_with_idle_workers_a_delay_still_fills_one_batch() -> None:
 
 
 async def test_a_failing_batch_leaves_the_batch_beside_it_alone() -> None:
-    recorder = Recorder()
-    recorder.release.clear()
+    recorder, batcher = held(workers=2)
     recorder.fail_on = {0}
-    batcher = make(recorder, workers=2)
-    batcher.start()
     failing = asyncio.create_task(batcher.submit(0))
     await _until(lambda: recorder.running == 1)
     healthy = asyncio.create_task(batcher.submit(1))
@@ -315,10 +294,7 @@ async def test_a_failing_batch_leaves_the_batch_beside_it_alone() -> None:
 
 
 async def test_close_with_several_workers_finishes_all_queued_work() -> None:
-    recorder = Recorder()
-    recorder.release.clear()
-    batcher = make(recorder, workers=2, max_batch_size=2)
-    batcher.start()
+    recorder, batcher = held(workers=2, max_batch_size=2)
     tasks = [asyncio.create_task(batcher.submit(i)) for i in range(7)]
     await _until(lambda: recorder.running == 2)
     closing = asyncio.create_task(batcher.close())

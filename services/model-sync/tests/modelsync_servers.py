@@ -22,9 +22,9 @@ from brainscan_inference.settings import InferenceSettings
 from brainscan_modelsync.app import create_app as create_modelsync_app
 from brainscan_modelsync.main import ModelSyncServer
 from brainscan_modelsync.settings import ModelSyncSettings
+from brainscan_testsupport.onnx_models import QUADRANT_SIZE as IMAGE_SIZE
 
 SECRET = "test-webhook-secret-0123456789"
-IMAGE_SIZE = 16  # training_models.SIZE: the quadrant classifiers' input
 
 
 class ServerThread:

@@ -229,7 +229,7 @@ def guard(params: Params) -> None:
     from .ood.build import GuardSettings, fit_package_guard, write_guarded_package
     from .ood.corpus import build_corpus
     from .ood.cues import mobilenet_cues
-    from .ood.evaluation import evaluate_guard, write_reports
+    from .ood.evaluation import evaluate_guard, with_metrics, write_reports
 
     settings = GuardSettings(**params.ood.model_dump(), seed=params.seed)
     train_split, val_split, test = (_load(name, params) for name in ("train", "val", "test"))
@@ -251,15 +251,7 @@ def guard(params: Params) -> None:
         test_sizes=image_sizes(paths.RAW_DIR, test.paths),
     )
     metrics = write_reports(report, paths.REPORTS_DIR)
-    spec = fit.spec.model_copy(
-        update={
-            "metrics": {
-                key: metrics[key]
-                for key in ("test_false_alarm_rate", "test_images", "corpus_detection_rate",
-                            "corpus_items")
-            }
-        }
-    )  # fmt: skip
+    spec = with_metrics(fit.spec, metrics)
     onnx_path, guarded = write_guarded_package(paths.PACKAGE_DIR, fit.model, manifest, spec)
     with _run(_run_id()):
         mlflow.log_metrics({f"ood.{key}": value for key, value in metrics.items()})

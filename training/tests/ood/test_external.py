@@ -12,9 +12,10 @@ import pytest
 from brainscan_manifest import Manifest
 from brainscan_manifest.guard_fit import run_graph
 from brainscan_manifest.verify import load_package, verify_package
+from brainscan_testsupport.onnx_models import PERFECT, quadrant_image
+from brainscan_testsupport.packages import quadrant_package
 from brainscan_training.cli import main
 from PIL import Image
-from training_models import PERFECT, quadrant_image, write_package
 
 PARAMS = Path(__file__).resolve().parents[3] / "params.yaml"
 
@@ -38,7 +39,7 @@ def reference(capsys, *args: str) -> tuple[int, dict | None, str]:
 
 @pytest.fixture
 def byom(tmp_path):
-    onnx_path, _ = write_package(tmp_path / "byom", PERFECT)
+    onnx_path, _ = quadrant_package(tmp_path / "byom", PERFECT)
     return onnx_path, tmp_path / "byom" / "manifest.json"
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gateway_dicoms import dataset, mr_slice, to_bytes
+from brainscan_testsupport.dicoms import mr_dataset, mr_slice, to_bytes
 from gateway_images import encode, mri_like
 from gateway_servers import RunningServer, gateway_settings
 from PIL import Image
@@ -160,7 +160,7 @@ def test_text_file_named_jpg_shows_the_error_in_words(page, tmp_path):
 
 def test_dicom_shows_the_servers_preview(page, tmp_path):
     dicom = tmp_path / "slice.dcm"
-    dicom.write_bytes(to_bytes(dataset(mr_slice(128))))
+    dicom.write_bytes(to_bytes(mr_dataset(mr_slice(128))))
     page.set_input_files("#file-input", str(dicom))
     page.wait_for_selector("#prediction:not([hidden])")
     assert page.get_attribute("#preview", "src").startswith("data:image/png;base64,")

@@ -7,11 +7,10 @@ import time
 
 import httpx
 import numpy as np
-from gateway_dicoms import PATIENT_ID, PATIENT_NAME, dataset, mr_slice, to_bytes
+from brainscan_testsupport.dicoms import PATIENT_ID, PATIENT_NAME, mr_dataset, mr_slice, to_bytes
+from brainscan_testsupport.onnx_models import CLASSES
 from gateway_images import encode, jpeg_bytes, png_bomb, png_bytes
 from PIL import Image
-
-CLASSES = ["glioma", "meningioma", "notumor", "pituitary"]
 
 
 def upload(http, data: bytes, name: str = "scan.png", **params):
@@ -56,7 +55,7 @@ def test_same_picture_gets_the_same_answer_in_any_format(http):
 def test_jpeg_and_dicom_are_classified(http):
     jpeg = upload(http, jpeg_bytes(128), "a.jpg").json()
     assert jpeg["image"]["format"] == "jpeg"
-    response = upload(http, to_bytes(dataset(mr_slice(96))), "a.dcm", preview="true")
+    response = upload(http, to_bytes(mr_dataset(mr_slice(96))), "a.dcm", preview="true")
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["image"] == {"format": "dicom", "width": 96, "height": 96}
@@ -179,9 +178,9 @@ def test_too_small(http):
 
 
 def test_dicom_without_pixels_and_multi_frame(http):
-    error = assert_error(upload(http, to_bytes(dataset(None))), 422, "dicom_no_pixel_data")
+    error = assert_error(upload(http, to_bytes(mr_dataset(None))), 422, "dicom_no_pixel_data")
     assert PATIENT_NAME not in error["message"]
-    frames = to_bytes(dataset(np.stack([mr_slice(64)] * 4)))
+    frames = to_bytes(mr_dataset(np.stack([mr_slice(64)] * 4)))
     error = assert_error(upload(http, frames), 422, "dicom_multi_frame")
     assert "single-frame" in error["message"]
 

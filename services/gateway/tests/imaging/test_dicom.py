@@ -7,7 +7,7 @@ from brainscan_gateway.imaging.decoding import decode_upload
 from brainscan_gateway.imaging.dicom import apply_window
 from brainscan_gateway.imaging.limits import DecodeLimits
 from brainscan_gateway.imaging.upload_format import UploadFormat
-from gateway_dicoms import PATIENT_ID, PATIENT_NAME, dataset, mr_slice, to_bytes
+from brainscan_testsupport.dicoms import PATIENT_ID, PATIENT_NAME, mr_dataset, mr_slice, to_bytes
 from pydicom.encaps import encapsulate
 from pydicom.uid import JPEG2000Lossless
 
@@ -21,7 +21,7 @@ def render(ds) -> np.ndarray:
 
 
 def test_plain_monochrome2_is_stretched_to_full_range():
-    pixels = render(dataset(mr_slice()))
+    pixels = render(mr_dataset(mr_slice()))
     assert pixels.dtype == np.uint8 and pixels.shape == (96, 96)
     assert pixels.min() == 0 and pixels.max() == 255
     values = mr_slice()
@@ -29,7 +29,7 @@ def test_plain_monochrome2_is_stretched_to_full_range():
 
 
 def test_window_centre_and_width_are_applied():
-    ds = dataset(mr_slice())
+    ds = mr_dataset(mr_slice())
     ds.WindowCenter = 1500
     ds.WindowWidth = 400
     pixels = render(ds)
@@ -41,14 +41,14 @@ def test_window_centre_and_width_are_applied():
 
 
 def test_first_of_several_windows_is_used():
-    ds = dataset(mr_slice())
+    ds = mr_dataset(mr_slice())
     ds.WindowCenter = [1500, 40]
     ds.WindowWidth = [400, 80]
     assert (render(ds)[mr_slice() >= 1700] == 255).all()
 
 
 def test_rescale_slope_and_intercept_come_before_the_window():
-    ds = dataset(mr_slice())
+    ds = mr_dataset(mr_slice())
     ds.RescaleSlope = 2
     ds.RescaleIntercept = -1000
     ds.WindowCenter = 2000  # in rescaled units: stored 1500 -> 2000
@@ -60,13 +60,13 @@ def test_rescale_slope_and_intercept_come_before_the_window():
 
 
 def test_monochrome1_is_inverted():
-    normal = render(dataset(mr_slice()))
-    inverted = render(dataset(mr_slice(), photometric="MONOCHROME1"))
+    normal = render(mr_dataset(mr_slice()))
+    inverted = render(mr_dataset(mr_slice(), photometric="MONOCHROME1"))
     np.testing.assert_array_equal(inverted, 255 - normal)
 
 
 def test_unusable_window_falls_back_to_full_range():
-    ds = dataset(mr_slice())
+    ds = mr_dataset(mr_slice())
     ds.WindowCenter = 100
     ds.WindowWidth = 0
     assert render(ds).max() == 255
@@ -74,19 +74,19 @@ def test_unusable_window_falls_back_to_full_range():
 
 def test_rgb_dicom_gives_rgb():
     rgb = np.stack([mr_slice().astype(np.uint8)] * 3, axis=-1)
-    result = decode_upload(to_bytes(dataset(rgb, photometric="RGB", bits=8)), LIMITS)
+    result = decode_upload(to_bytes(mr_dataset(rgb, photometric="RGB", bits=8)), LIMITS)
     assert result.image.mode == "RGB"
 
 
 def test_signed_pixels_are_rendered():
     values = mr_slice().astype(np.int16) - 1000
-    pixels = render(dataset(values, bits=16))
+    pixels = render(mr_dataset(values, bits=16))
     assert pixels.min() == 0 and pixels.max() == 255
 
 
 def test_no_pixel_data_says_so():
     with pytest.raises(BadUpload) as caught:
-        decode_upload(to_bytes(dataset(None)), LIMITS)
+        decode_upload(to_bytes(mr_dataset(None)), LIMITS)
     assert caught.value.code is ErrorCode.DICOM_NO_PIXEL_DATA
     assert "no pixel data" in caught.value.message
 
@@ -94,21 +94,21 @@ def test_no_pixel_data_says_so():
 def test_multi_frame_says_single_frame_only():
     frames = np.stack([mr_slice()] * 3)
     with pytest.raises(BadUpload) as caught:
-        decode_upload(to_bytes(dataset(frames)), LIMITS)
+        decode_upload(to_bytes(mr_dataset(frames)), LIMITS)
     assert caught.value.code is ErrorCode.DICOM_MULTI_FRAME
     assert "3 frames" in caught.value.message
     assert "single-frame" in caught.value.message
 
 
 def test_truncated_pixel_data_is_corrupt():
-    data = to_bytes(dataset(mr_slice()))
+    data = to_bytes(mr_dataset(mr_slice()))
     with pytest.raises(BadUpload) as caught:
         decode_upload(data[:-1000], LIMITS)
     assert caught.value.code is ErrorCode.CORRUPT_IMAGE
 
 
 def test_truncated_header_is_corrupt():
-    data = to_bytes(dataset(mr_slice()))
+    data = to_bytes(mr_dataset(mr_slice()))
     with pytest.raises(BadUpload) as caught:
         decode_upload(data[:140], LIMITS)
     # Cut inside the file meta: nothing after it survives, so there is no image to find.
@@ -116,7 +116,7 @@ def test_truncated_header_is_corrupt():
 
 
 def test_too_many_pixels_is_refused_before_decoding():
-    ds = dataset(mr_slice())
+    ds = mr_dataset(mr_slice())
     ds.Rows = ds.Columns = 30_000  # header claims far more than the pixel data holds
     with pytest.raises(BadUpload) as caught:
         decode_upload(to_bytes(ds), LIMITS)
@@ -125,12 +125,12 @@ def test_too_many_pixels_is_refused_before_decoding():
 
 def test_too_small_is_refused():
     with pytest.raises(BadUpload) as caught:
-        decode_upload(to_bytes(dataset(mr_slice(16))), LIMITS)
+        decode_upload(to_bytes(mr_dataset(mr_slice(16))), LIMITS)
     assert caught.value.code is ErrorCode.IMAGE_TOO_SMALL
 
 
 def test_unsupported_photometric_is_named():
-    ds = dataset(mr_slice())
+    ds = mr_dataset(mr_slice())
     ds.PhotometricInterpretation = "PALETTE COLOR"
     with pytest.raises(BadUpload) as caught:
         decode_upload(to_bytes(ds), LIMITS)
@@ -140,7 +140,7 @@ def test_unsupported_photometric_is_named():
 
 
 def test_undecodable_transfer_syntax_is_named():
-    ds = dataset(mr_slice())
+    ds = mr_dataset(mr_slice())
     ds.file_meta.TransferSyntaxUID = JPEG2000Lossless
     # A JPEG 2000 codestream (not decodable without plugins), encapsulated as the standard says.
     ds.PixelData = encapsulate([b"\xff\x4f\xff\x51" + b"\x00" * 200])
@@ -151,8 +151,8 @@ def test_undecodable_transfer_syntax_is_named():
 
 
 def test_patient_data_never_appears_in_errors_or_logs(caplog):
-    bad_inputs = [dataset(None), dataset(np.stack([mr_slice()] * 2))]
-    ds = dataset(mr_slice())
+    bad_inputs = [mr_dataset(None), mr_dataset(np.stack([mr_slice()] * 2))]
+    ds = mr_dataset(mr_slice())
     ds.PhotometricInterpretation = "PALETTE COLOR"
     bad_inputs.append(ds)
     with caplog.at_level(logging.DEBUG):

@@ -1,7 +1,7 @@
 import pytest
 from brainscan_gateway.errors import BadUpload, ErrorCode
 from brainscan_gateway.imaging.upload_format import UploadFormat, detect_format
-from gateway_dicoms import dataset, mr_slice, to_bytes
+from brainscan_testsupport.dicoms import mr_dataset, mr_slice, to_bytes
 from gateway_images import jpeg_bytes, png_bytes
 
 
@@ -10,7 +10,7 @@ from gateway_images import jpeg_bytes, png_bytes
     [
         (jpeg_bytes(), UploadFormat.JPEG),
         (png_bytes(), UploadFormat.PNG),
-        (to_bytes(dataset(mr_slice())), UploadFormat.DICOM),
+        (to_bytes(mr_dataset(mr_slice())), UploadFormat.DICOM),
     ],
 )
 def test_supported_formats_are_recognised_by_content(data, expected):

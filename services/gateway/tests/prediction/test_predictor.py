@@ -2,20 +2,20 @@
 
 import httpx
 import structlog
-from gateway_dicoms import PATIENT_ID, PATIENT_NAME, dataset, mr_slice, to_bytes
+from brainscan_testsupport.dicoms import PATIENT_ID, PATIENT_NAME, mr_dataset, mr_slice, to_bytes
 
 
 def test_one_log_event_per_prediction_without_patient_data(inference, start_gateway):
     gateway = start_gateway(inference.url, log_level="INFO")
     http = httpx.Client(base_url=gateway.url, timeout=30)
-    dicom = to_bytes(dataset(mr_slice(96)))
+    dicom = to_bytes(mr_dataset(mr_slice(96)))
     with structlog.testing.capture_logs() as events, http:
         response = http.post(
             "/api/v1/predictions",
             files={"file": ("a.dcm", dicom)},
             headers={"X-Request-ID": "log-check-1"},
         )
-        no_image = to_bytes(dataset(None))
+        no_image = to_bytes(mr_dataset(None))
         refused = http.post("/api/v1/predictions", files={"file": ("b.dcm", no_image)})
     assert response.status_code == 200 and refused.status_code == 422
     predictions = [e for e in events if e["event"] == "prediction"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,6 +100,15 @@ def evaluate_guard(
             flagged, cue = True, PROPORTIONS_CUE
         verdicts.append(ItemVerdict(item.name, item.category, float(score), flagged, cue))
     return GuardReport(spec.threshold, spec.false_alarm_rate, test, verdicts)
+
+
+MANIFEST_METRICS = ("test_false_alarm_rate", "test_images", "corpus_detection_rate", "corpus_items")
+"""The evaluation figures a guarded package's manifest carries."""
+
+
+def with_metrics(spec: OodSpec, metrics: Mapping[str, float]) -> OodSpec:
+    """``spec`` carrying the evaluation's ``MANIFEST_METRICS``."""
+    return spec.model_copy(update={"metrics": {key: metrics[key] for key in MANIFEST_METRICS}})
 
 
 def write_reports(report: GuardReport, reports_dir: Path) -> dict[str, float]:

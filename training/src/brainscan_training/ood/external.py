@@ -27,7 +27,7 @@ from PIL import Image
 from .build import GuardSettings, fit_package_guard, write_guarded_package
 from .corpus import build_corpus
 from .cues import generic_cues, mobilenet_cues
-from .evaluation import evaluate_guard
+from .evaluation import evaluate_guard, with_metrics
 
 log = logging.getLogger(__name__)
 
@@ -117,15 +117,7 @@ def guard_external(
     )
     _check_outputs_unchanged(onnx.load(str(onnx_path)), fitted.model, plain, held_out)
     metrics = report.metrics()
-    spec = fitted.spec.model_copy(
-        update={
-            "metrics": {
-                key: metrics[key]
-                for key in ("test_false_alarm_rate", "test_images", "corpus_detection_rate",
-                            "corpus_items")
-            }
-        }
-    )  # fmt: skip
+    spec = with_metrics(fitted.spec, metrics)
     path, guarded = write_guarded_package(out_dir, fitted.model, plain, spec)
     if len(calibration) < 1000:
         log.warning(
