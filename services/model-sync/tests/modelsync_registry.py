@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, Manifest
-from brainscan_manifest.registry_contract import PACKAGE_ARTIFACT_PATH, PRODUCTION
+from brainscan_manifest.registry_contract import CHALLENGER, PACKAGE_ARTIFACT_PATH, PRODUCTION
 from brainscan_training.registry import Registry
 from mlflow import MlflowClient
 
@@ -54,6 +54,12 @@ class RegistryHelper:
 
     def remove_production(self) -> None:
         self.client.delete_registered_model_alias(self.name, PRODUCTION)
+
+    def challenge(self, version: str) -> None:
+        self.client.set_registered_model_alias(self.name, CHALLENGER, version)
+
+    def remove_challenger(self) -> None:
+        self.client.delete_registered_model_alias(self.name, CHALLENGER)
 
     def set_tag(self, version: str, key: str, value: str) -> None:
         self.client.set_model_version_tag(self.name, version, key, value)

@@ -56,11 +56,32 @@ def test_eviction_keeps_the_most_recently_published_and_never_the_served_one(tmp
     now = time.time()
     for age, version in enumerate(["1", "2", "3", "4"]):
         publish(cache, version, now - 100 + age)
-    # Version 1 is served again (a rollback): it is the one to keep whatever its age.
-    assert sorted(cache.evict(NAME, keep="1")) == ["2", "3"]
-    assert sorted(cache.versions(NAME)) == ["1", "4"]
-    cache.touch(NAME, "1")
+    cache.use(NAME, "production", "1")  # served again (a rollback): kept whatever its age
+    assert sorted(cache.evict(NAME)) == ["2", "3"]
     assert cache.versions(NAME) == ["1", "4"]  # most recently published first
+
+
+def test_eviction_never_drops_a_version_in_shadow_either(tmp_path) -> None:
+    cache = PackageCache(tmp_path, max_versions=2)
+    now = time.time()
+    for age, version in enumerate(["1", "2", "3", "4"]):
+        publish(cache, version, now - 100 + age)
+    cache.use(NAME, "production", "1")
+    cache.use(NAME, "challenger", "2")
+    assert sorted(cache.evict(NAME)) == ["3", "4"]
+    assert sorted(cache.versions(NAME)) == ["1", "2"]
+    cache.use(NAME, "challenger", None)  # withdrawn: an ordinary cached version again
+    cache.use(NAME, "production", "1")
+    assert cache.evict(NAME) == [] and sorted(cache.versions(NAME)) == ["1", "2"]
+
+
+def test_a_shadow_track_keeps_its_state_beside_the_served_one(tmp_path) -> None:
+    cache = PackageCache(tmp_path, max_versions=2)
+    cache.write_state(NAME, {"current": "1"})
+    cache.write_state(NAME, {"current": "2"}, "challenger")
+    assert cache.read_state(NAME) == {"current": "1"}
+    assert cache.read_state(NAME, "challenger") == {"current": "2"}
+    assert cache.read_state(NAME, "other") is None
 
 
 def test_versions_that_are_not_safe_names_are_never_looked_up(tmp_path) -> None:

@@ -48,6 +48,10 @@ def target(number: str, sha256: str | None = "ab" * 32) -> RegistryVersion:
     return RegistryVersion(NAME, number, "models:/x", sha256, "alias production")
 
 
+def new_shadow(cache: PackageCache) -> Publication:
+    return Publication(NAME, cache, ModelSyncMetrics(), 10, alias="challenger", shadow=True)
+
+
 def sample(publication: Publication, metric: str, **labels: str) -> float | None:
     return publication.metrics.registry.get_sample_value(metric, {"model": NAME, **labels})
 
@@ -120,14 +124,21 @@ async def test_a_refusal_is_remembered_until_the_next_publication(tmp_path, mani
         Outcome.REFUSED,
         "1",
     )
-    assert sample(publication, "brainscan_modelsync_versions_refused_total") == 1
+    assert (
+        sample(publication, "brainscan_modelsync_versions_refused_total", alias="production") == 1
+    )
     assert sample(publication, "brainscan_modelsync_degraded") == 1
 
     publish(publication, manifest, "3", tmp_path)
     assert publication.refusal("2", "ab" * 32) is None and publication.degraded_reason is None
     assert sample(publication, "brainscan_modelsync_degraded") == 0
     assert (
-        sample(publication, "brainscan_modelsync_versions_published_total", outcome="published")
+        sample(
+            publication,
+            "brainscan_modelsync_versions_published_total",
+            alias="production",
+            outcome="published",
+        )
         == 2
     )
 
@@ -158,4 +169,49 @@ async def test_a_cached_copy_refused_on_start_is_recorded(tmp_path) -> None:
     entry = publication.history.newest_first()[0]
     assert (entry.version, entry.trigger, entry.outcome) == ("4", Trigger.STARTUP, Outcome.REFUSED)
     assert publication.degraded_reason is None and publication.refusal("4", None) is None
-    assert sample(publication, "brainscan_modelsync_versions_refused_total") == 1
+    assert (
+        sample(publication, "brainscan_modelsync_versions_refused_total", alias="production") == 1
+    )
+
+
+async def test_a_withdrawn_shadow_version_answers_its_long_poll_at_once(tmp_path, manifest):
+    shadow = new_shadow(PackageCache(tmp_path, 2))
+    publish(shadow, manifest, "2", tmp_path)
+    waiting = asyncio.create_task(shadow.wait_for_change("2", 30))
+    await asyncio.sleep(0.05)
+    assert not waiting.done()
+    shadow.withdraw(Trigger.WEBHOOK, "the registry has no alias 'challenger'")
+    assert await asyncio.wait_for(waiting, 5) is None  # withdrawn: a change, answered at once
+    # A caller that knows of no shadow version waits for the next one.
+    later = asyncio.create_task(shadow.wait_for_change(None, 30))
+    await asyncio.sleep(0.05)
+    assert not later.done()
+    publish(shadow, manifest, "3", tmp_path)
+    assert (await asyncio.wait_for(later, 5)).version == "3"
+
+
+async def test_a_shadow_version_is_withdrawn_when_refused_and_never_degrades(tmp_path, manifest):
+    shadow = new_shadow(PackageCache(tmp_path, 2))
+    publish(shadow, manifest, "2", tmp_path)
+    shadow.refuse(target("3"), Trigger.POLL, "3 probability outputs")
+    assert shadow.current is None and shadow.degraded_reason is None
+    assert shadow.refusal("3", "ab" * 32) == "3 probability outputs"
+    entries = [(e.version, str(e.outcome), e.alias) for e in shadow.history.newest_first()]
+    assert entries[:2] == [(None, "withdrawn", "challenger"), ("3", "refused", "challenger")]
+    assert sample(shadow, "brainscan_modelsync_degraded") is None  # the gauge is the served's
+    assert sample(shadow, "brainscan_modelsync_versions_refused_total", alias="challenger") == 1
+    shadow.alias_missing(Trigger.POLL, "no alias")  # nothing left to withdraw: not recorded
+    assert len(shadow.history.newest_first()) == 3
+
+
+async def test_a_withdrawn_shadow_version_is_not_restored_after_a_restart(tmp_path, manifest):
+    cache = PackageCache(tmp_path, 2)
+    shadow = new_shadow(cache)
+    publish(shadow, manifest, "2", tmp_path)
+    assert new_shadow(cache).saved_version == "2"
+    served = new_publication(cache)  # its own state file: the shadow's does not leak into it
+    assert served.saved_version is None
+    shadow.withdraw(Trigger.POLL, "promoted")
+    restarted = new_shadow(cache)
+    assert restarted.saved_version is None
+    assert str(restarted.history.newest_first()[0].outcome) == "withdrawn"

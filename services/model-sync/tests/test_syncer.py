@@ -55,6 +55,16 @@ async def sync(syncer: ModelSyncer, name: str, trigger: Trigger = Trigger.POLL):
     return await syncer.sync(name, trigger)
 
 
+async def sync_challenger(syncer: ModelSyncer, name: str, trigger: Trigger = Trigger.POLL):
+    return await syncer.sync_track(syncer.challengers[name], trigger)
+
+
+def challenger_outcomes(syncer: ModelSyncer, name: str) -> list[tuple[str | None, str, str]]:
+    history = syncer.challengers[name].history.newest_first()
+    assert all(e.alias == "challenger" for e in history)
+    return [(e.version, str(e.outcome), e.reason) for e in reversed(history)]
+
+
 async def test_publishes_updates_and_rolls_back_from_the_cache(registry, tmp_path) -> None:
     name = registry.name
     syncer = make_syncer(registry.client.tracking_uri, name, tmp_path / "cache")
@@ -118,7 +128,7 @@ async def test_a_refused_version_is_recorded_once_and_the_served_one_stays(
     assert again.outcome == Outcome.ALREADY_REFUSED and "3 probability outputs" in again.reason
     assert outcomes(syncer, name)[-1] == (bad, "webhook", "refused")  # recorded once
     refused = syncer.metrics.registry.get_sample_value(
-        "brainscan_modelsync_versions_refused_total", {"model": name}
+        "brainscan_modelsync_versions_refused_total", {"model": name, "alias": "production"}
     )
     assert refused == 1
 
@@ -222,7 +232,7 @@ async def test_a_damaged_cached_copy_is_not_restored(registry, tmp_path) -> None
     model.write_bytes(model.read_bytes()[:100])
 
     restarted = make_syncer(dead_url(), name, cache_dir)
-    await restarted._restore(name)
+    await restarted._restore(restarted.publications[name])
     assert not restarted.ready
     assert outcomes(restarted, name)[-1][1:] == ("startup", "refused")
     assert "cached copy failed verification" in (
@@ -278,3 +288,114 @@ async def test_each_followed_model_is_published_on_its_own(mlflow_server, tmp_pa
         assert syncer.cache.model_dir(first.name) != syncer.cache.model_dir(second.name)
     finally:
         await syncer.stop()
+
+
+async def test_a_challenger_is_verified_and_published_beside_the_served_version(
+    registry, tmp_path
+) -> None:
+    name = registry.name
+    syncer = make_syncer(
+        registry.client.tracking_uri, name, tmp_path / "cache", cache_max_versions=1
+    )
+    v1 = registry.register(good_package(tmp_path / "v1", name))
+    v2 = registry.register(good_package(tmp_path / "v2", name, CONFUSED))
+    registry.promote(v1)
+    registry.challenge(v2)
+    assert (await sync(syncer, name)).outcome == Outcome.PUBLISHED
+    result = await sync_challenger(syncer, name, Trigger.WEBHOOK)
+    assert (result.outcome, result.version) == (Outcome.PUBLISHED, v2)
+    assert syncer.publications[name].current.version == v1  # what answers is unchanged
+    shadow = syncer.challengers[name].current
+    assert (shadow.version, shadow.selected_by) == (v2, "alias challenger")
+    assert challenger_outcomes(syncer, name) == [
+        (v2, "published", "alias challenger names version 2")
+    ]
+    assert all(e.alias == "production" for e in syncer.publications[name].history.newest_first())
+    # One version per model in the cache, yet both in use are kept.
+    assert sorted(syncer.cache.versions(name)) == sorted([v1, v2])
+    labels = {"model": name, "alias": "challenger", "version": v2, "sha256": shadow.sha256}
+    info = syncer.metrics.registry.get_sample_value
+    assert info("brainscan_modelsync_published_model_info", labels) == 1
+    assert (await sync_challenger(syncer, name)).outcome == Outcome.UNCHANGED
+
+
+async def test_removing_or_promoting_the_challenger_withdraws_it(registry, tmp_path) -> None:
+    name = registry.name
+    syncer = make_syncer(registry.client.tracking_uri, name, tmp_path / "cache")
+    v1 = registry.register(good_package(tmp_path / "v1", name))
+    v2 = registry.register(good_package(tmp_path / "v2", name))
+    registry.promote(v1)
+    registry.challenge(v2)
+    await sync(syncer, name)
+    await sync_challenger(syncer, name)
+
+    registry.remove_challenger()
+    assert (await sync_challenger(syncer, name)).outcome == Outcome.ALIAS_MISSING
+    assert syncer.challengers[name].current is None
+    assert syncer.publications[name].degraded_reason is None  # no challenger is no problem
+    assert challenger_outcomes(syncer, name)[-1] == (
+        None, "withdrawn", f"the registry has no alias 'challenger' for {name}"
+    )  # fmt: skip
+
+    registry.challenge(v2)
+    assert (await sync_challenger(syncer, name)).outcome == Outcome.PUBLISHED
+    registry.promote(v2)  # promoted with its alias left in place: it is what serves now
+    assert (await sync(syncer, name)).outcome == Outcome.PUBLISHED
+    await sync_challenger(syncer, name)
+    assert syncer.challengers[name].current is None
+    assert challenger_outcomes(syncer, name)[-1][1:] == (
+        "withdrawn", f"alias challenger names version {v2}, the one served"
+    )  # fmt: skip
+
+
+async def test_a_refused_challenger_is_withdrawn_and_the_served_version_stays_healthy(
+    registry, tmp_path
+) -> None:
+    name = registry.name
+    syncer = make_syncer(registry.client.tracking_uri, name, tmp_path / "cache")
+    v1 = registry.register(good_package(tmp_path / "v1", name))
+    v2 = registry.register(good_package(tmp_path / "v2", name))
+    registry.promote(v1)
+    registry.challenge(v2)
+    await sync(syncer, name)
+    await sync_challenger(syncer, name)
+    bad = registry.register_raw(wrong_class_count_package(tmp_path / "bad", name))
+    registry.challenge(bad)
+
+    result = await sync_challenger(syncer, name)
+    assert result.outcome == Outcome.REFUSED and "3 probability outputs" in result.reason
+    assert syncer.challengers[name].current is None  # not the previous challenger either
+    assert [entry[:2] for entry in challenger_outcomes(syncer, name)[-2:]] == [
+        (bad, "refused"), (None, "withdrawn")
+    ]  # fmt: skip
+    assert syncer.publications[name].degraded_reason is None
+    assert syncer.metrics.registry.get_sample_value(
+        "brainscan_modelsync_degraded", {"model": name}
+    ) in (None, 0)
+    assert (await sync_challenger(syncer, name)).outcome == Outcome.ALREADY_REFUSED
+
+
+async def test_a_restart_restores_the_challenger_from_the_cache(registry, tmp_path) -> None:
+    name = registry.name
+    cache_dir = tmp_path / "cache"
+    first = make_syncer(registry.client.tracking_uri, name, cache_dir)
+    v1 = registry.register(good_package(tmp_path / "v1", name))
+    v2 = registry.register(good_package(tmp_path / "v2", name))
+    registry.promote(v1)
+    registry.challenge(v2)
+    await sync(first, name)
+    await sync_challenger(first, name)
+
+    restarted = make_syncer(dead_url(), name, cache_dir)
+    await restarted._restore(restarted.publications[name])
+    await restarted._restore(restarted.challengers[name])
+    assert restarted.publications[name].current.version == v1
+    assert restarted.challengers[name].current.version == v2
+    assert challenger_outcomes(restarted, name)[-1][:2] == (v2, "restored")
+
+
+async def test_without_a_challenger_alias_there_is_no_shadow_track(registry, tmp_path) -> None:
+    syncer = make_syncer(
+        registry.client.tracking_uri, registry.name, tmp_path / "cache", challenger_alias=""
+    )
+    assert syncer.challengers == {} and syncer.tracks == list(syncer.publications.values())

@@ -3,11 +3,13 @@
 Layout under the cache directory, one folder per followed model::
 
     <model>/state.json              served version + history (written atomically)
+    <model>/state.<alias>.json      the same for a version in shadow (the challenger)
     <model>/versions/<version>/     a verified package: model.onnx + manifest.json (version set)
     <model>/incoming/<random>/      downloads being verified (cleared on start)
 
 Only verified packages are ever renamed into ``versions/``, so a crash mid-download leaves
-nothing that could be served. Eviction keeps the most recently published versions.
+nothing that could be served. Eviction keeps every version in use (served or in shadow) and then
+the most recently published ones.
 """
 
 from __future__ import annotations
@@ -43,6 +45,17 @@ class PackageCache:
     def __init__(self, root: Path, max_versions: int) -> None:
         self.root = Path(root)
         self.max_versions = max_versions
+        # model -> track (the alias a publication follows) -> the version it publishes now
+        self._in_use: dict[str, dict[str, str]] = {}
+
+    def use(self, name: str, track: str, version: str | None) -> None:
+        """Say which version ``track`` publishes now (None: none); eviction keeps it."""
+        tracks = self._in_use.setdefault(name, {})
+        if version is None:
+            tracks.pop(track, None)
+        else:
+            tracks[track] = version
+            self.touch(name, version)
 
     def model_dir(self, name: str) -> Path:
         return self.root / _model_key(name)
@@ -104,11 +117,12 @@ class PackageCache:
         found.sort(key=lambda p: p.stat().st_mtime, reverse=True)
         return [p.name for p in found]
 
-    def evict(self, name: str, keep: str | None) -> list[str]:
-        """Drop the least recently published versions beyond the bound; never ``keep``."""
+    def evict(self, name: str) -> list[str]:
+        """Drop the least recently published versions beyond the bound; never one in use."""
         ordered = self.versions(name)
-        kept = ([keep] if keep in ordered else []) + [v for v in ordered if v != keep]
-        evicted = kept[self.max_versions :]
+        in_use = set(self._in_use.get(name, {}).values())
+        kept = [v for v in ordered if v in in_use] + [v for v in ordered if v not in in_use]
+        evicted = kept[max(self.max_versions, len(in_use)) :]
         for version in evicted:
             self.discard(self._versions_dir(name) / version)
         return evicted
@@ -118,15 +132,15 @@ class PackageCache:
         return sum(f.stat().st_size for f in root.rglob("*") if f.is_file()) if root.is_dir() else 0
 
     # --- saved state --------------------------------------------------------------------------
-    def read_state(self, name: str) -> dict | None:
+    def read_state(self, name: str, track: str | None = None) -> dict | None:
         """The state saved by ``write_state``; None if there is none or it cannot be read."""
-        path = self.model_dir(name) / STATE_FILE
+        path = self.model_dir(name) / _state_file(track)
         try:
             return json.loads(path.read_text())
         except (OSError, ValueError):
             return None
 
-    def write_state(self, name: str, state: dict) -> None:
+    def write_state(self, name: str, state: dict, track: str | None = None) -> None:
         """Save atomically (write aside, then rename), so a crash never leaves half a file."""
         directory = self.model_dir(name)
         directory.mkdir(parents=True, exist_ok=True)
@@ -135,4 +149,9 @@ class PackageCache:
             json.dump(state, handle, indent=1)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temporary, directory / STATE_FILE)
+        os.replace(temporary, directory / _state_file(track))
+
+
+def _state_file(track: str | None) -> str:
+    """The served version's state file, or a shadow track's beside it."""
+    return STATE_FILE if track is None else f"state.{quote(track, safe='')}.json"

@@ -16,6 +16,7 @@ class ErrorCode(StrEnum):
     MODEL_NOT_FOLLOWED = "model_not_followed"
     MODEL_NOT_AVAILABLE = "model_not_available"
     VERSION_NOT_FOUND = "version_not_found"
+    NO_CHALLENGER = "no_challenger"
     WEBHOOKS_DISABLED = "webhooks_disabled"
     WEBHOOK_SIGNATURE = "webhook_signature"
     WEBHOOK_PAYLOAD = "webhook_payload"

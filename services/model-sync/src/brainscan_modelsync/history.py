@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from brainscan_manifest.registry_contract import PRODUCTION
+
 
 class Trigger(StrEnum):
     """What made model-sync look at the registry."""
@@ -19,7 +21,7 @@ class Trigger(StrEnum):
 
 
 class Outcome(StrEnum):
-    """What a registry check came to: the history records the first six, every check counts in
+    """What a registry check came to: the history records the first seven, every check counts in
     ``brainscan_modelsync_sync_runs_total`` with its outcome."""
 
     PUBLISHED = "published"
@@ -34,6 +36,9 @@ class Outcome(StrEnum):
     """The registry names no version; the one served before keeps being served."""
     RESUMED = "resumed"
     """The registry names the served version again after a missing alias or a refusal."""
+    WITHDRAWN = "withdrawn"
+    """A shadow alias (the challenger) was removed, was refused, or names the served version:
+    no version runs in shadow until it names another."""
     UNCHANGED = "unchanged"
     """The registry names the served version (not recorded)."""
     ALREADY_REFUSED = "already_refused"
@@ -57,6 +62,8 @@ class HistoryEntry:
     previous_version: str | None = None
     sha256: str | None = None
     at: str = field(default_factory=utc_now)
+    alias: str = PRODUCTION
+    """The alias whose version this entry is about (entries from before shadowing: production)."""
 
     def to_dict(self) -> dict[str, object]:
         return {**asdict(self), "trigger": str(self.trigger), "outcome": str(self.outcome)}
@@ -71,6 +78,7 @@ class HistoryEntry:
             previous_version=data.get("previous_version"),
             sha256=data.get("sha256"),
             at=data["at"],
+            alias=data.get("alias", PRODUCTION),
         )
 
 

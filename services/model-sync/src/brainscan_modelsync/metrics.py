@@ -45,20 +45,23 @@ class ModelSyncMetrics:
         )
         self.refused = Counter(
             "brainscan_modelsync_versions_refused",
-            "Versions that failed verification and were not published.",
-            ["model"],
+            "Versions that failed verification and were not published, by model and alias"
+            " (production, or the challenger in shadow).",
+            ["model", "alias"],
             registry=r,
         )
         self.published = Counter(
             "brainscan_modelsync_versions_published",
-            "Versions published (including rollbacks and restores from the cache).",
-            ["model", "outcome"],
+            "Versions published (including rollbacks and restores from the cache), by model, alias"
+            " and outcome.",
+            ["model", "alias", "outcome"],
             registry=r,
         )
         self.published_info = Info(
             "brainscan_modelsync_published_model",
-            "The version published for each model (version, sha256).",
-            ["model"],
+            "The version published for each model and alias (version, sha256); a challenger's is"
+            " removed when it is withdrawn.",
+            ["model", "alias"],
             registry=r,
         )
         self.degraded = Gauge(

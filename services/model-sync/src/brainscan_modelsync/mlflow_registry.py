@@ -44,7 +44,7 @@ class RegistryVersion:
     sha256_tag: str | None
     """The `manifest.onnx_sha256` version tag, if the version has one."""
     selected_by: str
-    """`alias production` or `stage Production`."""
+    """`alias production`, `alias challenger` or `stage Production`."""
 
 
 def configure_mlflow_http(timeout: float) -> None:
@@ -86,15 +86,9 @@ class MlflowRegistry:
 
     def serving_version(self, name: str) -> RegistryVersion | None:
         """The version the alias (or, if asked, the legacy stage) names; None if neither is set."""
-        try:
-            found = self.client.get_model_version_by_alias(name, self.alias)
-        except MlflowException as exc:
-            if not _is_not_found(exc):
-                raise RegistryUnavailable(f"MLflow: {_describe(exc)}") from exc
-        else:
-            return self._version(found, f"alias {self.alias}")
-        if not self.follow_legacy_stage:
-            return None
+        found = self.aliased_version(name, self.alias)
+        if found is not None or not self.follow_legacy_stage:
+            return found
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FutureWarning)  # stages are deprecated, we know
@@ -107,6 +101,16 @@ class MlflowRegistry:
             return None
         latest = max(in_stage, key=lambda v: int(v.version))
         return self._version(latest, f"stage {LEGACY_PRODUCTION_STAGE}")
+
+    def aliased_version(self, name: str, alias: str) -> RegistryVersion | None:
+        """The version ``alias`` names; None if the alias (or the model) does not exist."""
+        try:
+            found = self.client.get_model_version_by_alias(name, alias)
+        except MlflowException as exc:
+            if _is_not_found(exc):
+                return None
+            raise RegistryUnavailable(f"MLflow: {_describe(exc)}") from exc
+        return self._version(found, f"alias {alias}")
 
     @staticmethod
     def _version(found, selected_by: str) -> RegistryVersion:

@@ -6,16 +6,24 @@ registry's choice is not what is served (the degraded reason), and the history. 
 recorded in the history, the metrics and the log here, and saved to the cache folder so a
 restarted model-sync knows what it served and why. Long polls wait here for the served version
 to change. Everything runs on the event loop.
+
+A shadow publication follows a second alias (the challenger) the same way, with two differences:
+its version is never what replicas answer with, and it holds no version when its alias is
+removed, is refused, or names the served version (``withdraw``), rather than keeping the last
+one, since evidence gathered on a version nobody proposes any more misleads. Its problems do not
+make model-sync degraded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from brainscan_manifest import MODEL_FILE, Manifest
+from brainscan_manifest.registry_contract import PRODUCTION
 from brainscan_servicekit import get_logger
 
 from .cache import PackageCache
@@ -55,8 +63,13 @@ class Publication:
         cache: PackageCache,
         metrics: ModelSyncMetrics,
         history_max_entries: int,
+        *,
+        alias: str = PRODUCTION,
+        shadow: bool = False,
     ) -> None:
         self.name = name
+        self.alias = alias
+        self.shadow = shadow
         self.cache = cache
         self.metrics = metrics
         self.current: PublishedVersion | None = None
@@ -68,7 +81,7 @@ class Publication:
         self._refused: dict[tuple[str, str | None], str] = {}
         self._changed = asyncio.Event()
         self._long_polls_ended = False
-        saved = cache.read_state(name) or {}
+        saved = cache.read_state(name, self._track) or {}
         self.saved_version: str | None = saved.get("current")
         self.saved_sha256: str | None = saved.get("sha256")
         for entry in saved.get("history", []):
@@ -76,6 +89,11 @@ class Publication:
                 self.history.append(HistoryEntry.from_dict(entry))
             except (KeyError, ValueError, TypeError):
                 continue  # an entry from another format: history is informative only
+
+    @property
+    def _track(self) -> str | None:
+        """The cache's name for this publication's state: None for the served version."""
+        return self.alias if self.shadow else None
 
     @property
     def degraded_reason(self) -> str | None:
@@ -104,16 +122,15 @@ class Publication:
                 version.sha256,
             )
         )
-        woken, self._changed = self._changed, asyncio.Event()
-        woken.set()
+        self._wake_long_polls()
         self._refused.clear()
-        self.cache.touch(self.name, version.version)
-        evicted = self.cache.evict(self.name, keep=version.version)
-        self.metrics.published.labels(self.name, str(outcome)).inc()
-        self.metrics.published_info.labels(self.name).info(
+        self.cache.use(self.name, self.alias, version.version)
+        evicted = self.cache.evict(self.name)
+        self.metrics.published.labels(self.name, self.alias, str(outcome)).inc()
+        self.metrics.published_info.labels(self.name, self.alias).info(
             {"version": version.version, "sha256": version.sha256}
         )
-        self.metrics.degraded.labels(self.name).set(0)
+        self._set_degraded(False)
         self.metrics.cache_versions.labels(self.name).set(len(self.cache.versions(self.name)))
         _log.info(
             "model published",
@@ -125,19 +142,17 @@ class Publication:
                 "model.name": self.name,
                 "model.version": version.version,
                 "model.sha256": version.sha256,
+                "brainscan.alias": self.alias,
                 "model.previous_version": previous.version if previous else None,
                 "brainscan.cache.evicted": evicted,
             },
         )
 
     def refuse(self, target: RegistryVersion, trigger: Trigger, reason: str) -> None:
-        """The version the registry names failed a check: keep serving, remember, say why."""
+        """The version the registry names failed a check: remember it and say why. The served
+        version keeps being served; a shadow publication withdraws its version instead."""
         current = self.current
         self._refused[(target.version, target.sha256_tag)] = reason
-        serving = f"; still serving version {current.version}" if current else ""
-        self._degraded_reason = (
-            f"{target.selected_by} names version {target.version}, which was refused{serving}"
-        )
         self._record(
             HistoryEntry(
                 target.version,
@@ -148,8 +163,7 @@ class Publication:
                 target.sha256_tag,
             )
         )
-        self.metrics.refused.labels(self.name).inc()
-        self.metrics.degraded.labels(self.name).set(1)
+        self.metrics.refused.labels(self.name, self.alias).inc()
         _log.error(
             "version refused",
             **{
@@ -157,16 +171,24 @@ class Publication:
                 "event.outcome": "failure",
                 "event.reason": reason,
                 "brainscan.sync.trigger": str(trigger),
+                "brainscan.alias": self.alias,
                 "model.name": self.name,
                 "model.version": target.version,
                 "model.serving_version": current.version if current else None,
             },
         )
+        why = f"{target.selected_by} names version {target.version}, which was refused"
+        if self.shadow:
+            self.withdraw(trigger, why)
+            return
+        serving = f"; still serving version {current.version}" if current else ""
+        self._degraded_reason = why + serving
+        self._set_degraded(True)
 
     def refuse_cached(self, version: str, reason: str) -> None:
         """On start, the cached copy of the version served before failed verification."""
         self._record(HistoryEntry(version, Trigger.STARTUP, Outcome.REFUSED, reason))
-        self.metrics.refused.labels(self.name).inc()
+        self.metrics.refused.labels(self.name, self.alias).inc()
         _log.error(
             "cached version refused",
             **{
@@ -181,7 +203,10 @@ class Publication:
 
     def alias_missing(self, trigger: Trigger, why: str) -> str:
         """The registry names no version (``why``); recorded once until that changes. Returns
-        the reason, with the version still served."""
+        the reason, with the version still served (a shadow publication withdraws its own)."""
+        if self.shadow:
+            self.withdraw(trigger, why)
+            return why
         current = self.current
         reason = why if current is None else f"{why}; still serving version {current.version}"
         if self._degraded_reason != reason:
@@ -198,8 +223,32 @@ class Publication:
             _log.warning(
                 "no version to follow", **{"event.reason": reason, "model.name": self.name}
             )
-        self.metrics.degraded.labels(self.name).set(1)
+        self._set_degraded(True)
         return reason
+
+    def withdraw(self, trigger: Trigger, reason: str) -> None:
+        """A shadow publication stops offering a version (recorded when it had one)."""
+        previous = self.current
+        if previous is None:
+            return
+        self.current = None
+        self.saved_version = self.saved_sha256 = None  # a restart must not bring it back
+        self.cache.use(self.name, self.alias, None)
+        self._record(HistoryEntry(None, trigger, Outcome.WITHDRAWN, reason, previous.version, None))
+        self._wake_long_polls()
+        self.metrics.published_info.remove(self.name, self.alias)
+        _log.info(
+            "version withdrawn",
+            **{
+                "event.action": str(Outcome.WITHDRAWN),
+                "event.outcome": "success",
+                "event.reason": reason,
+                "brainscan.sync.trigger": str(trigger),
+                "brainscan.alias": self.alias,
+                "model.name": self.name,
+                "model.previous_version": previous.version,
+            },
+        )
 
     def named_again(self, target: RegistryVersion, trigger: Trigger) -> None:
         """The registry names the served version: no longer degraded (recorded if it was)."""
@@ -212,10 +261,16 @@ class Publication:
                 )
             )
             _log.info("registry names the served version again", **{"model.name": self.name})
-        self.metrics.degraded.labels(self.name).set(0)
+        self._set_degraded(False)
+
+    def _set_degraded(self, degraded: bool) -> None:
+        # Degraded means the replicas' answers do not come from the registry's choice; what
+        # runs in shadow never answers, so a shadow publication leaves the gauge alone.
+        if not self.shadow:
+            self.metrics.degraded.labels(self.name).set(1 if degraded else 0)
 
     def _record(self, entry: HistoryEntry) -> None:
-        self.history.append(entry)
+        self.history.append(dataclasses.replace(entry, alias=self.alias))
         self.cache.write_state(
             self.name,
             {
@@ -225,12 +280,13 @@ class Publication:
                 "saved_at": utc_now(),
                 "history": self.history.to_list(),
             },
+            self._track,
         )
 
     # --- long poll ----------------------------------------------------------------------------
     async def wait_for_change(self, known: str | None, timeout: float) -> PublishedVersion | None:
         """The served version once it differs from ``known``, or whatever is served at timeout
-        (at once after ``end_long_polls``: the server is stopping)."""
+        (at once after ``end_long_polls``: the server is stopping). None: nothing to offer."""
         deadline = time.monotonic() + timeout
         self.waiting += 1
         try:
@@ -247,6 +303,10 @@ class Publication:
             self.waiting -= 1
         return self.current
 
+    def _wake_long_polls(self) -> None:
+        woken, self._changed = self._changed, asyncio.Event()
+        woken.set()
+
     def end_long_polls(self) -> None:
         """Answer every waiting long poll now with what is served, and any later one at once."""
         self._long_polls_ended = True
@@ -254,5 +314,7 @@ class Publication:
 
     def _unchanged(self, known: str | None) -> bool:
         if self.current is None:
-            return True  # nothing to offer yet: wait for the first version
+            # Nothing to offer yet: wait for a first version. A shadow version the caller knows
+            # being withdrawn is a change, though: answered at once.
+            return known is None or not self.shadow
         return known is not None and self.current.version == known

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from brainscan_manifest.registry_contract import PRODUCTION
+from brainscan_manifest.registry_contract import CHALLENGER, PRODUCTION
 from brainscan_servicekit import ServiceSettings
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
@@ -32,6 +32,10 @@ class ModelSyncSettings(ServiceSettings):
 
     alias: str = PRODUCTION
     """The registry alias whose version is served."""
+
+    challenger_alias: str = CHALLENGER
+    """The registry alias whose version runs in shadow: verified and published like the served
+    one, at `GET /v1/models/{name}/challenger`, never answered with. Empty: no shadow."""
 
     follow_legacy_stage: bool = False
     """Older registries: when the alias is not set on a model, serve its latest version in the
@@ -125,6 +129,15 @@ class ModelSyncSettings(ServiceSettings):
         if value is not None and not re.match(r"^https?://[^/\s]+", value):
             raise ValueError(f"webhook_url must be an http(s) URL, got {value!r}")
         return value
+
+    @model_validator(mode="after")
+    def _two_different_aliases(self) -> ModelSyncSettings:
+        if self.challenger_alias == self.alias:
+            raise ValueError(
+                f"MODELSYNC_CHALLENGER_ALIAS is the served alias {self.alias!r}: name another"
+                " alias, or set it empty for no shadow"
+            )
+        return self
 
     @model_validator(mode="after")
     def _url_needs_secret(self) -> ModelSyncSettings:

@@ -1,9 +1,12 @@
 """Follows the registry for every configured model and publishes what it names, once verified.
 
-One task per model checks the registry on start, every poll interval, and at once when a webhook
-or an operator asks (the trigger goes into the history). A version is downloaded into the cache,
-verified, and only then published; a refused one leaves the served version in place. While
-MLflow is down the task retries with backoff and the cached version keeps being served.
+Each model has a served track (the `production` alias) and, unless turned off, a shadow track
+(the `challenger` alias): the same checks and publication, so a challenger is verified exactly
+as a version that serves. One task per track checks the registry on start, every poll interval,
+and at once when a webhook or an operator asks (the trigger goes into the history). A version is
+downloaded into the cache, verified, and only then published; a refused one leaves the served
+version in place. While MLflow is down the task retries with backoff and the cached version
+keeps being served.
 
 The syncer decides; what each decision changes is recorded by the model's ``Publication``
 (served version, refusals, degraded reason, history) and by ``RegistryHealth`` (reachability).
@@ -45,6 +48,14 @@ class SyncResult:
         return {**asdict(self), "trigger": str(self.trigger), "outcome": str(self.outcome)}
 
 
+_TrackKey = tuple[str, str]
+_MOVED = (Outcome.PUBLISHED, Outcome.ROLLED_BACK, Outcome.RESTORED)
+
+
+def _key(publication: Publication) -> _TrackKey:
+    return (publication.name, publication.alias)
+
+
 def _version_order(version: str) -> tuple[int, int | str]:
     return (0, int(version)) if version.isdigit() else (1, version)
 
@@ -64,27 +75,53 @@ class ModelSyncer:
         self.cache = cache
         self.metrics = metrics
         self.publications = {
-            name: Publication(name, cache, metrics, settings.history_max_entries)
+            name: Publication(
+                name, cache, metrics, settings.history_max_entries, alias=settings.alias
+            )
             for name in settings.models
         }
+        """The served track of each model: what replicas answer with."""
+        self.challengers = {
+            name: Publication(
+                name,
+                cache,
+                metrics,
+                settings.history_max_entries,
+                alias=settings.challenger_alias,
+                shadow=True,
+            )
+            for name in settings.models
+            if settings.challenger_alias
+        }
+        """The shadow track of each model (empty when ``challenger_alias`` is)."""
         self.registry_health = RegistryHealth(settings.models, metrics)
-        self._wake = {name: asyncio.Event() for name in settings.models}
-        self._pending: dict[str, list[tuple[Trigger, asyncio.Future[SyncResult]]]] = {
-            name: [] for name in settings.models
+        tracks = self.tracks
+        self._wake = {_key(p): asyncio.Event() for p in tracks}
+        self._pending: dict[_TrackKey, list[tuple[Trigger, asyncio.Future[SyncResult]]]] = {
+            _key(p): [] for p in tracks
         }
         self._tasks: list[asyncio.Task[None]] = []
-        metrics.long_polls_waiting.set_function(
-            lambda: sum(p.waiting for p in self.publications.values())
-        )
+        self._stopping = False
+        metrics.long_polls_waiting.set_function(lambda: sum(p.waiting for p in self.tracks))
+
+    @property
+    def tracks(self) -> list[Publication]:
+        """Every publication: each model's served track, then its shadow track."""
+        return [*self.publications.values(), *self.challengers.values()]
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         for name in self.publications:
             self.cache.prepare(name)
-            self._tasks.append(loop.create_task(self._follow(name), name=f"sync-{name}"))
+        for publication in self.tracks:
+            task_name = f"sync-{publication.name}-{publication.alias}"
+            self._tasks.append(loop.create_task(self._follow(publication), name=task_name))
 
     async def stop(self) -> None:
+        # The flag as well as the cancel: Python 3.11's wait_for drops a cancellation that
+        # arrives as the awaited event fires (a trigger at shutdown), and the loop would go on.
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -94,7 +131,7 @@ class ModelSyncer:
 
     def end_long_polls(self) -> None:
         """Answer every open long poll with what is served now (the server is stopping)."""
-        for publication in self.publications.values():
+        for publication in self.tracks:
             publication.end_long_polls()
 
     @property
@@ -104,50 +141,67 @@ class ModelSyncer:
 
     # --- triggers ---------------------------------------------------------------------------------
     def request_sync(self, name: str, trigger: Trigger) -> asyncio.Future[SyncResult]:
-        """Check ``name`` in the registry now; the future resolves with what that check did."""
-        future: asyncio.Future[SyncResult] = asyncio.get_running_loop().create_future()
-        self._pending[name].append((trigger, future))
-        self._wake[name].set()
-        return future
+        """Check ``name`` in the registry now, both tracks; the future resolves with what the
+        served track's check did."""
+        futures = []
+        for publication in self._tracks_of(name):
+            future: asyncio.Future[SyncResult] = asyncio.get_running_loop().create_future()
+            self._pending[_key(publication)].append((trigger, future))
+            self._wake[_key(publication)].set()
+            futures.append(future)
+        return futures[0]
+
+    def _tracks_of(self, name: str) -> list[Publication]:
+        shadow = self.challengers.get(name)
+        return [self.publications[name], *([shadow] if shadow is not None else [])]
 
     async def _next_trigger(
-        self, name: str, delay: float
+        self, key: _TrackKey, delay: float
     ) -> tuple[Trigger, list[asyncio.Future[SyncResult]]]:
-        wake = self._wake[name]
+        wake = self._wake[key]
         try:
             await asyncio.wait_for(wake.wait(), delay)
         except TimeoutError:
             return Trigger.POLL, []
         wake.clear()
-        pending, self._pending[name] = self._pending[name], []
+        pending, self._pending[key] = self._pending[key], []
         if not pending:
             return Trigger.POLL, []
         return pending[0][0], [future for _, future in pending]
 
-    async def _follow(self, name: str) -> None:
+    async def _follow(self, publication: Publication) -> None:
         try:
-            await self._restore(name)
+            await self._restore(publication)
         except Exception:  # a damaged cache must not stop following the registry
-            _log.exception("restoring from the cache failed", **{"model.name": name})
+            _log.exception(
+                "restoring from the cache failed",
+                **{"model.name": publication.name, "brainscan.alias": publication.alias},
+            )
         trigger: Trigger = Trigger.STARTUP
         waiters: list[asyncio.Future[SyncResult]] = []
         failures = 0
         while True:
-            result = await self._sync_guarded(name, trigger)
+            result = await self._sync_guarded(publication, trigger)
             for waiter in waiters:
                 if not waiter.done():
                     waiter.set_result(result)
+            shadow = self.challengers.get(publication.name)
+            if not publication.shadow and shadow is not None and result.outcome in _MOVED:
+                self._wake[_key(shadow)].set()  # it may name the version that now serves
             if result.outcome in (Outcome.REGISTRY_UNAVAILABLE, Outcome.ERROR):
                 failures += 1
                 delay = self.settings.retry_delay(failures)
             else:
                 failures = 0
                 delay = self.settings.poll_interval
-            trigger, waiters = await self._next_trigger(name, delay)
+            trigger, waiters = await self._next_trigger(_key(publication), delay)
+            if self._stopping:
+                return
 
-    async def _sync_guarded(self, name: str, trigger: Trigger) -> SyncResult:
+    async def _sync_guarded(self, publication: Publication, trigger: Trigger) -> SyncResult:
+        name = publication.name
         try:
-            result = await self.sync(name, trigger)
+            result = await self.sync_track(publication, trigger)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a bug must not stop following the registry
@@ -158,20 +212,29 @@ class ModelSyncer:
 
     # --- one check ----------------------------------------------------------------------------
     async def sync(self, name: str, trigger: Trigger) -> SyncResult:
-        """Read what the registry names for ``name`` and publish it if it passes every check."""
-        publication = self.publications[name]
+        """Check the served track of ``name`` (see ``sync_track``)."""
+        return await self.sync_track(self.publications[name], trigger)
+
+    async def sync_track(self, publication: Publication, trigger: Trigger) -> SyncResult:
+        """Read what the registry names for the track and publish it if it passes every check."""
+        name = publication.name
         try:
-            target = await asyncio.to_thread(self.registry.serving_version, name)
+            target = await asyncio.to_thread(self._registry_choice, publication)
         except RegistryUnavailable as exc:
             return self._registry_failed(name, trigger, str(exc))
         self.registry_health.succeeded(name)
         if target is None:
-            stage = (
-                " nor a version in stage Production" if self.settings.follow_legacy_stage else ""
-            )
-            why = f"the registry has no alias {self.settings.alias!r}{stage} for {name}"
+            legacy = self.settings.follow_legacy_stage and not publication.shadow
+            stage = " nor a version in stage Production" if legacy else ""
+            why = f"the registry has no alias {publication.alias!r}{stage} for {name}"
             reason = publication.alias_missing(trigger, why)
             return SyncResult(name, trigger, Outcome.ALIAS_MISSING, None, reason)
+        served = self.publications[name].current
+        if publication.shadow and served is not None and served.version == target.version:
+            # Promoted, or never different: nothing to compare with what serves.
+            why = f"{target.selected_by} names version {target.version}, the one served"
+            publication.withdraw(trigger, why)
+            return SyncResult(name, trigger, Outcome.UNCHANGED, target.version, why)
         current = publication.current
         if current is not None and current.version == target.version:
             if target.sha256_tag == current.sha256:
@@ -226,9 +289,14 @@ class ModelSyncer:
         directory = self.cache.commit(name, target.version, incoming)
         return self._publish(publication, package, directory, trigger, target.selected_by)
 
-    async def _restore(self, name: str) -> None:
+    def _registry_choice(self, publication: Publication) -> RegistryVersion | None:
+        if publication.shadow:
+            return self.registry.aliased_version(publication.name, publication.alias)
+        return self.registry.serving_version(publication.name)
+
+    async def _restore(self, publication: Publication) -> None:
         """Serve the version saved by the last run, from the cache, after verifying it again."""
-        publication = self.publications[name]
+        name = publication.name
         version = publication.saved_version
         if version is None:
             return

@@ -70,8 +70,9 @@ def test_metrics_describe_syncs_refusals_and_the_registry(registry, servers, tmp
     for sample in (
         f'brainscan_modelsync_sync_runs_total{{model="{name}",outcome="published",'
         f'trigger="startup"}} 1.0',
-        f'brainscan_modelsync_versions_published_total{{model="{name}",outcome="published"}} 1.0',
-        f'brainscan_modelsync_published_model_info{{model="{name}",sha256="',
+        f'brainscan_modelsync_versions_published_total{{alias="production",model="{name}",'
+        f'outcome="published"}} 1.0',
+        f'brainscan_modelsync_published_model_info{{alias="production",model="{name}",sha256="',
         "brainscan_modelsync_registry_up 1.0",
         f'brainscan_modelsync_last_success_timestamp_seconds{{model="{name}"}}',
         f'brainscan_modelsync_sync_lag_seconds{{model="{name}"}}',

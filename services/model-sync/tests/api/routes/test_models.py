@@ -225,3 +225,50 @@ def test_a_manual_sync_says_unchanged_when_nothing_moved(synced, registry) -> No
         "version": "1",
         "reason": "",
     }
+
+
+def test_the_challenger_has_its_own_resource_and_long_poll(synced, registry, tmp_path) -> None:
+    name = registry.name
+    absent = get(synced, f"/v1/models/{name}/challenger")
+    assert absent.status_code == 404 and absent.json()["error"]["code"] == "no_challenger"
+    assert "alias 'challenger' is not set" in absent.json()["error"]["message"]
+
+    answers: list[httpx.Response] = []
+
+    def long_poll(**params) -> threading.Thread:
+        poll = threading.Thread(
+            target=lambda: answers.append(
+                get(synced, f"/v1/models/{name}/challenger", params={"wait": 20, **params})
+            )
+        )
+        poll.start()
+        return poll
+
+    poll = long_poll()  # waits for a challenger to appear
+    v2 = registry.register(good_package(tmp_path / "v2", name, CONFUSED))
+    registry.challenge(v2)
+    assert poll.is_alive()
+    httpx.post(f"{synced.url}/v1/models/{name}/sync", timeout=60)  # checks both aliases
+    poll.join(30)
+    body = answers.pop().json()
+    assert (body["alias"], body["version"], body["selected_by"]) == (
+        "challenger", v2, "alias challenger"
+    )  # fmt: skip
+    served = get(synced, f"/v1/models/{name}").json()
+    assert (served["version"], served["alias"], served["challenger_version"]) == (
+        "1", "production", v2
+    )  # fmt: skip
+    artifact = get(synced, body["artifact_url"])
+    assert hashlib.sha256(artifact.content).hexdigest() == body["sha256"]
+
+    poll = long_poll(known=v2)  # answered when the challenger is withdrawn
+    registry.remove_challenger()
+    httpx.post(f"{synced.url}/v1/models/{name}/sync", timeout=60)
+    poll.join(30)
+    assert answers.pop().status_code == 404
+    history = get(synced, f"/v1/models/{name}/history").json()
+    assert history["challenger_version"] is None
+    assert [(e["alias"], e["version"], e["outcome"]) for e in history["entries"]][:2] == [
+        ("challenger", None, "withdrawn"),
+        ("challenger", v2, "published"),
+    ]

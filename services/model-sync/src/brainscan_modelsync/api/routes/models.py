@@ -1,4 +1,5 @@
-"""The followed models: current version (long poll), version metadata, ONNX artifact, history."""
+"""The followed models: current version and challenger (long polls), version metadata, ONNX
+artifact, history."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def _artifact_url(name: str, version: str) -> str:
 def _describe(publication: Publication, published: PublishedVersion) -> dict[str, object]:
     return {
         "name": published.name,
+        "alias": publication.alias,
         "version": published.version,
         "sha256": published.sha256,
         "published_at": published.published_at,
@@ -67,24 +69,59 @@ async def list_models(syncer: SyncerDep) -> dict[str, object]:
     }
 
 
+_WAIT = Query(ge=0, description="Long poll: seconds to wait for a version other than `known`.")
+_KNOWN = Query(max_length=64, description="The version the caller already has.")
+
+
 @router.get("/{name}")
 async def current_model(
     publication: PublicationDep,
     settings: SettingsDep,
-    wait: Annotated[
-        float,
-        Query(ge=0, description="Long poll: seconds to wait for a version other than `known`."),
-    ] = 0.0,
-    known: Annotated[
-        str | None, Query(max_length=64, description="The version the caller already has.")
-    ] = None,
+    syncer: SyncerDep,
+    wait: Annotated[float, _WAIT] = 0.0,
+    known: Annotated[str | None, _KNOWN] = None,
 ) -> dict[str, object]:
     """The version to serve and its manifest; with `wait`, answers once it differs from `known`."""
     wait = min(wait, settings.long_poll_max_wait)
     current = await publication.wait_for_change(known, wait) if wait > 0 else publication.current
     if current is None:
         raise _not_available(publication, max(1, round(settings.retry_initial_delay)))
-    return _describe(publication, current)
+    shadow = syncer.challengers.get(publication.name)
+    in_shadow = shadow.current if shadow is not None else None
+    return {**_describe(publication, current), "challenger_version": _version_of(in_shadow)}
+
+
+@router.get("/{name}/challenger")
+async def challenger_model(
+    publication: PublicationDep,
+    settings: SettingsDep,
+    syncer: SyncerDep,
+    wait: Annotated[float, _WAIT] = 0.0,
+    known: Annotated[str | None, _KNOWN] = None,
+) -> dict[str, object]:
+    """The version in shadow (never to answer with) and its manifest; 404 while there is none.
+    With `wait`, answers once it differs from `known`, its withdrawal included."""
+    shadow = syncer.challengers.get(publication.name)
+    if shadow is None:
+        raise ModelSyncError(
+            ErrorCode.NO_CHALLENGER,
+            "model-sync follows no challenger alias (MODELSYNC_CHALLENGER_ALIAS is empty)",
+            404,
+        )
+    wait = min(wait, settings.long_poll_max_wait)
+    current = await shadow.wait_for_change(known, wait) if wait > 0 else shadow.current
+    if current is None:
+        raise ModelSyncError(
+            ErrorCode.NO_CHALLENGER,
+            f"no version of {shadow.name!r} is in shadow: the alias {shadow.alias!r} is not set,"
+            " names a refused version, or names the version served (see the history)",
+            404,
+        )
+    return _describe(shadow, current)
+
+
+def _version_of(published: PublishedVersion | None) -> str | None:
+    return published.version if published is not None else None
 
 
 def _package(publication: Publication, version: str) -> tuple[Path, Manifest, bool]:
@@ -162,13 +199,21 @@ async def artifact(
 @router.get("/{name}/history")
 async def history(
     publication: PublicationDep,
+    syncer: SyncerDep,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
 ) -> dict[str, object]:
-    """Every change of the served version, newest first: version, time, trigger, outcome, why."""
+    """Every change of the served version and of the challenger, newest first: alias, version,
+    time, trigger, outcome, why."""
+    shadow = syncer.challengers.get(publication.name)
+    entries = publication.history.newest_first(limit)
+    if shadow is not None:
+        entries += shadow.history.newest_first(limit)
+        entries.sort(key=lambda entry: entry.at, reverse=True)
     return {
         "name": publication.name,
-        "current_version": publication.current.version if publication.current else None,
-        "entries": [entry.to_dict() for entry in publication.history.newest_first(limit)],
+        "current_version": _version_of(publication.current),
+        "challenger_version": _version_of(shadow.current if shadow is not None else None),
+        "entries": [entry.to_dict() for entry in entries[:limit]],
     }
 
 
