@@ -120,9 +120,10 @@ class DuplicateGroup:
 
     def describe(self, root: Path) -> str:
         """One line for a DataCheckError or the log."""
-        kind = "exact duplicates" if self.kind == "exact" else (
-            f"near duplicates (distance {self.distance})"
-        )  # fmt: skip
+        if self.kind == "exact":
+            kind = "exact duplicates"
+        else:
+            kind = f"near duplicates (distance {self.distance})"
         if len(self.splits) > 1:
             where = "across Training and Testing (test leakage)"
         else:
@@ -178,6 +179,7 @@ def _resolve(members: list) -> DuplicateGroup:
     classes = sorted({m.class_name for m in members})
     test_classes = sorted({m.class_name for m in testing})
     problem = len(test_classes) > 1
+    why = ""  # why every copy goes, when none is kept
     if problem:
         keep, why = None, f"label conflict inside Testing ({', '.join(test_classes)})"
     elif testing:
