@@ -117,6 +117,9 @@ def test_mlflow_run_holds_params_epochs_metrics_and_plots(reproduced, mlflow_ser
     assert "ood.test_false_alarm_rate" in run.data.metrics
     assert "evaluation/ood_scores.png" in artifacts
     assert run.inputs.dataset_inputs  # the data set summary is logged
+    assert run.data.metrics["data.images"] == 128  # the synthetic slices hold no duplicates
+    assert run.data.metrics["data.duplicates.groups"] == 0
+    assert run.data.params["data.duplicates"] == "drop"
 
 
 def test_second_repro_does_nothing(reproduced):

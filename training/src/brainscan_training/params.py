@@ -21,6 +21,10 @@ class DataParams(_Section):
     source_dir: str = ""
     image_size: int = Field(256, ge=32)
     val_fraction: float = Field(0.15, gt=0.0, lt=0.9)
+    # drop: keep one copy of each duplicate group (rules in docs/data.md); fail: stop on any.
+    duplicates: Literal["drop", "fail"] = "drop"
+    # Perceptual-hash bits (of 256) within which two images count as the same (docs/data.md).
+    near_duplicate_distance: int = Field(12, ge=0, le=64)
 
     @model_validator(mode="after")
     def _directory_needs_path(self) -> DataParams:

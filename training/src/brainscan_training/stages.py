@@ -50,7 +50,13 @@ def prepare(params: Params) -> None:
     from .data.prepare import prepare as prepare_splits
 
     prepare_splits(
-        paths.RAW_DIR, paths.PREPARED_DIR, params.classes, params.data.val_fraction, params.seed
+        paths.RAW_DIR,
+        paths.PREPARED_DIR,
+        params.classes,
+        params.data.val_fraction,
+        params.seed,
+        duplicates=params.data.duplicates,
+        near_duplicate_distance=params.data.near_duplicate_distance,
     )
 
 
@@ -77,6 +83,7 @@ def _load(name: str, params: Params):
 def train(params: Params) -> None:
     import mlflow
 
+    from .data.prepare import report_metrics
     from .lineage import git_commit
     from .train import save_history, train_model
 
@@ -87,6 +94,7 @@ def train(params: Params) -> None:
         mlflow.log_params(params.flat())
         if report.is_file():
             mlflow.log_artifact(str(report), "data")
+            mlflow.log_metrics(report_metrics(json.loads(report.read_text())))
         _log_dataset(params, train_split, "training")
         _log_dataset(params, val_split, "validation")
         warm_model, warm_source = _warm_start_model(params)

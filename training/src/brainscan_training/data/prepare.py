@@ -1,7 +1,8 @@
 """Prepare step: check the raw data set, split Training into train/validation, write CSV lists.
 
 CLI: python -m brainscan_training.data.prepare --raw data/raw --out data/prepared \
-    --val-fraction 0.15 --seed 7 --classes glioma meningioma notumor pituitary
+    --val-fraction 0.15 --seed 7 --classes glioma meningioma notumor pituitary \
+    --duplicates drop --near-duplicate-distance 12
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from brainscan_training.data.checks import DataReport, ImageInfo, check_dataset
+from brainscan_training.data.duplicates import DEFAULT_MAX_DISTANCE, Mode
 
 log = logging.getLogger(__name__)
 
@@ -60,13 +62,22 @@ def _class_counts(images: list[ImageInfo], classes: list[str]) -> dict[str, int]
 
 
 def prepare(
-    raw_dir: Path, out_dir: Path, classes: list[str], val_fraction: float, seed: int
+    raw_dir: Path,
+    out_dir: Path,
+    classes: list[str],
+    val_fraction: float,
+    seed: int,
+    duplicates: Mode = "drop",
+    near_duplicate_distance: int = DEFAULT_MAX_DISTANCE,
 ) -> DataReport:
-    """Check raw_dir, write out_dir/{train,val,test}.csv and data_report.json; return the report."""
+    """Check raw_dir, write out_dir/{train,val,test}.csv and data_report.json; return the report.
+
+    Duplicates are dropped (or, with duplicates="fail", stop the step) before the split.
+    """
     if not 0.0 <= val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
-    report = check_dataset(raw_dir, list(classes))
+    report = check_dataset(raw_dir, list(classes), duplicates, near_duplicate_distance)
     training = [i for i in report.images if i.split == "Training"]
     testing = [i for i in report.images if i.split == "Testing"]
     train, val = stratified_split(training, val_fraction, seed)
@@ -91,6 +102,18 @@ def prepare(
     return report
 
 
+def report_metrics(summary: dict) -> dict[str, float]:
+    """The counts of a data_report.json as MLflow metrics (``data.*``)."""
+    duplicates = summary.get("duplicates") or {}
+    metrics = {"data.images": summary["total"]}
+    for key in ("groups", "exact_groups", "near_groups", "test_leakage", "label_conflicts"):
+        if key in duplicates:
+            metrics[f"data.duplicates.{key}"] = duplicates[key]
+    for split, count in (duplicates.get("dropped") or {}).items():
+        metrics[f"data.duplicates.dropped_{split.lower()}"] = count
+    return {key: float(value) for key, value in metrics.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command line entry: exit status 1 with every problem listed when the checks fail."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -99,10 +122,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--val-fraction", type=float, default=0.15)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--classes", nargs="+", default=list(DEFAULT_CLASSES))
+    parser.add_argument("--duplicates", choices=["drop", "fail"], default="drop")
+    parser.add_argument("--near-duplicate-distance", type=int, default=DEFAULT_MAX_DISTANCE)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
-        prepare(args.raw, args.out, args.classes, args.val_fraction, args.seed)
+        prepare(
+            args.raw,
+            args.out,
+            args.classes,
+            args.val_fraction,
+            args.seed,
+            args.duplicates,
+            args.near_duplicate_distance,
+        )
     except ValueError as error:  # DataCheckError included: the message lists the problems
         log.error("%s", error)
         return 1
