@@ -238,3 +238,26 @@ async def test_a_refused_package_falls_back_to_the_highest_version_that_loads(
     assert slot.current is served
     assert count(metrics, "refused") == 3
     await slot.close()
+
+
+async def test_a_challenger_answers_only_when_asked_for_by_its_version(
+    slot, tmp_path, settings_factory, metrics, package_factory
+):
+    slot.shadow = ModelSlot(settings_factory(tmp_path / "models"), metrics, shadow=True)
+    await slot.load(candidate(package_factory(tmp_path / "1"), "1"))
+    await slot.shadow.load(candidate(package_factory(tmp_path / "2", seed=5), "2"))
+    assert slot.resolve("tiny").version == "1"
+    assert slot.resolve("tiny", "2") is slot.shadow.current
+    sample = metrics.registry.get_sample_value
+    assert sample("brainscan_inference_challenger", {"model": "tiny", "version": "2"}) == 1
+    assert sample("brainscan_inference_model_info", {"name": "tiny", "version": "1",
+                  "sha256": slot.current.sha256}) == 1  # fmt: skip
+    assert sample("brainscan_inference_model_bytes", {"role": "challenger"}) > 0
+
+    await slot.shadow.unload()
+    with pytest.raises(ModelNotFound, match="no version '2'"):
+        slot.resolve("tiny", "2")
+    assert sample("brainscan_inference_challenger", {"model": "tiny", "version": "2"}) is None
+    assert slot.ready and sample("brainscan_inference_ready") == 1  # the shadow never decides
+    await slot.shadow.close()
+    await slot.close()

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from brainscan_localstack.mlflow_server import MlflowServer
+from brainscan_modelsync.mlflow_registry import configure_mlflow_http
 from modelsync_mlflow import start_mlflow
 from modelsync_registry import RegistryHelper
 from modelsync_servers import ServerThread
@@ -28,6 +29,12 @@ def mlflow_server(tmp_path_factory) -> Iterator[MlflowServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def mlflow_client_without_retries() -> None:
+    """MLflow's client as model-sync sets it up: no retries of its own, a short timeout."""
+    configure_mlflow_http(timeout=5)
 
 
 @pytest.fixture(autouse=True)

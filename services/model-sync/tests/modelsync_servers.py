@@ -205,3 +205,10 @@ class RequestStream:
 
     def failures(self) -> list[object]:
         return [a for a in self.answers if a[0] != 200] + list(self.errors)
+
+
+def dead_url() -> str:
+    """An http URL on loopback where nothing listens (a registry that is down)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{probe.getsockname()[1]}"

@@ -218,3 +218,51 @@ def test_mlflow_down_both_keep_serving_and_a_restart_serves_from_the_cache(
         for server in reversed(running):
             server.stop()
         mlflow.stop()
+
+
+def _infer(replica, name: str, version: str | None, body: dict) -> httpx.Response:
+    path = f"/v2/models/{name}" + (f"/versions/{version}" if version else "") + "/infer"
+    return httpx.post(f"{replica.url}{path}", json=body, timeout=30)
+
+
+def test_a_replica_holds_the_challenger_beside_production_and_answers_it_only_by_version(
+    registry, servers, tmp_path
+) -> None:
+    name = registry.name
+    modelsync = start_modelsync(
+        servers, registry.client.tracking_uri, name, tmp_path / "sync", poll_interval=60.0
+    )
+    wait_until(lambda: readiness(modelsync)["webhook"]["state"] == "registered")
+    v1 = registry.register(good_package(tmp_path / "v1", name))
+    v2 = registry.register(good_package(tmp_path / "v2", name, CONFUSED))
+    registry.promote(v1)
+    replica = start_inference(servers, modelsync.url, name, tmp_path / "replica")
+    wait_until(lambda: served_version(replica, name) == v1, what="v1 served")
+    body = RequestStream(replica.url, name).body
+    absent = _infer(replica, name, v2, body)
+    assert absent.status_code == 404 and absent.json()["code"] == "version_not_found"
+
+    with RequestStream(replica.url, name) as stream:
+        registry.challenge(v2)  # the webhook tells model-sync; its long poll tells the replica
+        wait_until(
+            lambda: _infer(replica, name, v2, body).status_code == 200,
+            timeout=10,
+            what="the challenger answering by its version",
+        )
+        assert _infer(replica, name, v2, body).json()["model_version"] == v2
+        assert _infer(replica, name, None, body).json()["model_version"] == v1
+        metrics = httpx.get(f"{replica.url}/metrics", timeout=5).text
+        assert f'brainscan_inference_challenger{{model="{name}",version="{v2}"}} 1.0' in metrics
+        assert 'brainscan_inference_model_bytes{role="challenger"}' in metrics
+
+        registry.remove_challenger()
+        wait_until(
+            lambda: _infer(replica, name, v2, body).status_code == 404,
+            timeout=10,
+            what="the withdrawn challenger gone from the replica",
+        )
+        wait_until(lambda: stream.count() > 20)
+    # Unversioned traffic never saw the challenger, and never failed while it came and went.
+    assert stream.failures() == []
+    assert {version for _, version in stream.answers} == {v1}
+    assert httpx.get(f"{replica.url}/v2/health/ready").status_code == 200

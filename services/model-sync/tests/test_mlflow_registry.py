@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import time
 import warnings
 
@@ -12,21 +11,12 @@ from brainscan_modelsync.mlflow_registry import (
     MlflowRegistry,
     RegistryUnavailable,
     WebhookUnsupported,
-    configure_mlflow_http,
 )
 from brainscan_modelsync.verifier import verify_version
 from modelsync_packages import good_package
+from modelsync_servers import dead_url
 
-
-@pytest.fixture(autouse=True)
-def _mlflow_client_without_retries() -> None:
-    configure_mlflow_http(timeout=5)
-
-
-def dead_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
+pytestmark = pytest.mark.usefixtures("mlflow_client_without_retries")
 
 
 def test_the_alias_names_the_version_with_its_source_and_hash_tag(registry, tmp_path) -> None:

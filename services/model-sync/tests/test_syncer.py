@@ -3,35 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
 from brainscan_manifest import MODEL_FILE
 from brainscan_modelsync.cache import PackageCache
 from brainscan_modelsync.history import Outcome, Trigger
 from brainscan_modelsync.metrics import ModelSyncMetrics
-from brainscan_modelsync.mlflow_registry import MlflowRegistry, configure_mlflow_http
+from brainscan_modelsync.mlflow_registry import MlflowRegistry
 from brainscan_modelsync.syncer import ModelSyncer
 from modelsync_packages import CONFUSED, good_package, wrong_class_count_package
-from modelsync_servers import modelsync_settings
+from modelsync_servers import dead_url, modelsync_settings
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.usefixtures("mlflow_client_without_retries")]
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture(autouse=True)
-def _mlflow_client_without_retries() -> None:
-    configure_mlflow_http(timeout=5)
-
-
-def dead_url() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{probe.getsockname()[1]}"
 
 
 def make_syncer(tracking_uri: str, name: str, cache_dir, **overrides) -> ModelSyncer:

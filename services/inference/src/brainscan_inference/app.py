@@ -43,6 +43,18 @@ def source_from_settings(settings: InferenceSettings) -> ModelSource:
     )
 
 
+def challenger_source(settings: InferenceSettings) -> ModelSyncSource:
+    """model-sync's challenger of the followed model, in a cache folder of its own."""
+    return ModelSyncSource(
+        settings.modelsync_url,
+        settings.followed_model or "",
+        settings.modelsync_cache_dir / "challenger",
+        wait=settings.modelsync_wait,
+        timeout=settings.modelsync_timeout,
+        challenger=True,
+    )
+
+
 class InferenceApp(FastAPI):
     """FastAPI with two layers in front of its own middleware: request IDs and access events
     for every request, then inference requests straight to their endpoint (api/routes/infer.py). The
@@ -72,6 +84,10 @@ def create_app(
         metrics = InferenceMetrics()
         slot = ModelSlot(settings, metrics)
         updater = ModelUpdater(source or source_from_settings(settings), slot)
+        shadow_updater = None
+        if source is None and settings.model_source == "modelsync" and settings.shadow:
+            slot.shadow = ModelSlot(settings, metrics, shadow=True)
+            shadow_updater = ModelUpdater(challenger_source(settings), slot.shadow)
         app.state.settings = settings
         app.state.metrics = metrics
         app.state.model_slot = slot
@@ -80,6 +96,8 @@ def create_app(
         # GIL, so more would not be faster, and each holds a request's values in memory.
         app.state.codec_executor = ThreadPoolExecutor(2, thread_name_prefix="json-codec")
         updater.start()
+        if shadow_updater is not None:
+            shadow_updater.start()
         _log.info(
             "inference service started", **{"brainscan.model_source": updater.source.description}
         )
@@ -87,6 +105,9 @@ def create_app(
             yield
         finally:
             await updater.stop()
+            if shadow_updater is not None:
+                await shadow_updater.stop()
+                await slot.shadow.close()
             await slot.close()
             app.state.codec_executor.shutdown(wait=False, cancel_futures=True)
             _log.info("inference service stopped")

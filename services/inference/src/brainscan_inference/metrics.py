@@ -63,6 +63,19 @@ class InferenceMetrics:
         self.ready = Gauge(
             "brainscan_inference_ready", "1 when a model is loaded and warmed up.", registry=r
         )
+        self.challenger = Gauge(
+            "brainscan_inference_challenger",
+            "1 per challenger version held in shadow (answered only when asked for by version).",
+            ["model", "version"],
+            registry=r,
+        )
+        self.model_bytes = Gauge(
+            "brainscan_inference_model_bytes",
+            "Size of each held model's ONNX file, by role (served, challenger): what holding a"
+            " challenger costs besides its onnxruntime session.",
+            ["role"],
+            registry=r,
+        )
 
     def watch_queue(self, depth: Callable[[], int]) -> None:
         self.queue_depth.set_function(lambda: float(depth()))

@@ -7,6 +7,10 @@ new session and warmed up beside the one serving; only then does one assignment 
 current. Requests already queued on the old model finish there, then its batcher stops. A
 package that fails any step is refused and the old model keeps serving, unless the source
 named fallbacks: then the first of them that loads (or is the one serving) is served.
+
+A replica may hold a second slot for the challenger in shadow (``shadow=True``): loaded and
+checked the same way, answered only to a request that names its version (``resolve``), and
+emptied when model-sync withdraws it (``unload``). It never makes the replica ready or unready.
 """
 
 from __future__ import annotations
@@ -49,9 +53,14 @@ class LoadOutcome:
 class ModelSlot:
     """Holds the current ``LoadedModel`` and swaps it atomically for a verified, warmed one."""
 
-    def __init__(self, settings: InferenceSettings, metrics: InferenceMetrics) -> None:
+    def __init__(
+        self, settings: InferenceSettings, metrics: InferenceMetrics, *, shadow: bool = False
+    ) -> None:
         self._settings = settings
         self._metrics = metrics
+        self.is_shadow = shadow
+        self.shadow: ModelSlot | None = None
+        """The challenger's slot beside this one (set by the app when it follows one)."""
         self._current: LoadedModel | None = None
         self._load_lock = asyncio.Lock()
         self._retiring: set[asyncio.Task[None]] = set()
@@ -59,7 +68,8 @@ class ModelSlot:
         # (directory, version) -> file sizes and times when it was refused: a fallback that has
         # not changed since is skipped rather than verified, logged and counted again.
         self._refused_files: dict[tuple[Path, str], tuple] = {}
-        metrics.watch_queue(lambda: self._current.batcher.queue_depth if self._current else 0)
+        if not shadow:
+            metrics.watch_queue(lambda: self._current.batcher.queue_depth if self._current else 0)
 
     @property
     def current(self) -> LoadedModel | None:
@@ -80,6 +90,9 @@ class ModelSlot:
         if name != model.name:
             raise ModelNotFound(f"unknown model {name!r}; this service serves {model.name!r}")
         if version is not None and version != model.version:
+            challenger = self.shadow.current if self.shadow is not None else None
+            if challenger is not None and version == challenger.version:
+                return challenger  # asked for by version: the only way it answers
             raise ModelNotFound(
                 f"model {name!r} has no version {version!r} here; "
                 f"serving version {model.version!r}",
@@ -147,10 +160,16 @@ class ModelSlot:
         )
         previous, self._current = self._current, model  # the swap: one assignment
         self._metrics.model_loads.labels(model.name, "loaded").inc()
-        self._metrics.model.info(
-            {"name": model.name, "version": model.version, "sha256": model.sha256}
-        )
-        self._metrics.ready.set(1)
+        self._metrics.model_bytes.labels(self._role).set(onnx_path.stat().st_size)
+        if self.is_shadow:
+            if previous is not None:
+                self._metrics.challenger.remove(previous.name, previous.version)
+            self._metrics.challenger.labels(model.name, model.version).set(1)
+        else:
+            self._metrics.model.info(
+                {"name": model.name, "version": model.version, "sha256": model.sha256}
+            )
+            self._metrics.ready.set(1)
         log.info(
             "model loaded",
             **{
@@ -159,14 +178,44 @@ class ModelSlot:
                 "model.name": model.name,
                 "model.sha256": model.sha256,
                 "model.previous_version": previous.version if previous else None,
+                "brainscan.model_role": self._role,
             },
         )
+        self._retire(previous)
+        return LoadOutcome("loaded", candidate.version, origin=candidate.origin)
+
+    @property
+    def _role(self) -> str:
+        return "challenger" if self.is_shadow else "served"
+
+    def _retire(self, previous: LoadedModel | None) -> None:
         if previous is not None:
             # Requests queued on the old model finish there; nobody waits for that here.
             task = asyncio.get_running_loop().create_task(previous.close())
             self._retiring.add(task)
             task.add_done_callback(self._retiring.discard)
-        return LoadOutcome("loaded", candidate.version, origin=candidate.origin)
+
+    async def unload(self) -> None:
+        """Hold nothing any more (a challenger withdrawn); queued requests still finish."""
+        async with self._load_lock:
+            previous, self._current = self._current, None
+            if previous is None:
+                return
+            self._metrics.model_bytes.remove(self._role)
+            if self.is_shadow:
+                self._metrics.challenger.remove(previous.name, previous.version)
+            else:
+                self._metrics.ready.set(0)
+            _log.info(
+                "model unloaded",
+                **{
+                    "event.action": "model-unloaded",
+                    "model.name": previous.name,
+                    "model.version": previous.version,
+                    "brainscan.model_role": self._role,
+                },
+            )
+            self._retire(previous)
 
     def _prepare(self, candidate: ModelCandidate):
         """Blocking part of a load: checks, session, warm-up. None if already serving it."""
@@ -211,7 +260,8 @@ class ModelSlot:
     async def close(self) -> None:
         """Finish queued requests on every model and stop their threads."""
         model, self._current = self._current, None
-        self._metrics.ready.set(0)
+        if not self.is_shadow:
+            self._metrics.ready.set(0)
         if model is not None:
             await model.close()
         if self._retiring:

@@ -50,6 +50,10 @@ class InferenceSettings(ServiceSettings):
     modelsync_cache_dir: Path = Path("model-cache")
     """model-sync source: where downloaded packages are kept (the newest two versions)."""
 
+    shadow: bool = True
+    """model-sync source: also hold the challenger model-sync publishes (its own session and
+    batcher), answered only to a request for its version; false: serve production alone."""
+
     # --- onnxruntime ----------------------------------------------------------------------------
     intra_op_threads: int = Field(1, ge=0)
     """onnxruntime threads used inside one operator; 0: one per CPU this process may use (its

@@ -28,7 +28,10 @@ class ModelUpdater:
         while True:
             try:
                 async for candidate in self.source.changes():
-                    await self.slot.load(candidate)
+                    if candidate is None:
+                        await self.slot.unload()
+                    else:
+                        await self.slot.load(candidate)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a broken source must not stop the service; try again
@@ -44,6 +47,10 @@ class ModelUpdater:
             candidate = await self.source.latest()
         except SourceError as exc:
             return LoadOutcome("refused", "", str(exc), self.source.description)
+        if candidate is None:
+            return LoadOutcome(
+                "refused", "", "the source offers no version", self.source.description
+            )
         return await self.slot.load(candidate)
 
     async def stop(self) -> None:

@@ -33,6 +33,7 @@ class StandInModelSync:
     def __init__(self) -> None:
         self.packages: dict[str, tuple[dict, bytes]] = {}
         self.current: str | None = None
+        self.challenger: str | None = None
         self.corrupt = False
         self.artifact_requests: list[str] = []
         self.request_ids: list[str | None] = []
@@ -75,6 +76,27 @@ class StandInModelSync:
                     {"error": {"code": "model_not_available", "message": "nothing yet"}}, 503
                 )
             return self._describe()
+
+        @app.get("/v1/models/{name}/challenger")
+        async def challenger(
+            request: Request, name: str, wait: float = 0, known: str | None = None
+        ):
+            deadline = time.monotonic() + wait
+            while self.challenger == known and time.monotonic() < deadline:
+                await asyncio.sleep(0.02)
+            if self.challenger is None:
+                return JSONResponse(
+                    {"error": {"code": "no_challenger", "message": "none in shadow"}}, 404
+                )
+            manifest, _ = self.packages[self.challenger]
+            return {
+                "name": MODEL,
+                "alias": "challenger",
+                "version": self.challenger,
+                "sha256": manifest["onnx_sha256"],
+                "artifact_url": f"/v1/models/{MODEL}/versions/{self.challenger}/artifact",
+                "manifest": manifest,
+            }
 
         @app.get("/v1/models/{name}/versions/{version}/artifact")
         async def artifact(name: str, version: str, if_none_match: str | None = Header(None)):
@@ -185,6 +207,30 @@ async def test_only_the_newest_downloads_are_kept(standin, package_factory, tmp_
         await source.latest()
     kept = sorted(p.name for p in (tmp_path / "cache").iterdir())
     assert kept == ["2", "3"]
+
+
+async def test_a_challenger_source_offers_the_challenger_and_none_when_it_goes(
+    standin, tmp_path
+) -> None:
+    source = source_for(standin, tmp_path, challenger=True)
+    assert await source.latest() is None  # 404 no_challenger: nothing in shadow, no error
+    offered: list[str | None] = []
+
+    async def follow() -> None:
+        async for candidate in source.changes():
+            offered.append(candidate.version if candidate is not None else None)
+
+    task = asyncio.get_running_loop().create_task(follow())
+    try:
+        standin.challenger = "2"
+        while offered != ["2"]:
+            await asyncio.sleep(0.02)
+        standin.challenger = None
+        while offered != ["2", None]:
+            await asyncio.sleep(0.02)
+        assert (tmp_path / "cache" / "2" / MODEL_FILE).is_file()
+    finally:
+        task.cancel()
 
 
 def replica_settings(standin, tmp_path, **overrides) -> InferenceSettings:

@@ -40,10 +40,12 @@ class ModelSource(Protocol):
 
     description: str
 
-    async def latest(self) -> ModelCandidate:
-        """The package to serve now; raise SourceError if there is none or the source fails."""
+    async def latest(self) -> ModelCandidate | None:
+        """The package to serve now; raise SourceError if there is none or the source fails
+        (a challenger source: None while there is no challenger)."""
         ...
 
-    def changes(self) -> AsyncIterator[ModelCandidate]:
-        """Yield the current package, then each new one when it appears; runs until cancelled."""
+    def changes(self) -> AsyncIterator[ModelCandidate | None]:
+        """Yield the current package, then each new one when it appears; runs until cancelled.
+        None: nothing to hold any more (only a challenger source withdraws)."""
         ...

@@ -6,6 +6,10 @@ after that each long poll (``&known=V``) answers as soon as model-sync publishes
 model-sync announced and its ETag; the model slot then runs the full package checks before the
 hot swap. While model-sync is unreachable the source retries with backoff and the model already
 loaded keeps serving.
+
+With ``challenger=True`` it follows ``GET /v1/models/{name}/challenger`` instead: the version in
+shadow. model-sync answers 404 ``no_challenger`` while there is none; a challenger that goes away
+is offered as None (the replica then drops it).
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ class ModelSyncSource:
         timeout: float = 10.0,
         retry_max_delay: float = 10.0,
         keep_versions: int = 2,
+        challenger: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/") + "/"
         self.model = model
@@ -55,18 +60,21 @@ class ModelSyncSource:
         self.timeout = timeout
         self.retry_max_delay = retry_max_delay
         self.keep_versions = keep_versions
-        self.description = f"model-sync {self.base_url} model {model}"
+        self.challenger = challenger
+        role = " challenger" if challenger else ""
+        self.description = f"model-sync {self.base_url} model {model}{role}"
 
     def _client(self) -> httpx.AsyncClient:
         # The read timeout covers the long poll plus the usual allowance.
         timeout = httpx.Timeout(self.timeout, read=self.wait + self.timeout)
         return httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
 
-    async def latest(self) -> ModelCandidate:
+    async def latest(self) -> ModelCandidate | None:
         async with self._client() as client:
-            return await self._fetch(client, await self._current(client, None, wait=0.0))
+            info = await self._current(client, None, wait=0.0)
+            return await self._fetch(client, info) if info is not None else None
 
-    async def changes(self) -> AsyncIterator[ModelCandidate]:
+    async def changes(self) -> AsyncIterator[ModelCandidate | None]:
         known: str | None = None
         failures = 0
         last_error: str | None = None
@@ -76,7 +84,12 @@ class ModelSyncSource:
                 try:
                     info = await self._current(client, known, wait=self.wait)
                     candidate = None
-                    if info["version"] != known:
+                    if info is None:  # no challenger (any more)
+                        if known is not None:
+                            known = None
+                            yield None
+                            continue
+                    elif info["version"] != known:
                         candidate = await self._fetch(client, info)
                 except SourceError as exc:
                     failures += 1
@@ -96,15 +109,26 @@ class ModelSyncSource:
                     await asyncio.sleep(_MIN_POLL_SECONDS)
 
     # --- protocol --------------------------------------------------------------------------------
-    async def _current(self, client: httpx.AsyncClient, known: str | None, *, wait: float) -> dict:
+    async def _current(
+        self, client: httpx.AsyncClient, known: str | None, *, wait: float
+    ) -> dict | None:
+        """The version model-sync offers; None for a challenger while there is none."""
         params: dict[str, str] = {"wait": f"{wait:g}"}
         if known is not None:
             params["known"] = known
         path = f"v1/models/{quote(self.model, safe='')}"
+        if self.challenger:
+            path += "/challenger"
         try:
             response = await client.get(path, params=params, headers=_request_headers())
         except httpx.HTTPError as exc:
             raise SourceError(f"model-sync at {self.base_url} unreachable: {exc!r}") from exc
+        if (
+            self.challenger
+            and response.status_code == 404
+            and _error_code(response) == NO_CHALLENGER
+        ):
+            return None
         if response.status_code != 200:
             raise SourceError(
                 f"model-sync answered {response.status_code} for {self.model}: "
@@ -195,6 +219,17 @@ def _remove(directory: Path) -> None:
 
 def _request_headers() -> dict[str, str]:
     return {"X-Request-ID": current_request_id() or new_request_id()}
+
+
+NO_CHALLENGER = "no_challenger"
+"""model-sync's error code for "no version in shadow"."""
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _error_message(response: httpx.Response) -> str:

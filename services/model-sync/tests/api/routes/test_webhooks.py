@@ -128,7 +128,7 @@ def test_a_signed_alias_event_triggers_a_sync_and_its_replay_is_refused(receiver
     ("body", "ignored"),
     [
         (lambda name: event("another-model"), "is not followed"),
-        (lambda name: event(name, alias="challenger"), "is not the followed alias"),
+        (lambda name: event(name, alias="staging"), "is not a followed alias"),
         (lambda name: event(name, entity="model_version_tag"), "does not change what is served"),
     ],
     ids=["other-model", "other-alias", "other-event"],

@@ -4,17 +4,19 @@ artifact, history."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
 from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, Manifest
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Response
 from fastapi.responses import FileResponse, JSONResponse
 
 from ...errors import ErrorCode, ModelSyncError
 from ...history import Trigger
 from ...publication import Publication, PublishedVersion
+from ...settings import ModelSyncSettings
 from ..deps import MetricsDep, PublicationDep, SettingsDep, SyncerDep
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -69,21 +71,37 @@ async def list_models(syncer: SyncerDep) -> dict[str, object]:
     }
 
 
-_WAIT = Query(ge=0, description="Long poll: seconds to wait for a version other than `known`.")
-_KNOWN = Query(max_length=64, description="The version the caller already has.")
+@dataclass
+class LongPoll:
+    """The long-poll query parameters both version resources take."""
+
+    wait: Annotated[
+        float,
+        Query(ge=0, description="Long poll: seconds to wait for a version other than `known`."),
+    ] = 0.0
+    known: Annotated[
+        str | None, Query(max_length=64, description="The version the caller already has.")
+    ] = None
+
+    async def answer(
+        self, publication: Publication, settings: ModelSyncSettings
+    ) -> PublishedVersion | None:
+        """What ``publication`` offers: now, or once it differs from ``known`` (``wait``)."""
+        wait = min(self.wait, settings.long_poll_max_wait)
+        if wait <= 0:
+            return publication.current
+        return await publication.wait_for_change(self.known, wait)
+
+
+LongPollDep = Annotated[LongPoll, Depends()]
 
 
 @router.get("/{name}")
 async def current_model(
-    publication: PublicationDep,
-    settings: SettingsDep,
-    syncer: SyncerDep,
-    wait: Annotated[float, _WAIT] = 0.0,
-    known: Annotated[str | None, _KNOWN] = None,
+    publication: PublicationDep, settings: SettingsDep, syncer: SyncerDep, poll: LongPollDep
 ) -> dict[str, object]:
     """The version to serve and its manifest; with `wait`, answers once it differs from `known`."""
-    wait = min(wait, settings.long_poll_max_wait)
-    current = await publication.wait_for_change(known, wait) if wait > 0 else publication.current
+    current = await poll.answer(publication, settings)
     if current is None:
         raise _not_available(publication, max(1, round(settings.retry_initial_delay)))
     shadow = syncer.challengers.get(publication.name)
@@ -93,11 +111,7 @@ async def current_model(
 
 @router.get("/{name}/challenger")
 async def challenger_model(
-    publication: PublicationDep,
-    settings: SettingsDep,
-    syncer: SyncerDep,
-    wait: Annotated[float, _WAIT] = 0.0,
-    known: Annotated[str | None, _KNOWN] = None,
+    publication: PublicationDep, settings: SettingsDep, syncer: SyncerDep, poll: LongPollDep
 ) -> dict[str, object]:
     """The version in shadow (never to answer with) and its manifest; 404 while there is none.
     With `wait`, answers once it differs from `known`, its withdrawal included."""
@@ -108,8 +122,7 @@ async def challenger_model(
             "model-sync follows no challenger alias (MODELSYNC_CHALLENGER_ALIAS is empty)",
             404,
         )
-    wait = min(wait, settings.long_poll_max_wait)
-    current = await shadow.wait_for_change(known, wait) if wait > 0 else shadow.current
+    current = await poll.answer(shadow, settings)
     if current is None:
         raise ModelSyncError(
             ErrorCode.NO_CHALLENGER,

@@ -84,8 +84,8 @@ async def mlflow_webhook(
         ignored = f"event {entity}.{action} does not change what is served"
     elif name not in syncer.publications:
         ignored = f"model {name!r} is not followed"
-    elif alias != settings.alias:
-        ignored = f"alias {alias!r} is not the followed alias {settings.alias!r}"
+    elif alias not in (followed := [a for a in (settings.alias, settings.challenger_alias) if a]):
+        ignored = f"alias {alias!r} is not a followed alias ({', '.join(followed)})"
     if ignored is not None:
         metrics.webhooks.labels("ignored").inc()
         return JSONResponse({"accepted": True, "delivery_id": delivery_id, "ignored": ignored})
