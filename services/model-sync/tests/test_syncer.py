@@ -47,6 +47,17 @@ async def sync_challenger(syncer: ModelSyncer, name: str, trigger: Trigger = Tri
     return await syncer.sync_track(syncer.challengers[name], trigger)
 
 
+async def serve_and_challenge(registry, syncer: ModelSyncer, tmp_path) -> tuple[str, str]:
+    """Versions 1 (production) and 2 (challenger), both checked by ``syncer``."""
+    v1 = registry.register(good_package(tmp_path / "v1", registry.name))
+    v2 = registry.register(good_package(tmp_path / "v2", registry.name))
+    registry.promote(v1)
+    registry.challenge(v2)
+    await sync(syncer, registry.name)
+    await sync_challenger(syncer, registry.name)
+    return v1, v2
+
+
 def challenger_outcomes(syncer: ModelSyncer, name: str) -> list[tuple[str | None, str, str]]:
     history = syncer.challengers[name].history.newest_first()
     assert all(e.alias == "challenger" for e in history)
@@ -310,12 +321,7 @@ async def test_a_challenger_is_verified_and_published_beside_the_served_version(
 async def test_removing_or_promoting_the_challenger_withdraws_it(registry, tmp_path) -> None:
     name = registry.name
     syncer = make_syncer(registry.client.tracking_uri, name, tmp_path / "cache")
-    v1 = registry.register(good_package(tmp_path / "v1", name))
-    v2 = registry.register(good_package(tmp_path / "v2", name))
-    registry.promote(v1)
-    registry.challenge(v2)
-    await sync(syncer, name)
-    await sync_challenger(syncer, name)
+    _, v2 = await serve_and_challenge(registry, syncer, tmp_path)
 
     registry.remove_challenger()
     assert (await sync_challenger(syncer, name)).outcome == Outcome.ALIAS_MISSING
@@ -341,12 +347,7 @@ async def test_a_refused_challenger_is_withdrawn_and_the_served_version_stays_he
 ) -> None:
     name = registry.name
     syncer = make_syncer(registry.client.tracking_uri, name, tmp_path / "cache")
-    v1 = registry.register(good_package(tmp_path / "v1", name))
-    v2 = registry.register(good_package(tmp_path / "v2", name))
-    registry.promote(v1)
-    registry.challenge(v2)
-    await sync(syncer, name)
-    await sync_challenger(syncer, name)
+    await serve_and_challenge(registry, syncer, tmp_path)
     bad = registry.register_raw(wrong_class_count_package(tmp_path / "bad", name))
     registry.challenge(bad)
 
