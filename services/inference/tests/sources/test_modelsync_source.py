@@ -202,11 +202,13 @@ async def test_an_unknown_model_and_an_unreachable_service_are_source_errors(
 async def test_only_the_newest_downloads_are_kept(standin, package_factory, tmp_path) -> None:
     standin.add(package_factory(tmp_path / "pkg3", name=MODEL, seed=9), "3")
     source = source_for(standin, tmp_path)
+    shadow = tmp_path / "cache" / "challenger" / "7"  # the challenger source's, inside this one
+    shadow.mkdir(parents=True)
     for version in ("1", "2", "3"):
         standin.current = version
         await source.latest()
     kept = sorted(p.name for p in (tmp_path / "cache").iterdir())
-    assert kept == ["2", "3"]
+    assert kept == ["2", "3", "challenger"]  # the challenger's folder is not pruned
 
 
 async def test_a_challenger_source_offers_the_challenger_and_none_when_it_goes(

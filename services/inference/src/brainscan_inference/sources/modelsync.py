@@ -195,8 +195,15 @@ class ModelSyncSource:
                 shutil.rmtree(staging, ignore_errors=True)
 
     def _prune(self, keep: Path) -> None:
-        """Keep the newest ``keep_versions`` downloads (the one just offered among them)."""
-        versions = [p for p in self.cache_dir.iterdir() if p.is_dir() and _VERSION.match(p.name)]
+        """Keep the newest ``keep_versions`` downloads (the one just offered among them).
+
+        Only package folders count: the challenger source's folder inside this one (see
+        ``app.challenger_source``) is not a download of this source's."""
+        versions = [
+            p
+            for p in self.cache_dir.iterdir()
+            if _VERSION.match(p.name) and (p / MANIFEST_FILE).is_file()
+        ]
         versions.sort(key=lambda p: (p != keep, -p.stat().st_mtime))
         for old in versions[self.keep_versions :]:
             _remove(old)
