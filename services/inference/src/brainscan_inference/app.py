@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from brainscan_servicekit import AccessLog, RequestIdMiddleware, configure_logging, get_logger
@@ -29,13 +30,7 @@ _QUIET_PATHS = ("/metrics", "/v2/health/live", "/v2/health/ready")
 def source_from_settings(settings: InferenceSettings) -> ModelSource:
     """The model source the settings name."""
     if settings.model_source == "modelsync":
-        return ModelSyncSource(
-            settings.modelsync_url,
-            settings.followed_model or "",
-            settings.modelsync_cache_dir,
-            wait=settings.modelsync_wait,
-            timeout=settings.modelsync_timeout,
-        )
+        return _modelsync_source(settings, settings.modelsync_cache_dir)
     return LocalDirectorySource(
         settings.model_dir,
         poll_interval=settings.model_poll_interval,
@@ -45,13 +40,19 @@ def source_from_settings(settings: InferenceSettings) -> ModelSource:
 
 def challenger_source(settings: InferenceSettings) -> ModelSyncSource:
     """model-sync's challenger of the followed model, in a cache folder of its own."""
+    return _modelsync_source(settings, settings.modelsync_cache_dir / "challenger", challenger=True)
+
+
+def _modelsync_source(
+    settings: InferenceSettings, cache_dir: Path, *, challenger: bool = False
+) -> ModelSyncSource:
     return ModelSyncSource(
         settings.modelsync_url,
         settings.followed_model or "",
-        settings.modelsync_cache_dir / "challenger",
+        cache_dir,
         wait=settings.modelsync_wait,
         timeout=settings.modelsync_timeout,
-        challenger=True,
+        challenger=challenger,
     )
 
 
