@@ -56,6 +56,16 @@ def make(recorder: Recorder, **options) -> DynamicBatcher[int, int]:
     return DynamicBatcher(recorder, **{**defaults, **options})
 
 
+async def close_while_held(recorder: Recorder, batcher: DynamicBatcher[int, int]) -> None:
+    """Close while the model holds a batch: new work is refused at once, then let it finish."""
+    closing = asyncio.create_task(batcher.close())
+    await asyncio.sleep(0.01)
+    with pytest.raises(BatcherClosed):
+        await batcher.submit(9)
+    recorder.release.set()
+    await closing
+
+
 def held(**options) -> tuple[Recorder, DynamicBatcher[int, int]]:
     """A started batcher whose model holds each batch until ``recorder.release`` is set."""
     recorder = Recorder()
@@ -212,12 +222,7 @@ async def test_close_finishes_queued_work_then_refuses_new_requests() -> None:
     recorder, batcher = held()
     tasks = [asyncio.create_task(batcher.submit(i)) for i in range(3)]
     await _until(recorder.started.is_set)
-    closing = asyncio.create_task(batcher.close())
-    await asyncio.sleep(0.01)
-    with pytest.raises(BatcherClosed):
-        await batcher.submit(9)
-    recorder.release.set()
-    await closing
+    await close_while_held(recorder, batcher)
     assert await asyncio.gather(*tasks) == [0, 10, 20]
 
 
@@ -297,12 +302,7 @@ async def test_close_with_several_workers_finishes_all_queued_work() -> None:
     recorder, batcher = held(workers=2, max_batch_size=2)
     tasks = [asyncio.create_task(batcher.submit(i)) for i in range(7)]
     await _until(lambda: recorder.running == 2)
-    closing = asyncio.create_task(batcher.close())
-    await asyncio.sleep(0.01)
-    with pytest.raises(BatcherClosed):
-        await batcher.submit(9)
-    recorder.release.set()
-    await closing
+    await close_while_held(recorder, batcher)
     assert await asyncio.gather(*tasks) == [i * 10 for i in range(7)]
     assert sorted(p for batch in recorder.batches for p in batch) == list(range(7))
     assert max(len(batch) for batch in recorder.batches) <= 2

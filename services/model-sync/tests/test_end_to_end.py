@@ -34,6 +34,15 @@ def readiness(server) -> dict:
     return httpx.get(f"{server.url}/readyz", timeout=5).json()
 
 
+def start_webhooked_modelsync(registry, servers, tmp_path):
+    """model-sync with its MLflow webhook registered, polling only every 60 s."""
+    modelsync = start_modelsync(
+        servers, registry.client.tracking_uri, registry.name, tmp_path / "sync", poll_interval=60.0
+    )
+    wait_until(lambda: readiness(modelsync)["webhook"]["state"] == "registered")
+    return modelsync
+
+
 def refusal_reason(modelsync, model: str, version: str) -> str | None:
     for entry in history(modelsync, model):
         if entry["version"] == version and entry["outcome"] == "refused":
@@ -45,10 +54,7 @@ def test_inference_follows_production_through_updates_refusals_and_rollback(
     registry, servers, tmp_path
 ) -> None:
     name = registry.name
-    modelsync = start_modelsync(
-        servers, registry.client.tracking_uri, name, tmp_path / "sync", poll_interval=60.0
-    )
-    wait_until(lambda: readiness(modelsync)["webhook"]["state"] == "registered")
+    modelsync = start_webhooked_modelsync(registry, servers, tmp_path)
     replica = start_inference(servers, modelsync.url, name, tmp_path / "replica-1")
     assert httpx.get(f"{replica.url}/v2/health/ready").status_code == 503  # nothing promoted
 
@@ -229,10 +235,7 @@ def test_a_replica_holds_the_challenger_beside_production_and_answers_it_only_by
     registry, servers, tmp_path
 ) -> None:
     name = registry.name
-    modelsync = start_modelsync(
-        servers, registry.client.tracking_uri, name, tmp_path / "sync", poll_interval=60.0
-    )
-    wait_until(lambda: readiness(modelsync)["webhook"]["state"] == "registered")
+    modelsync = start_webhooked_modelsync(registry, servers, tmp_path)
     v1 = registry.register(good_package(tmp_path / "v1", name))
     v2 = registry.register(good_package(tmp_path / "v2", name, CONFUSED))
     registry.promote(v1)
