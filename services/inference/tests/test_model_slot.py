@@ -248,6 +248,7 @@ async def test_a_challenger_answers_only_when_asked_for_by_its_version(
     await slot.shadow.load(candidate(package_factory(tmp_path / "2", seed=5), "2"))
     assert slot.resolve("tiny").version == "1"
     assert slot.resolve("tiny", "2") is slot.shadow.current
+    assert slot.challenger("tiny") is slot.shadow.current
     sample = metrics.registry.get_sample_value
     assert sample("brainscan_inference_challenger", {"model": "tiny", "version": "2"}) == 1
     assert sample("brainscan_inference_model_info", {"name": "tiny", "version": "1",
@@ -257,6 +258,8 @@ async def test_a_challenger_answers_only_when_asked_for_by_its_version(
     await slot.shadow.unload()
     with pytest.raises(ModelNotFound, match="no version '2'"):
         slot.resolve("tiny", "2")
+    with pytest.raises(ModelNotFound, match="no challenger"):
+        slot.challenger("tiny")
     assert sample("brainscan_inference_challenger", {"model": "tiny", "version": "2"}) is None
     assert slot.ready and sample("brainscan_inference_ready") == 1  # the shadow never decides
     await slot.shadow.close()

@@ -253,6 +253,8 @@ def test_a_replica_holds_the_challenger_beside_production_and_answers_it_only_by
             what="the challenger answering by its version",
         )
         assert _infer(replica, name, v2, body).json()["model_version"] == v2
+        challenger = httpx.get(f"{replica.url}/v2/models/{name}/challenger/manifest").json()
+        assert challenger["version"] == v2
         assert _infer(replica, name, None, body).json()["model_version"] == v1
         metrics = httpx.get(f"{replica.url}/metrics", timeout=5).text
         assert f'brainscan_inference_challenger{{model="{name}",version="{v2}"}} 1.0' in metrics
@@ -264,6 +266,8 @@ def test_a_replica_holds_the_challenger_beside_production_and_answers_it_only_by
             timeout=10,
             what="the withdrawn challenger gone from the replica",
         )
+        absent = httpx.get(f"{replica.url}/v2/models/{name}/challenger/manifest")
+        assert absent.status_code == 404 and absent.json()["code"] == "no_challenger"
         wait_until(lambda: stream.count() > 20)
     # Unversioned traffic never saw the challenger, and never failed while it came and went.
     assert stream.failures() == []

@@ -100,6 +100,19 @@ class ModelSlot:
             )
         return model
 
+    def challenger(self, name: str) -> LoadedModel:
+        """The challenger held in shadow beside ``name``; 404 ``no_challenger`` while there is
+        none (a caller mirrors traffic to it only while this answers)."""
+        served = self.resolve(name)
+        challenger = self.shadow.current if self.shadow is not None else None
+        if challenger is None:
+            raise ModelNotFound(
+                f"model {name!r} has no challenger in shadow here (serving version "
+                f"{served.version!r})",
+                code="no_challenger",
+            )
+        return challenger
+
     async def load(self, candidate: ModelCandidate) -> LoadOutcome:
         """Verify, load and warm ``candidate``, then swap it in; if it is refused, its fallbacks
         in order until one loads or is already serving. Never raises for a bad package."""

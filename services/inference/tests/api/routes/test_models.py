@@ -48,6 +48,8 @@ def test_manifest_is_the_package_manifest_with_the_served_version(shared_server,
         ("/v2/models/tiny/versions/2", "version_not_found"),
         ("/v2/models/tiny/versions/2/ready", "version_not_found"),
         ("/v2/models/tiny/versions/2/manifest", "version_not_found"),
+        ("/v2/models/other/challenger/manifest", "model_not_found"),
+        ("/v2/models/tiny/challenger/manifest", "no_challenger"),
     ],
 )
 def test_unknown_model_or_version_is_404(shared_server, path: str, code: str) -> None:

@@ -1,4 +1,5 @@
-"""Model metadata and readiness: ``/v2/models/{name}[/versions/{version}][/ready|/manifest]``."""
+"""Model metadata and readiness: ``/v2/models/{name}[/versions/{version}][/ready|/manifest]``,
+and the challenger held in shadow: ``/v2/models/{name}/challenger/manifest``."""
 
 from __future__ import annotations
 
@@ -47,3 +48,10 @@ async def model_manifest(name: str, slot: ModelSlotDep) -> dict[str, Any]:
 async def model_version_manifest(name: str, version: str, slot: ModelSlotDep) -> dict[str, Any]:
     """The manifest of one version (404 unless it is the version served)."""
     return slot.resolve(name, version).manifest.model_dump(mode="json")
+
+
+@router.get("/v2/models/{name}/challenger/manifest")
+async def challenger_manifest(name: str, slot: ModelSlotDep) -> dict[str, Any]:
+    """The manifest of the challenger held in shadow (brainscan extension); 404
+    ``no_challenger`` while there is none. It answers only when asked for by its version."""
+    return slot.challenger(name).manifest.model_dump(mode="json")
