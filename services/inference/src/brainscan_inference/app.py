@@ -38,9 +38,19 @@ def source_from_settings(settings: InferenceSettings) -> ModelSource:
     )
 
 
-def challenger_source(settings: InferenceSettings) -> ModelSyncSource:
-    """model-sync's challenger of the followed model, in a cache folder of its own."""
-    return _modelsync_source(settings, settings.modelsync_cache_dir / "challenger", challenger=True)
+def challenger_source(settings: InferenceSettings) -> ModelSource | None:
+    """Where the challenger comes from: model-sync's challenger of the followed model (in a
+    cache folder of its own), or the local challenger directory; None: no challenger."""
+    if not settings.shadow:
+        return None
+    if settings.model_source == "modelsync":
+        cache_dir = settings.modelsync_cache_dir / "challenger"
+        return _modelsync_source(settings, cache_dir, challenger=True)
+    if settings.challenger_dir is not None:
+        return LocalDirectorySource(
+            settings.challenger_dir, poll_interval=settings.model_poll_interval, optional=True
+        )
+    return None
 
 
 def _modelsync_source(
@@ -86,9 +96,10 @@ def create_app(
         slot = ModelSlot(settings, metrics)
         updater = ModelUpdater(source or source_from_settings(settings), slot)
         shadow_updater = None
-        if source is None and settings.model_source == "modelsync" and settings.shadow:
+        shadow_source = challenger_source(settings) if source is None else None
+        if shadow_source is not None:
             slot.shadow = ModelSlot(settings, metrics, shadow=True)
-            shadow_updater = ModelUpdater(challenger_source(settings), slot.shadow)
+            shadow_updater = ModelUpdater(shadow_source, slot.shadow)
         app.state.settings = settings
         app.state.metrics = metrics
         app.state.model_slot = slot

@@ -51,8 +51,13 @@ class InferenceSettings(ServiceSettings):
     """model-sync source: where downloaded packages are kept (the newest two versions)."""
 
     shadow: bool = True
-    """model-sync source: also hold the challenger model-sync publishes (its own session and
-    batcher), answered only to a request for its version; false: serve production alone."""
+    """Hold a challenger in shadow beside the served model (its own session and batcher),
+    answered only to a request for its version: model-sync's challenger with the model-sync
+    source, the package in `challenger_dir` with the local one. false: serve production alone."""
+
+    challenger_dir: Path | None = None
+    """local source: a directory laid out like `model_dir` whose package (or highest version)
+    is the challenger; missing or empty: no challenger. Unset: none is followed."""
 
     # --- onnxruntime ----------------------------------------------------------------------------
     intra_op_threads: int = Field(1, ge=0)

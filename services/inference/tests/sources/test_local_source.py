@@ -90,3 +90,22 @@ async def test_a_change_to_a_fallback_version_is_offered_again(tmp_path, package
     again = await asyncio.wait_for(anext(changes), 5)
     assert again.version == "2" and [f.version for f in again.fallbacks] == ["1"]
     await changes.aclose()
+
+
+async def test_an_optional_directory_offers_none_until_a_package_comes_and_after_it_goes(
+    tmp_path, package_factory
+):
+    """A challenger's directory: no package is nothing to hold, not an error."""
+    directory = tmp_path / "challenger"
+    source = LocalDirectorySource(directory, poll_interval=0.02, optional=True)
+    assert await source.latest() is None
+    changes = source.changes()
+    following = asyncio.ensure_future(anext(changes))
+    await asyncio.sleep(0.1)
+    assert not following.done()  # nothing was held, so there is nothing to withdraw
+    package_factory(directory / "2")
+    assert (await asyncio.wait_for(following, 5)).version == "2"
+    for path in (directory / "2").iterdir():
+        path.unlink()
+    assert await asyncio.wait_for(anext(changes), 5) is None
+    await changes.aclose()

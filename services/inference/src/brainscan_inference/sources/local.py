@@ -34,24 +34,40 @@ class LocalDirectorySource:
     """Model packages in a local directory, re-scanned every ``poll_interval`` seconds."""
 
     def __init__(
-        self, directory: Path, *, poll_interval: float = 5.0, pinned_version: str | None = None
+        self,
+        directory: Path,
+        *,
+        poll_interval: float = 5.0,
+        pinned_version: str | None = None,
+        optional: bool = False,
     ) -> None:
         self.directory = Path(directory)
         self.poll_interval = poll_interval
         self.pinned_version = pinned_version
+        self.optional = optional
+        """A challenger's directory: no package means nothing to hold (None), not an error."""
         self.description = f"local directory {self.directory}"
 
-    async def latest(self) -> ModelCandidate:
-        return await asyncio.to_thread(self._scan)
+    async def latest(self) -> ModelCandidate | None:
+        try:
+            return await asyncio.to_thread(self._scan)
+        except SourceError:
+            if self.optional:
+                return None
+            raise
 
-    async def changes(self) -> AsyncIterator[ModelCandidate]:
+    async def changes(self) -> AsyncIterator[ModelCandidate | None]:
         last_fingerprint: tuple | None = None
         last_error: str | None = None
         while True:
             try:
                 candidate, fingerprint = await asyncio.to_thread(self._scan_with_fingerprint)
             except SourceError as exc:
-                if str(exc) != last_error:  # say it once, not every poll
+                if self.optional:
+                    if last_fingerprint is not None:  # the package went away: withdraw it
+                        last_fingerprint = None
+                        yield None
+                elif str(exc) != last_error:  # say it once, not every poll
                     _log.warning(
                         "model source has no usable package", **{"error.message": str(exc)}
                     )
