@@ -25,6 +25,7 @@ from .middleware.security_headers import SecurityHeadersMiddleware
 from .middleware.upload_limit import UploadLimitMiddleware
 from .prediction.monitoring import DriftMonitor
 from .prediction.predictor import Predictor
+from .prediction.shadow import ShadowMirror
 from .settings import GatewaySettings
 from .upstream.circuit_breaker import CircuitBreaker
 from .upstream.client import ClientLimits, InferenceClient
@@ -65,6 +66,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             breaker=breaker,
         )
         served_model = ServedModel(client, settings.manifest_refresh_seconds)
+        shadow = _shadow_mirror(settings, metrics)
         app.state.inference_client = client
         app.state.served_model = served_model
         app.state.predictor = Predictor(
@@ -77,7 +79,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             metrics,
             max_concurrent_image_work=settings.max_concurrent_decodes,
             drift=drift,
+            shadow=shadow,
         )
+        app.state.shadow = shadow
+        if shadow is not None:
+            shadow.start()
         _log.info(
             "gateway started",
             **{
@@ -89,6 +95,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if shadow is not None:
+                await shadow.stop()
+                await shadow.client.aclose()
             await client.aclose()
             _log.info("gateway stopped")
 
@@ -152,6 +161,37 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         quiet_paths=_QUIET_PATHS,
     )
     return app
+
+
+def _shadow_mirror(settings: GatewaySettings, metrics: GatewayMetrics) -> ShadowMirror | None:
+    """The mirror to the challenger, with a client and circuit of its own: a failing challenger
+    opens its circuit, never the one in front of the answers."""
+    if settings.shadow_fraction == 0:
+        return None
+    client = InferenceClient(
+        settings.inference_url,
+        settings.model_name,
+        limits=ClientLimits(
+            connect_timeout=settings.inference_connect_timeout,
+            read_timeout=settings.shadow_timeout,
+            pool_timeout=settings.shadow_timeout,
+            max_connections=settings.shadow_concurrency,
+            max_keepalive_connections=settings.shadow_concurrency,
+            connect_retries=0,  # mirrored work is what gives: no retries
+        ),
+        breaker=CircuitBreaker(
+            failure_threshold=settings.breaker_failure_threshold,
+            open_seconds=settings.breaker_open_seconds,
+        ),
+    )
+    return ShadowMirror(
+        client,
+        metrics,
+        fraction=settings.shadow_fraction,
+        queue_size=settings.shadow_queue_size,
+        concurrency=settings.shadow_concurrency,
+        refresh_seconds=settings.shadow_refresh_seconds,
+    )
 
 
 def _breaker_logger(metrics: GatewayMetrics):

@@ -80,6 +80,56 @@ class GatewayMetrics:
             registry=self.registry,
         )
         self.set_breaker_state(BreakerState.CLOSED)
+        self._shadow_metrics()
+
+    def _shadow_metrics(self) -> None:
+        """The comparison of mirrored predictions with the challenger (prediction/shadow.py)."""
+        self.shadow_pairs = Counter(
+            "gateway_shadow_pairs_total",
+            "Predictions compared with the challenger in shadow: the champion-by-challenger "
+            "matrix of labels, by both versions.",
+            ["champion_version", "challenger_version", "champion_label", "challenger_label"],
+            registry=self.registry,
+        )
+        self.shadow_agreed = Counter(
+            "gateway_shadow_agreed_total",
+            "Compared predictions on whose label the challenger agreed with the champion.",
+            ["challenger_version"],
+            registry=self.registry,
+        )
+        self.shadow_distribution_pairs = Counter(
+            "gateway_shadow_distribution_pairs_total",
+            "Compared predictions by both out-of-distribution verdicts (in_distribution, "
+            "out_of_distribution, unavailable).",
+            ["challenger_version", "champion", "challenger"],
+            registry=self.registry,
+        )
+        self.shadow_dropped = Counter(
+            "gateway_shadow_dropped_total",
+            "Predictions offered for comparison and not compared, by reason (queue_full, "
+            "inference_busy, circuit_open: the challenger failed too often, not_held: the "
+            "replica asked does not hold the challenger).",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.shadow_failed = Counter(
+            "gateway_shadow_failed_total",
+            "Mirrored predictions the challenger failed, by error code.",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.shadow_inference_duration = Histogram(
+            "gateway_shadow_inference_duration_seconds",
+            "Inference call time of compared predictions, by role (champion, challenger).",
+            ["role"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.shadow_queue_depth = Gauge(
+            "gateway_shadow_queue_depth",
+            "Predictions waiting to be mirrored to the challenger.",
+            registry=self.registry,
+        )
 
     def set_breaker_state(self, state: BreakerState) -> None:
         for each in BreakerState:

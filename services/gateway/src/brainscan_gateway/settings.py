@@ -89,6 +89,24 @@ class GatewaySettings(ServiceSettings):
     `GET /api/v1/monitoring` and in the `gateway_drift_*` metrics (class mix, confidence, input
     intensity, out-of-distribution rate). Larger windows notice smaller shifts, later."""
 
+    # --- the challenger in shadow ------------------------------------------------------------
+    shadow_fraction: float = Field(1.0, ge=0, le=1)
+    """Share of answered predictions mirrored to the challenger inference holds in shadow, off
+    the answer path (0: never; nothing is mirrored while there is no challenger)."""
+
+    shadow_queue_size: int = Field(64, ge=1, le=10_000)
+    """Predictions waiting to be mirrored; when full, new ones are dropped (counted), never
+    queued without bound."""
+
+    shadow_concurrency: int = Field(2, ge=1, le=64)
+    """Mirrored calls to the challenger in flight at once (each worker sends one at a time)."""
+
+    shadow_refresh_seconds: float = Field(10.0, gt=0)
+    """Seconds between asks of inference which challenger it holds."""
+
+    shadow_timeout: float = Field(5.0, gt=0)
+    """Seconds a mirrored call may take before it counts as failed."""
+
     # --- access control ---------------------------------------------------------------------
     api_keys: list[SecretStr] = Field(default_factory=list)
     """API keys accepted in the `X-API-Key` header, as a JSON list. With no keys (here or in

@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from brainscan_gateway.imaging import overlay
-from brainscan_gateway.prediction import predictor
+from brainscan_gateway.prediction import predictor, preparation
 from gateway_images import png_bytes
 
 
@@ -54,7 +54,7 @@ def predict(url: str, explain: bool = False) -> httpx.Response:
     ("module", "name", "explain"),
     [
         (predictor, "decode_upload", False),
-        (predictor, "to_input_array", False),
+        (preparation, "to_input_array", False),
         (overlay, "overlay", True),
     ],
     ids=["decode", "preprocess", "overlay"],

@@ -16,6 +16,7 @@ from ..metrics import GatewayMetrics
 from ..middleware.api_keys import API_KEY_HEADER, ApiKeyChecker
 from ..middleware.rate_limit import RateLimiter, retry_after_header
 from ..prediction.predictor import Predictor
+from ..prediction.shadow import ShadowMirror
 from ..settings import GatewaySettings
 from ..upstream.served_model import ServedModel
 
@@ -39,6 +40,10 @@ async def get_served_model(request: Request) -> ServedModel:
 
 async def get_metrics(request: Request) -> GatewayMetrics:
     return request.app.state.metrics
+
+
+async def get_shadow(request: Request) -> ShadowMirror | None:
+    return request.app.state.shadow
 
 
 def forwarded_client(forwarded_for: list[str], trusted_hops: int) -> str | None:
@@ -94,5 +99,6 @@ SettingsDep = Annotated[GatewaySettings, Depends(get_settings)]
 PredictorDep = Annotated[Predictor, Depends(get_predictor)]
 ServedModelDep = Annotated[ServedModel, Depends(get_served_model)]
 MetricsDep = Annotated[GatewayMetrics, Depends(get_metrics)]
+ShadowDep = Annotated[ShadowMirror | None, Depends(get_shadow)]
 ClientDep = Annotated[str, Depends(authenticated_client)]
 RateLimitedClientDep = Annotated[str, Depends(rate_limited_client)]

@@ -107,6 +107,22 @@ class UploadLimits(BaseModel):
     min_image_side: int
 
 
+class ShadowInfo(BaseModel):
+    version: str = Field(description="The challenger's registry version, held in shadow.")
+    fraction: float = Field(description="Share of answered predictions mirrored to it.")
+    mirrored: int = Field(description="Predictions it answered too, compared with the champion.")
+    dropped: int = Field(description="Offered for comparison but dropped: too busy.")
+    failed: int = Field(description="Mirrored predictions the challenger failed.")
+    agreed: int = Field(description="Compared predictions with the same label.")
+    agreement: float | None = Field(description="agreed / mirrored (null before the first).")
+    confusion: dict[str, dict[str, int]] = Field(
+        description="Champion label -> challenger label -> predictions."
+    )
+    distribution: dict[str, dict[str, int]] = Field(
+        description="Champion -> challenger out-of-distribution verdict -> predictions."
+    )
+
+
 class ModelInfo(BaseModel):
     name: str
     version: str | None
@@ -118,6 +134,10 @@ class ModelInfo(BaseModel):
     ood: OodInfo = Field(description="The out-of-distribution guard of the served model.")
     metrics: dict[str, float] = Field(description="Metrics of the model on its test split.")
     uploads: UploadLimits
+    shadow: ShadowInfo | None = Field(
+        description="The challenger in shadow and how it compares, as this gateway replica saw "
+        "it since it started (null: no challenger, or mirroring is off)."
+    )
 
 
 class ErrorDetail(BaseModel):

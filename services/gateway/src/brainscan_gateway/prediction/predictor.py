@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 from anyio import CapacityLimiter, to_thread
 from brainscan_manifest import InputSpec, Manifest
-from brainscan_manifest.preprocess import input_intensity, to_input_array
+from brainscan_manifest.preprocess import input_intensity
 from brainscan_servicekit import get_logger
 from brainscan_v2protocol import InferResponse
 
@@ -34,6 +34,8 @@ from ..upstream.client import (
 from ..upstream.served_model import ServedModel
 from .distribution_check import DistributionCheck, check_distribution, guard_outputs
 from .monitoring import DriftMonitor
+from .preparation import PreparedImage, prepare_for
+from .shadow import ChampionAnswer, ShadowMirror
 from .thresholds import ThresholdPolicy
 
 _log = get_logger("brainscan.prediction")
@@ -84,15 +86,6 @@ class PredictionResult:
     """With preview: the decoded image (PNG, base64)."""
 
 
-@dataclass(frozen=True)
-class PreparedImage:
-    """A decoded upload and the model input made from it for one input spec."""
-
-    decoded: DecodedImage
-    spec: InputSpec
-    tensor: np.ndarray  # with its batch axis of 1
-
-
 class Predictor:
     """Turns uploaded bytes into a PredictionResult, with the served model's own preprocessing."""
 
@@ -107,6 +100,7 @@ class Predictor:
         metrics: GatewayMetrics,
         max_concurrent_image_work: int,
         drift: DriftMonitor,
+        shadow: ShadowMirror | None = None,
     ) -> None:
         self.client = client
         self.served_model = served_model
@@ -116,6 +110,8 @@ class Predictor:
         self.preview_max_side = preview_max_side
         self.metrics = metrics
         self.drift = drift
+        self.shadow = shadow
+        """Where answered images are offered for comparison with the challenger (None: off)."""
         # Its own limiter, not anyio's shared 40-thread default: decodes wait here for a slot.
         self.image_work_slots = CapacityLimiter(max_concurrent_image_work)
 
@@ -171,6 +167,9 @@ class Predictor:
         self.metrics.ood_checks.labels(version or "", check.result).inc()
         intensity = float(input_intensity(prepared.tensor, prepared.spec)[0])
         self.drift.observe(manifest, version or "", index, confidence, intensity, check)
+        if self.shadow is not None and version:
+            champion = ChampionAnswer(version, label, confidence, check, inference_seconds)
+            self.shadow.offer(prepared, champion, request_id)
         _log.info(
             "prediction",
             **{
@@ -221,12 +220,7 @@ class Predictor:
         return await to_thread.run_sync(function, *args, limiter=self.image_work_slots)
 
     def _prepare(self, data: bytes, spec: InputSpec) -> PreparedImage:
-        decoded = decode_upload(data, self.limits)
-        return PreparedImage(decoded, spec, self._tensor(decoded, spec))
-
-    @staticmethod
-    def _tensor(decoded: DecodedImage, spec: InputSpec) -> np.ndarray:
-        return to_input_array(decoded.image, spec)[None, ...]
+        return prepare_for(decode_upload(data, self.limits), spec)
 
     async def _infer(
         self, prepared: PreparedImage, manifest: Manifest, explain: bool, request_id: str
@@ -234,8 +228,7 @@ class Predictor:
         """Call the exact version the manifest describes; after a swap, re-read and retry once."""
         for attempt in range(2):
             if manifest.input != prepared.spec:  # the new version preprocesses differently
-                tensor = await self._image_work(self._tensor, prepared.decoded, manifest.input)
-                prepared = PreparedImage(prepared.decoded, manifest.input, tensor)
+                prepared = await self._image_work(prepare_for, prepared.decoded, manifest.input)
             tensor = prepared.tensor
             outputs = [manifest.outputs.probabilities, *guard_outputs(manifest)]
             if explain:

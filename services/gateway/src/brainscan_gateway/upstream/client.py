@@ -22,6 +22,8 @@ from .circuit_breaker import CircuitBreaker, CircuitOpen
 from .transport import AiohttpTransport
 
 ACTIVATION_MAP_OUTPUT = "activation_map"
+NO_CHALLENGER = "no_challenger"
+"""Inference's error code for "no challenger in shadow"."""
 
 
 class InferenceUnavailable(GatewayError):
@@ -189,6 +191,19 @@ class InferenceClient:
         self._raise_for_unavailable(response)
         return self._json_document(response, "model manifest")
 
+    async def challenger_manifest(self, request_id: str | None = None) -> dict[str, Any] | None:
+        """The manifest of the challenger inference holds in shadow, or None while it holds
+        none (brainscan extension ``GET /v2/models/{name}/challenger/manifest``)."""
+        response = await self._send(
+            "GET",
+            f"/v2/models/{self.model_name}/challenger/manifest",
+            headers=_id_header(request_id),
+        )
+        self._raise_for_unavailable(response)
+        if response.status_code == 404 and _upstream_code(response) == NO_CHALLENGER:
+            return None
+        return self._json_document(response, "challenger manifest")
+
     def _json_document(self, response: httpx.Response, what: str) -> dict[str, Any]:
         if response.status_code == 404:
             raise ModelNotServed(
@@ -253,6 +268,15 @@ class InferenceClient:
 
 def _id_header(request_id: str | None) -> dict[str, str]:
     return {"X-Request-ID": request_id} if request_id else {}
+
+
+def _upstream_code(response: httpx.Response) -> str | None:
+    """Inference's machine-readable error code (``{"error": ..., "code": ...}``)."""
+    try:
+        code = response.json().get("code")
+    except (ValueError, AttributeError):
+        return None
+    return code if isinstance(code, str) else None
 
 
 def _upstream_message(response: httpx.Response) -> str:

@@ -5,18 +5,23 @@ from __future__ import annotations
 from brainscan_servicekit import current_request_id
 from fastapi import APIRouter
 
-from ..deps import ClientDep, PredictorDep, ServedModelDep, SettingsDep
+from ..deps import ClientDep, PredictorDep, ServedModelDep, SettingsDep, ShadowDep
 from ..responses import errors
-from ..schemas import InputInfo, ModelInfo, OodInfo, Thresholds, UploadLimits
+from ..schemas import InputInfo, ModelInfo, OodInfo, ShadowInfo, Thresholds, UploadLimits
 
 router = APIRouter(prefix="/api/v1", tags=["model"])
 
 
 @router.get("/model", response_model=ModelInfo, responses=errors(401, 502, 503, 504))
 async def model_info(
-    served_model: ServedModelDep, predictor: PredictorDep, settings: SettingsDep, _client: ClientDep
+    served_model: ServedModelDep,
+    predictor: PredictorDep,
+    settings: SettingsDep,
+    shadow: ShadowDep,
+    _client: ClientDep,
 ) -> ModelInfo:
-    """The served model: name, version, classes, input, thresholds, test metrics."""
+    """The served model: name, version, classes, input, thresholds, test metrics, and the
+    challenger in shadow with its agreement so far."""
     manifest = await served_model.get(current_request_id())
     policy = predictor.thresholds(manifest)
     spec = manifest.input
@@ -48,7 +53,13 @@ async def model_info(
             max_image_pixels=settings.max_image_pixels,
             min_image_side=settings.min_image_side,
         ),
+        shadow=_shadow_info(shadow),
     )
+
+
+def _shadow_info(shadow) -> ShadowInfo | None:
+    report = shadow.report() if shadow is not None else None
+    return ShadowInfo(**report) if report is not None else None
 
 
 def _ood_info(manifest) -> OodInfo:

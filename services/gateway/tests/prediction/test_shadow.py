@@ -1,0 +1,271 @@
+"""Mirroring answered predictions to the challenger in shadow, and what is recorded.
+
+A real inference service holds the challenger from a local challenger directory (the
+model-sync source does the same from the registry's alias: services/model-sync/tests), and a
+real gateway mirrors to it over loopback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from brainscan_gateway.metrics import GatewayMetrics
+from brainscan_gateway.prediction.distribution_check import DistributionCheck
+from brainscan_gateway.prediction.shadow import ChampionAnswer, ShadowMirror
+from brainscan_gateway.upstream.client import InferenceClient
+from brainscan_inference.app import create_app as create_inference
+from brainscan_testsupport.onnx_models import CLASSES
+from gateway_images import png_bytes
+from gateway_servers import MODEL_NAME, RunningServer, inference_settings, write_package
+
+ROTATED = CLASSES[1:] + CLASSES[:1]
+"""The same model with its class names rotated: it disagrees on every image, predictably."""
+
+
+@dataclass
+class ShadowStack:
+    inference: RunningServer
+    challenger_dir: Path
+    start_gateway: Callable[..., RunningServer]
+
+    def challenge(self, version: str, classes: list[str] = CLASSES) -> None:
+        """Make ``version`` (the served model's weights, ``classes`` in its manifest) the
+        challenger, built aside and moved in so the replica never sees half a package."""
+        staging = self.challenger_dir.parent / f"staging-{version}"
+        manifest = staging / "manifest.json"
+        write_package(staging)
+        manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "classes": classes}))
+        shutil.rmtree(self.challenger_dir, ignore_errors=True)
+        self.challenger_dir.mkdir()
+        staging.rename(self.challenger_dir / version)
+
+    def withdraw(self) -> None:
+        shutil.rmtree(self.challenger_dir)
+
+
+@pytest.fixture
+def shadow_stack(tmp_path, start_gateway) -> Iterator[ShadowStack]:
+    models = tmp_path / "models"
+    write_package(models / "1")
+    settings = inference_settings(models).model_copy(
+        update={"challenger_dir": tmp_path / "challenger"}
+    )
+    inference = RunningServer(lambda: create_inference(settings)).start()
+    try:
+        inference.wait_until("/v2/health/ready")
+        yield ShadowStack(inference, tmp_path / "challenger", start_gateway)
+    finally:
+        inference.stop()
+
+
+def shadow_gateway(stack: ShadowStack, **settings: object) -> RunningServer:
+    return stack.start_gateway(stack.inference.url, shadow_refresh_seconds=0.1, **settings)
+
+
+def model_info(gateway: RunningServer) -> dict:
+    return httpx.get(f"{gateway.url}/api/v1/model", timeout=10).json()
+
+
+def eventually(condition: Callable[[], object], what: str, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"not reached within {timeout} s: {what}")
+
+
+def shadow_of(gateway: RunningServer, version: str | None) -> dict | None:
+    shadow = model_info(gateway)["shadow"]
+    return shadow if (shadow and shadow["version"]) == version else None
+
+
+def predict(gateway: RunningServer, size: int = 64) -> dict:
+    answer = httpx.post(
+        f"{gateway.url}/api/v1/predictions", files={"file": ("s.png", png_bytes(size))}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def metric(gateway: RunningServer, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    total = 0.0
+    for line in httpx.get(f"{gateway.url}/metrics", timeout=10).text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        series, value = line.rsplit(" ", 1)
+        if all(f'{key}="{want}"' in series for key, want in labels.items()):
+            total += float(value)
+    return total
+
+
+def test_a_challenger_that_agrees_is_compared_on_every_answer_and_never_answers(shadow_stack):
+    gateway = shadow_gateway(shadow_stack)
+    assert model_info(gateway)["shadow"] is None  # no challenger yet: nothing mirrored
+    shadow_stack.challenge("2")
+    eventually(lambda: shadow_of(gateway, "2"), "the gateway mirroring to version 2")
+
+    answers = [predict(gateway, size) for size in (48, 64, 80, 96, 112)]
+    assert {answer["model"]["version"] for answer in answers} == {"1"}  # never the challenger
+    shadow = eventually(
+        lambda: (s := shadow_of(gateway, "2")) and s["mirrored"] == 5 and s, "5 pairs compared"
+    )
+    labels = [answer["label"] for answer in answers]
+    assert shadow["agreed"] == 5 and shadow["agreement"] == 1.0
+    assert shadow["dropped"] == 0 and shadow["failed"] == 0 and shadow["fraction"] == 1.0
+    assert shadow["confusion"] == {label: {label: labels.count(label)} for label in set(labels)}
+    assert shadow["distribution"] == {"unavailable": {"unavailable": 5}}  # no guard in either
+    assert metric(gateway, "gateway_shadow_pairs_total", challenger_version="2") == 5
+    assert metric(gateway, "gateway_shadow_agreed_total", challenger_version="2") == 5
+    for role in ("champion", "challenger"):
+        assert metric(gateway, "gateway_shadow_inference_duration_seconds_count", role=role) == 5
+
+
+def test_a_challenger_with_rotated_classes_shows_in_the_matrix(shadow_stack):
+    shadow_stack.challenge("2", ROTATED)
+    gateway = shadow_gateway(shadow_stack)
+    eventually(lambda: shadow_of(gateway, "2"), "the gateway mirroring to version 2")
+    labels = [predict(gateway, size)["label"] for size in (48, 64, 80, 96)]
+    shadow = eventually(
+        lambda: (s := shadow_of(gateway, "2")) and s["mirrored"] == 4 and s, "4 pairs compared"
+    )
+    assert shadow["agreed"] == 0 and shadow["agreement"] == 0.0
+    rotated = dict(zip(CLASSES, ROTATED, strict=True))
+    expected = {label: {rotated[label]: labels.count(label)} for label in set(labels)}
+    assert shadow["confusion"] == expected
+    for label in set(labels):
+        pairs = metric(
+            gateway,
+            "gateway_shadow_pairs_total",
+            champion_version="1",
+            challenger_version="2",
+            champion_label=label,
+            challenger_label=rotated[label],
+        )
+        assert pairs == labels.count(label)
+
+
+def test_answers_never_fail_while_the_challenger_comes_moves_and_goes(shadow_stack):
+    gateway = shadow_gateway(shadow_stack)
+    stop = threading.Event()
+    statuses: list[int] = []
+
+    def stream() -> None:
+        with httpx.Client(base_url=gateway.url, timeout=30) as client:
+            while not stop.is_set():
+                answer = client.post("/api/v1/predictions", files={"file": ("s.png", png_bytes())})
+                statuses.append(answer.status_code)
+
+    with ThreadPoolExecutor(2) as pool:
+        streams = [pool.submit(stream) for _ in range(2)]
+        try:
+            shadow_stack.challenge("2")
+            eventually(lambda: shadow_of(gateway, "2"), "mirroring to version 2")
+            eventually(lambda: shadow_of(gateway, "2")["mirrored"] >= 3, "pairs with 2")
+            shadow_stack.challenge("3", ROTATED)  # moved
+            eventually(lambda: shadow_of(gateway, "3"), "mirroring to version 3")
+            eventually(lambda: shadow_of(gateway, "3")["mirrored"] >= 3, "pairs with 3")
+            shadow_stack.withdraw()
+            eventually(lambda: model_info(gateway)["shadow"] is None, "mirroring stopped")
+            mirrored = metric(gateway, "gateway_shadow_pairs_total")
+            time.sleep(0.5)  # answers go on...
+        finally:
+            stop.set()
+            for each in streams:
+                each.result()
+    assert statuses and set(statuses) == {200}
+    # ...and none was mirrored once the challenger was gone (a pair in flight may still land).
+    assert metric(gateway, "gateway_shadow_pairs_total") <= mirrored + 2
+
+
+def test_a_failing_challenger_never_affects_an_answer(shadow_stack):
+    """Every mirrored call times out: the challenger's own circuit opens, the answers' stays
+    closed, and every answer is served."""
+    shadow_stack.challenge("2")
+    gateway = shadow_gateway(shadow_stack, shadow_timeout=0.0001, breaker_failure_threshold=2)
+    eventually(lambda: shadow_of(gateway, "2"), "the gateway mirroring to version 2")
+    answers = [predict(gateway) for _ in range(8)]
+    assert {answer["model"]["version"] for answer in answers} == {"1"}
+    shadow = eventually(
+        lambda: (s := shadow_of(gateway, "2")) and s["failed"] + s["dropped"] == 8 and s,
+        "8 mirrored calls failed or dropped",
+    )
+    assert shadow["mirrored"] == 0 and shadow["failed"] >= 2
+    assert metric(gateway, "gateway_shadow_failed_total", reason="inference_timeout") >= 2
+    assert metric(gateway, "gateway_shadow_dropped_total", reason="circuit_open") >= 1
+    assert metric(gateway, "gateway_circuit_breaker_state", state="closed") == 1
+
+
+def test_no_mirroring_when_the_fraction_is_zero(shadow_stack):
+    shadow_stack.challenge("2")
+    gateway = shadow_gateway(shadow_stack, shadow_fraction=0)
+    predict(gateway)
+    assert model_info(gateway)["shadow"] is None
+    assert metric(gateway, "gateway_shadow_pairs_total") == 0
+
+
+def offers(mirror: ShadowMirror, count: int) -> None:
+    """``count`` answered predictions offered, as the predictor offers them (the image itself
+    is only read by a worker, and none runs here)."""
+    champion = ChampionAnswer("1", "glioma", 0.9, DistributionCheck(in_distribution=None), 0.01)
+    for _ in range(count):
+        mirror.offer(None, champion, "request")  # type: ignore[arg-type]
+
+
+def with_mirror(url: str, check: Callable[[ShadowMirror, GatewayMetrics], None], **options):
+    """Run ``check`` on a mirror that knows inference's challenger and runs no worker."""
+
+    async def run() -> None:
+        client = InferenceClient(url, MODEL_NAME)
+        metrics = GatewayMetrics()
+        values = {"fraction": 1.0, "queue_size": 3, "concurrency": 1, "refresh_seconds": 60}
+        mirror = ShadowMirror(client, metrics, **{**values, **options})
+        try:
+            deadline = time.monotonic() + 20
+            while mirror.challenger is None and time.monotonic() < deadline:
+                await mirror.refresh()
+                await asyncio.sleep(0.05)
+            check(mirror, metrics)
+        finally:
+            await client.aclose()
+
+    asyncio.run(run())
+
+
+def test_offers_beyond_the_queue_are_dropped_and_counted(shadow_stack):
+    """With no worker taking from it, the queue holds ``queue_size`` offers and drops the rest:
+    mirrored work waits in a bounded queue, never an unbounded one."""
+    shadow_stack.challenge("2")
+
+    def check(mirror: ShadowMirror, metrics: GatewayMetrics) -> None:
+        offers(mirror, 10)
+        sample = metrics.registry.get_sample_value
+        assert sample("gateway_shadow_dropped_total", {"reason": "queue_full"}) == 7
+        assert sample("gateway_shadow_queue_depth") == 3
+        assert mirror.report()["dropped"] == 7 and mirror.report()["mirrored"] == 0
+
+    with_mirror(shadow_stack.inference.url, check)
+
+
+def test_a_fraction_mirrors_that_share_of_the_offers(shadow_stack):
+    shadow_stack.challenge("2")
+    draws = iter([0.1, 0.6, 0.29, 0.3, 0.95])  # below 0.3 is mirrored
+
+    def check(mirror: ShadowMirror, metrics: GatewayMetrics) -> None:
+        offers(mirror, 5)
+        assert metrics.registry.get_sample_value("gateway_shadow_queue_depth") == 2
+
+    with_mirror(shadow_stack.inference.url, check, fraction=0.3, queue_size=10,
+                sample=lambda: next(draws))  # fmt: skip
