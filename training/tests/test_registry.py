@@ -178,3 +178,14 @@ def test_unreachable_champion_never_promotes_untested(registry, scorer, tmp_path
     decision = registry.decide(v2, second, scorer, parity_passed=True)
     assert decision.alias == CHALLENGER and "not promoted" in decision.reason
     assert registry.alias_version(PRODUCTION) == v1
+
+
+def test_with_a_shadow_gate_a_better_candidate_waits_in_shadow(registry, scorer, tmp_path):
+    v1, first = register(registry, tmp_path / "v1", CONFUSED)
+    assert registry.decide(v1, first, scorer, parity_passed=True).promoted  # no champion yet
+    v2, second = register(registry, tmp_path / "v2", PERFECT)
+    gate = "at least 500 predictions compared in shadow at agreement >= 0.9"
+    decision = registry.decide(v2, second, scorer, parity_passed=True, hold_for_shadow=gate)
+    assert not decision.promoted and decision.candidate_macro_f1 > decision.champion_macro_f1
+    assert f"in shadow until {gate}" in decision.reason
+    assert registry.alias_version(CHALLENGER) == v2 and registry.alias_version(PRODUCTION) == v1

@@ -33,7 +33,10 @@ def _parser() -> argparse.ArgumentParser:
     rollback.add_argument("--to", required=True, dest="version")
     for command in (promote, rollback):
         command.add_argument(
-            "--force", action="store_true", help="serve it even if its export failed parity"
+            "--force",
+            action="store_true",
+            help="serve it even if its export failed parity or its shadow evidence falls short "
+            "(what was overridden is tagged on the version)",
         )
 
     external = commands.add_parser(
@@ -72,7 +75,18 @@ def _parser() -> argparse.ArgumentParser:
     reference.add_argument(
         "--no-appearance", action="store_true", help="skip the appearance network (no TF)"
     )
-    commands.add_parser("status", help="show the production and challenger versions")
+    status = commands.add_parser(
+        "status", help="show the production and challenger versions, and the shadow evidence"
+    )
+    for command in (promote, status):
+        command.add_argument(
+            "--evidence-url", help="where the shadow figures are read (params: shadow_evidence_url)"
+        )
+        command.add_argument(
+            "--evidence-kind",
+            choices=("gateway", "prometheus"),
+            help="what answers there (register.shadow_evidence_kind)",
+        )
     return parser
 
 
@@ -116,20 +130,81 @@ def _dispatch(args: argparse.Namespace, params) -> int:
         return _reference(args, params)
     registry = _registry(args.model, params)
     if args.command == "promote":
-        decision = registry.set_production(args.version, args.reason, force=args.force)
+        decision = _promote(registry, args, params)
     elif args.command == "rollback":
         reason = f"rollback to version {args.version}"
         decision = registry.set_production(args.version, reason, force=args.force)
     elif args.command == "register-external":
         decision = _register_external(registry, args, params)
     else:
-        from .registry import CHALLENGER, PRODUCTION
-
-        status = {alias: registry.alias_version(alias) for alias in (PRODUCTION, CHALLENGER)}
-        sys.stdout.write(json.dumps({"model": registry.model_name, **status}) + "\n")
+        sys.stdout.write(json.dumps(_status(registry, args, params)) + "\n")
         return 0
     sys.stdout.write(json.dumps(decision.to_dict()) + "\n")
     return 0
+
+
+def _evidence_source(args, params) -> tuple[str, str | None]:
+    settings = params.registration
+    return (args.evidence_kind or settings.shadow_evidence_kind,
+            args.evidence_url or settings.shadow_evidence_url)  # fmt: skip
+
+
+def _promote(registry, args, params):
+    """Move production to ``args.version``; with the shadow gate on, only on enough evidence
+    from its time in shadow (or with --force, which is tagged)."""
+    from .registry import RegistryError
+    from .shadow_evidence import EvidenceUnavailable, ShadowGate, read_evidence
+
+    settings = params.registration
+    gate = ShadowGate(settings.shadow_min_requests, settings.shadow_min_agreement)
+    notes: dict[str, str] = {}
+    if gate.enabled:
+        kind, url = _evidence_source(args, params)
+        if url is None:
+            shortfall = "no shadow evidence source is set (register.shadow_evidence_url)"
+        else:
+            try:
+                evidence = read_evidence(kind, url, args.version)
+            except EvidenceUnavailable as exc:
+                if not args.force:
+                    raise
+                shortfall = str(exc)
+            else:
+                notes.update(evidence.tags())
+                shortfall = gate.shortfall(evidence)
+        if shortfall is not None:
+            if not args.force:
+                raise RegistryError(
+                    f"version {args.version} not promoted: {shortfall}; the gate asks for "
+                    f"{gate.describe()}. Leave it in shadow longer, or promote with --force "
+                    "(tagged on the version)"
+                )
+            notes["promotion.forced"] = "true"
+            notes["promotion.forced_over"] = shortfall
+    return registry.set_production(args.version, args.reason, force=args.force, notes=notes)
+
+
+def _status(registry, args, params) -> dict[str, object]:
+    """Both aliases, and the challenger's shadow evidence when a source is set."""
+    from .registry import CHALLENGER, PRODUCTION
+    from .shadow_evidence import EvidenceUnavailable, ShadowGate, read_evidence
+
+    status: dict[str, object] = {"model": registry.model_name}
+    status.update({alias: registry.alias_version(alias) for alias in (PRODUCTION, CHALLENGER)})
+    kind, url = _evidence_source(args, params)
+    challenger = status[CHALLENGER]
+    if url is not None and challenger is not None:
+        settings = params.registration
+        gate = ShadowGate(settings.shadow_min_requests, settings.shadow_min_agreement)
+        try:
+            evidence = read_evidence(kind, url, str(challenger))
+        except EvidenceUnavailable as exc:
+            status["shadow"] = {"error": str(exc)}
+        else:
+            shortfall = gate.shortfall(evidence) if gate.enabled else None
+            status["shadow"] = {**evidence.to_dict(), "gate": gate.describe() if gate.enabled
+                                else None, "shortfall": shortfall}  # fmt: skip
+    return status
 
 
 def _reference(args, params) -> int:

@@ -80,6 +80,12 @@ class OodParams(_Section):
 class RegisterParams(_Section):
     promote: Literal["auto", "never"] = "auto"
     min_improvement: float = 0.0
+    # The shadow gate (shadow_evidence.py): `production` moves to a challenger only after this
+    # many predictions compared in shadow at this agreement; both 0: no gate.
+    shadow_min_requests: int = Field(0, ge=0)
+    shadow_min_agreement: float = Field(0.0, ge=0.0, le=1.0)
+    shadow_evidence_kind: Literal["gateway", "prometheus"] = "gateway"
+    shadow_evidence_url: str | None = None
 
 
 class Params(_Section):

@@ -12,7 +12,7 @@ import json
 import logging
 import tempfile
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from brainscan_manifest import MANIFEST_FILE, Manifest
@@ -47,6 +47,8 @@ class Decision:
     candidate_macro_f1: float | None = None
     champion_version: str | None = None
     champion_macro_f1: float | None = None
+    notes: dict[str, str] = field(default_factory=dict)
+    """More version tags: the shadow evidence weighed, and what a --force overrode."""
 
     @property
     def promoted(self) -> bool:
@@ -59,6 +61,10 @@ class Decision:
             "promotion.candidate_macro_f1": _fmt(self.candidate_macro_f1),
             "promotion.champion_version": self.champion_version or "",
             "promotion.champion_macro_f1": _fmt(self.champion_macro_f1),
+            # Always set, so an earlier forced promotion's tags never outlive it.
+            "promotion.forced": "false",
+            "promotion.forced_over": "",
+            **self.notes,
         }
 
     def to_dict(self) -> dict[str, object]:
@@ -140,8 +146,11 @@ class Registry:
         scorer: Scorer,
         parity_passed: bool,
         min_improvement: float = 0.0,
+        hold_for_shadow: str | None = None,
     ) -> Decision:
-        """Apply the promotion gate to a registered candidate and record the outcome."""
+        """Apply the promotion gate to a registered candidate and record the outcome. With
+        ``hold_for_shadow`` (the shadow gate, in words), a candidate that beats a production
+        version stays challenger, to be promoted on its shadow evidence."""
         if not parity_passed:
             return self._apply(
                 Decision(version, CHALLENGER, "ONNX export failed the Keras parity check")
@@ -173,9 +182,12 @@ class Registry:
                 f"macro F1 {candidate_f1:.4f} >= production v{champion} {champion_f1:.4f}"
                 f" (+{min_improvement:g}) on the current test split"
             )
-            return self._apply(
-                Decision(version, PRODUCTION, reason, candidate_f1, champion, champion_f1)
-            )
+            alias = PRODUCTION
+            if hold_for_shadow:
+                alias = CHALLENGER
+                reason += f"; in shadow until {hold_for_shadow}, then `brainscan-train promote`"
+            decision = Decision(version, alias, reason, candidate_f1, champion, champion_f1)
+            return self._apply(decision)
         reason = (
             f"macro F1 {candidate_f1:.4f} < production v{champion} {champion_f1:.4f}"
             f" (+{min_improvement:g}) on the current test split"
@@ -187,23 +199,34 @@ class Registry:
     def mark_challenger(self, version: str, reason: str) -> Decision:
         return self._apply(Decision(version, CHALLENGER, reason))
 
-    def set_production(self, version: str, reason: str, force: bool = False) -> Decision:
+    def set_production(
+        self, version: str, reason: str, force: bool = False, notes: dict[str, str] | None = None
+    ) -> Decision:
         """Move `production` to an existing version (manual promotion or rollback) after checks.
 
-        A version whose export failed the parity check is refused unless forced.
+        A version whose export failed the parity check is refused unless forced; what a force
+        overrode is tagged (``promotion.forced_over``), with the caller's ``notes``.
         """
+        notes = dict(notes or {})
         tags = self._version(version).tags
-        if tags.get("parity.passed") == "false" and not force:
-            raise RegistryError(
-                f"version {version} failed the ONNX parity check; use --force to serve it anyway"
-            )
+        if tags.get("parity.passed") == "false":
+            if not force:
+                raise RegistryError(
+                    f"version {version} failed the ONNX parity check; use --force to serve it "
+                    "anyway"
+                )
+            overridden = [notes.get("promotion.forced_over"), "the ONNX parity check failed"]
+            notes["promotion.forced"] = "true"
+            notes["promotion.forced_over"] = "; ".join(filter(None, overridden))
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 self.download_package(version, Path(tmp))
             except PackageError as exc:
                 raise RegistryError(f"version {version} fails the package checks: {exc}") from exc
         previous = self.alias_version(PRODUCTION)
-        return self._apply(Decision(version, PRODUCTION, reason, champion_version=previous))
+        return self._apply(
+            Decision(version, PRODUCTION, reason, champion_version=previous, notes=notes)
+        )
 
     def _apply(self, decision: Decision) -> Decision:
         self.client.set_registered_model_alias(self.model_name, decision.alias, decision.version)

@@ -307,6 +307,15 @@ def _log_signature(params: Params) -> None:
     )
 
 
+def _shadow_gate(params: Params) -> str | None:
+    """The shadow gate in words, when params set one (the candidate then waits in shadow)."""
+    from .shadow_evidence import ShadowGate
+
+    settings = params.registration
+    gate = ShadowGate(settings.shadow_min_requests, settings.shadow_min_agreement)
+    return gate.describe() if gate.enabled else None
+
+
 def register(params: Params) -> None:
     import mlflow
     from brainscan_manifest.verify import load_package
@@ -336,6 +345,7 @@ def register(params: Params) -> None:
                 scorer,
                 parity_passed=bool(parity["passed"]),
                 min_improvement=params.registration.min_improvement,
+                hold_for_shadow=_shadow_gate(params),
             )
         mlflow.set_tags({"registered_version": version, "promotion": decision.alias})
     write_decision(decision, paths.REGISTRATION_FILE, model_name=params.model.name)
