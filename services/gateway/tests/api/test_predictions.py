@@ -177,12 +177,9 @@ def test_too_small(http):
     assert_error(upload(http, small), 422, "image_too_small")
 
 
-def test_dicom_without_pixels_and_multi_frame(http):
+def test_dicom_without_pixels(http):
     error = assert_error(upload(http, to_bytes(mr_dataset(None))), 422, "dicom_no_pixel_data")
     assert PATIENT_NAME not in error["message"]
-    frames = to_bytes(mr_dataset(np.stack([mr_slice(64)] * 4)))
-    error = assert_error(upload(http, frames), 422, "dicom_multi_frame")
-    assert "single-frame" in error["message"]
 
 
 def test_bad_query_parameter_is_422_in_our_shape(http):
