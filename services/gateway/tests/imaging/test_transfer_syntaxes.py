@@ -170,7 +170,8 @@ def test_jpeg_extended_12_bit_is_close_to_the_original():
 
 @pytest.mark.parametrize("name", ["JPGExtended.dcm", "JPEG-lossy.dcm"])
 def test_pydicom_12_bit_jpeg_extended_files_give_pydicoms_reference_values(name):
-    # The values pydicom's own test suite expects of this file (decoded there by libjpeg).
+    # The values pydicom's own reference data expects of JPGExtended.dcm (decoded there by
+    # libjpeg); JPEG-lossy.dcm is the same image with a malformed scan header, which GDCM reads.
     values = stored(pydicom_file(name))
     assert values[420, 140] == 244 and values[230, 120] == 95
     assert decode_upload(pydicom_file(name), LIMITS).image.size == (256, 1024)
