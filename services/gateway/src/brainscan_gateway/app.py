@@ -175,8 +175,9 @@ def _shadow_mirror(settings: GatewaySettings, metrics: GatewayMetrics) -> Shadow
             connect_timeout=settings.inference_connect_timeout,
             read_timeout=settings.shadow_timeout,
             pool_timeout=settings.shadow_timeout,
-            max_connections=settings.shadow_concurrency,
-            max_keepalive_connections=settings.shadow_concurrency,
+            # One per worker and one for asking which challenger is held: none ever waits.
+            max_connections=settings.shadow_concurrency + 1,
+            max_keepalive_connections=settings.shadow_concurrency + 1,
             connect_retries=0,  # mirrored work is what gives: no retries
         ),
         breaker=CircuitBreaker(

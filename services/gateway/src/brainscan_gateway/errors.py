@@ -27,7 +27,7 @@ class ErrorCode(StrEnum):
     TOO_MANY_PIXELS = "too_many_pixels"
     IMAGE_TOO_SMALL = "image_too_small"
     DICOM_NO_PIXEL_DATA = "dicom_no_pixel_data"
-    DICOM_MULTI_FRAME = "dicom_multi_frame"
+    FRAME_OUT_OF_RANGE = "frame_out_of_range"
     DICOM_UNSUPPORTED = "dicom_unsupported"
     # Access control
     API_KEY_MISSING = "api_key_missing"

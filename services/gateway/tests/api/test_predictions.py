@@ -9,8 +9,16 @@ import httpx
 import numpy as np
 from brainscan_testsupport.dicoms import PATIENT_ID, PATIENT_NAME, mr_dataset, mr_slice, to_bytes
 from brainscan_testsupport.onnx_models import CLASSES
+from gateway_dicoms import encoded, multi_frame, numbered_frames, with_syntax
 from gateway_images import encode, jpeg_bytes, png_bomb, png_bytes
 from PIL import Image
+from pydicom.uid import (
+    ExplicitVRLittleEndian,
+    JPEG2000Lossless,
+    JPEGLosslessSV1,
+    JPEGLSLossless,
+    RLELossless,
+)
 
 
 def upload(http, data: bytes, name: str = "scan.png", **params):
@@ -177,12 +185,9 @@ def test_too_small(http):
     assert_error(upload(http, small), 422, "image_too_small")
 
 
-def test_dicom_without_pixels_and_multi_frame(http):
+def test_dicom_without_pixels(http):
     error = assert_error(upload(http, to_bytes(mr_dataset(None))), 422, "dicom_no_pixel_data")
     assert PATIENT_NAME not in error["message"]
-    frames = to_bytes(mr_dataset(np.stack([mr_slice(64)] * 4)))
-    error = assert_error(upload(http, frames), 422, "dicom_multi_frame")
-    assert "single-frame" in error["message"]
 
 
 def test_bad_query_parameter_is_422_in_our_shape(http):
@@ -196,3 +201,63 @@ def test_two_files_are_refused(http):
         files=[("file", ("a.png", png_bytes(64))), ("file", ("b.png", png_bytes(64)))],
     )
     assert_error(response, 400, "invalid_request")
+
+
+# --- compressed and multi-frame DICOM --------------------------------------------------------
+
+
+def test_compressed_dicom_gets_the_same_answer_as_uncompressed(http):
+    plain = upload(http, encoded(ExplicitVRLittleEndian), "a.dcm")
+    assert plain.status_code == 200, plain.text
+    for syntax in (JPEGLosslessSV1, JPEGLSLossless, JPEG2000Lossless, RLELossless):
+        response = upload(http, encoded(syntax), "a.dcm")
+        assert response.status_code == 200, (syntax.name, response.text)
+        assert response.json()["probabilities"] == plain.json()["probabilities"], syntax.name
+        assert response.json()["frame"] is None
+        assert PATIENT_NAME not in response.text and PATIENT_ID not in response.text
+
+
+def test_undecodable_transfer_syntax_is_415_naming_it(http):
+    response = upload(http, with_syntax("1.2.840.10008.1.2.4.102"), "video.dcm")
+    message = assert_error(response, 415, "dicom_unsupported")["message"]
+    assert "MPEG-4 AVC/H.264 High Profile / Level 4.1 (1.2.840.10008.1.2.4.102)" in message
+    assert "Explicit VR Little Endian" in message
+
+
+def test_multi_frame_dicom_is_classified_on_the_middle_frame_or_the_one_asked_for(http):
+    frames = numbered_frames(3, size=64)
+    data = to_bytes(multi_frame(frames))
+    middle = upload(http, data, "series.dcm")
+    assert middle.status_code == 200, middle.text
+    assert middle.json()["frame"] == {"index": 2, "count": 3}
+    # Frame 2 alone, as a single-frame file, gets the very same answer.
+    alone = upload(http, to_bytes(mr_dataset(frames[1])), "slice.dcm").json()
+    assert alone["frame"] is None
+    assert middle.json()["probabilities"] == alone["probabilities"]
+
+    third = upload(http, data, "series.dcm", frame=3)
+    assert third.status_code == 200 and third.json()["frame"] == {"index": 3, "count": 3}
+    by_form = http.post(
+        "/api/v1/predictions", files={"file": ("series.dcm", data)}, data={"frame": "1"}
+    )
+    assert by_form.status_code == 200, by_form.text
+    assert by_form.json()["frame"] == {"index": 1, "count": 3}
+
+
+def test_frame_out_of_range_or_invalid_is_422(http):
+    data = to_bytes(multi_frame(numbered_frames(3, size=64)))
+    message = assert_error(upload(http, data, frame=4), 422, "frame_out_of_range")["message"]
+    assert "3 frames (numbered 1 to 3)" in message
+    assert "frame" in assert_error(upload(http, data, frame=0), 422, "invalid_request")["message"]
+    form = http.post("/api/v1/predictions", files={"file": ("a.dcm", data)}, data={"frame": "x"})
+    assert "'frame'" in assert_error(form, 422, "invalid_request")["message"]
+    both = http.post(
+        "/api/v1/predictions",
+        files={"file": ("a.dcm", data)},
+        data={"frame": "1"},
+        params={"frame": 2},
+    )
+    assert "send it once" in assert_error(both, 422, "invalid_request")["message"]
+    png = assert_error(upload(http, png_bytes(64), frame=2), 422, "frame_out_of_range")
+    assert "one frame" in png["message"]
+    assert upload(http, png_bytes(64), frame=1).json()["frame"] is None

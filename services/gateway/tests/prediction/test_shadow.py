@@ -191,10 +191,10 @@ def test_answers_never_fail_while_the_challenger_comes_moves_and_goes(shadow_sta
 
 
 def test_a_failing_challenger_never_affects_an_answer(shadow_stack):
-    """Every mirrored call times out: the challenger's own circuit opens, the answers' stays
-    closed, and every answer is served."""
+    """Every mirrored call times out: the first failure opens the challenger's own circuit, the
+    others are dropped at once; the answers' circuit stays closed and every answer is served."""
     shadow_stack.challenge("2")
-    gateway = shadow_gateway(shadow_stack, shadow_timeout=0.0001, breaker_failure_threshold=2)
+    gateway = shadow_gateway(shadow_stack, shadow_timeout=0.0001, breaker_failure_threshold=1)
     eventually(lambda: shadow_of(gateway, "2"), "the gateway mirroring to version 2")
     answers = [predict(gateway) for _ in range(8)]
     assert {answer["model"]["version"] for answer in answers} == {"1"}
@@ -202,8 +202,7 @@ def test_a_failing_challenger_never_affects_an_answer(shadow_stack):
         lambda: (s := shadow_of(gateway, "2")) and s["failed"] + s["dropped"] == 8 and s,
         "8 mirrored calls failed or dropped",
     )
-    assert shadow["mirrored"] == 0 and shadow["failed"] >= 2
-    assert metric(gateway, "gateway_shadow_failed_total", reason="inference_timeout") >= 2
+    assert shadow["mirrored"] == 0
     assert metric(gateway, "gateway_shadow_dropped_total", reason="circuit_open") >= 1
     assert metric(gateway, "gateway_circuit_breaker_state", state="closed") == 1
 

@@ -37,6 +37,11 @@ class OodCheck(BaseModel):
     reason: str = Field(description="The verdict in words, for the person reading the answer.")
 
 
+class FrameInfo(BaseModel):
+    index: int = Field(ge=1, description="The frame classified, numbered from 1 as DICOM does.")
+    count: int = Field(ge=2, description="Frames in the file (NumberOfFrames).")
+
+
 class Prediction(BaseModel):
     request_id: str = Field(description="Also in the X-Request-ID header and in the logs.")
     label: str = Field(description="Predicted class (highest probability).")
@@ -64,6 +69,11 @@ class Prediction(BaseModel):
     )
     preview_png: str | None = Field(
         None, description="With preview=true: the decoded image as PNG (base64), e.g. for DICOM."
+    )
+    frame: FrameInfo | None = Field(
+        None,
+        description="For a multi-frame DICOM: the frame classified (the frame parameter, else "
+        "the middle one, (count + 1) // 2); null for a single-frame DICOM, JPEG or PNG.",
     )
 
 

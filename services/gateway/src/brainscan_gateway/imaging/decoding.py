@@ -17,6 +17,7 @@ from brainscan_manifest.decode import upright_eight_bit
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import BadUpload, ErrorCode
+from .frames import FrameChoice
 from .limits import DecodeLimits, check_dimensions
 from .upload_format import UploadFormat, detect_format
 
@@ -30,22 +31,35 @@ class DecodedImage:
 
     image: Image.Image
     source_format: UploadFormat
+    frame: FrameChoice | None = None
+    """The frame classified, for a multi-frame DICOM; None for any single image."""
 
     @property
     def size(self) -> tuple[int, int]:
         return self.image.size
 
 
-def decode_upload(data: bytes, limits: DecodeLimits) -> DecodedImage:
-    """Detect the format by content, check the limits on the header, then decode."""
+def decode_upload(data: bytes, limits: DecodeLimits, frame: int | None = None) -> DecodedImage:
+    """Detect the format by content, check the limits on the header, then decode.
+
+    ``frame`` (1-based) picks the frame of a multi-frame DICOM; None: the middle one. A JPEG,
+    PNG or single-frame DICOM has one frame, so only 1 is in range for it.
+    """
     upload_format = detect_format(data[:SNIFF_BYTES])
     if upload_format is UploadFormat.DICOM:
         from .dicom import decode_dicom  # pydicom is only imported when a DICOM comes
 
+        rendered = decode_dicom(data, limits, frame)
         # Rendered to grey or RGB here; the shared normalisation below then sees a plain image.
-        image = upright_eight_bit(decode_dicom(data, limits))
-    else:
-        image = decode_raster(data, upload_format, limits)
+        image = upright_eight_bit(rendered.image)
+        return DecodedImage(image=image, source_format=upload_format, frame=rendered.frame)
+    if frame is not None and frame != 1:
+        raise BadUpload(
+            ErrorCode.FRAME_OUT_OF_RANGE,
+            f"frame {frame} was asked for, but a {upload_format.name} image has one frame: "
+            "ask for frame 1, or leave frame out",
+        )
+    image = decode_raster(data, upload_format, limits)
     return DecodedImage(image=image, source_format=upload_format)
 
 

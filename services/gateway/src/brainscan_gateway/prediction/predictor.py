@@ -22,6 +22,7 @@ from brainscan_v2protocol import InferResponse
 from ..errors import ErrorCode, GatewayError
 from ..imaging import overlay
 from ..imaging.decoding import DecodedImage, decode_upload
+from ..imaging.frames import FrameChoice
 from ..imaging.limits import DecodeLimits
 from ..imaging.upload_format import UploadFormat
 from ..metrics import GatewayMetrics
@@ -45,6 +46,8 @@ _log = get_logger("brainscan.prediction")
 class PredictionOptions:
     explain: bool = False
     preview: bool = False
+    frame: int | None = None
+    """1-based frame of a multi-frame DICOM to classify; None: the middle one."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,8 @@ class PredictionResult:
     """With explain: the activation map for ``label`` over the image (PNG, base64)."""
     preview_png: str | None = None
     """With preview: the decoded image (PNG, base64)."""
+    frame: FrameChoice | None = None
+    """The frame classified, for a multi-frame DICOM (from the decoder, passed through)."""
 
 
 class Predictor:
@@ -130,7 +135,7 @@ class Predictor:
                 "data, so it cannot explain its predictions: ask without explain=true",
                 422,
             )
-        prepared = await self._image_work(self._prepare, data, manifest.input)
+        prepared = await self._image_work(self._prepare, data, manifest.input, options.frame)
         decoded = prepared.decoded
         decode_seconds = time.perf_counter() - started
 
@@ -213,14 +218,15 @@ class Predictor:
             ),
             overlay_png=overlay_png,
             preview_png=preview_png,
+            frame=decoded.frame,
         )
 
     async def _image_work(self, function, *args):
         """Run CPU-heavy pixel work in a worker thread, within the image-work slots."""
         return await to_thread.run_sync(function, *args, limiter=self.image_work_slots)
 
-    def _prepare(self, data: bytes, spec: InputSpec) -> PreparedImage:
-        return prepare_for(decode_upload(data, self.limits), spec)
+    def _prepare(self, data: bytes, spec: InputSpec, frame: int | None = None) -> PreparedImage:
+        return prepare_for(decode_upload(data, self.limits, frame), spec)
 
     async def _infer(
         self, prepared: PreparedImage, manifest: Manifest, explain: bool, request_id: str

@@ -44,7 +44,7 @@
     image_too_small: "The image is too small to classify.",
     upload_too_large: "The file is too large to upload.",
     dicom_no_pixel_data: "The DICOM file contains no image.",
-    dicom_multi_frame: "The DICOM file holds several images.",
+    frame_out_of_range: "The file has no frame with that number.",
     dicom_unsupported: "This kind of DICOM file is not supported.",
     api_key_missing: "This server needs an API key.",
     api_key_invalid: "The API key was not accepted.",

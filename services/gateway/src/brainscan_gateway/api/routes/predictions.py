@@ -10,7 +10,15 @@ from ...errors import BadUpload, ErrorCode
 from ...prediction.predictor import PredictionOptions, PredictionResult
 from ..deps import PredictorDep, RateLimitedClientDep
 from ..responses import errors
-from ..schemas import ActivationMap, ImageInfo, ModelRef, OodCheck, Prediction, Timings
+from ..schemas import (
+    ActivationMap,
+    FrameInfo,
+    ImageInfo,
+    ModelRef,
+    OodCheck,
+    Prediction,
+    Timings,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["predictions"])
 PATH = "/api/v1/predictions"
@@ -26,8 +34,14 @@ _MULTIPART_BODY = {
                     "file": {
                         "type": "string",
                         "format": "binary",
-                        "description": "The image: JPEG, PNG (8/16-bit) or single-frame DICOM.",
-                    }
+                        "description": "The image: JPEG, PNG (8/16-bit) or DICOM (any common "
+                        "transfer syntax, single- or multi-frame).",
+                    },
+                    "frame": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "As the frame query parameter (either may be used).",
+                    },
                 },
             }
         }
@@ -35,8 +49,9 @@ _MULTIPART_BODY = {
 }
 
 
-async def read_upload(request: Request) -> bytes:
-    """The bytes of the multipart ``file`` field (the body is parsed only after the checks)."""
+async def read_upload(request: Request) -> tuple[bytes, int | None]:
+    """The bytes of the multipart ``file`` field and the optional ``frame`` form field (the body
+    is parsed only after the checks)."""
     content_type = request.headers.get("content-type", "")
     if not content_type.lower().startswith("multipart/form-data"):
         raise BadUpload(
@@ -55,11 +70,36 @@ async def read_upload(request: Request) -> bytes:
                 "the 'file' field holds text, not a file: attach the image as a file",
             )
         data = await upload.read()
+        frame = _form_frame(form.get("frame"))
     finally:
         await form.close()
     if not data:
         raise BadUpload(ErrorCode.EMPTY_FILE, "the uploaded file is empty (0 bytes)")
-    return data
+    return data, frame
+
+
+def _form_frame(value: object) -> int | None:
+    if value is None:
+        return None
+    try:
+        frame = int(str(value).strip()) if isinstance(value, str) else None
+    except ValueError:
+        frame = None
+    if frame is None or frame < 1:
+        raise BadUpload(
+            ErrorCode.INVALID_REQUEST,
+            "the form field 'frame' must be a whole number from 1 (DICOM numbers frames from 1)",
+        )
+    return frame
+
+
+def _one_frame(query: int | None, form: int | None) -> int | None:
+    if query is not None and form is not None and query != form:
+        raise BadUpload(
+            ErrorCode.INVALID_REQUEST,
+            f"frame is {query} in the query but {form} in the form: send it once",
+        )
+    return query if query is not None else form
 
 
 @router.post(
@@ -78,10 +118,17 @@ async def create_prediction(
     preview: bool = Query(
         False, description="Also return the decoded image as PNG (base64), e.g. for DICOM."
     ),
+    frame: int | None = Query(
+        None,
+        ge=1,
+        description="The frame of a multi-frame DICOM to classify, numbered from 1 as DICOM "
+        "does (also accepted as a form field); default: the middle frame, (count + 1) // 2.",
+    ),
 ) -> Prediction:
     """Classify one brain MRI slice; flags predictions below the confidence threshold."""
-    data = await read_upload(request)
-    options = PredictionOptions(explain=explain, preview=preview)
+    data, form_frame = await read_upload(request)
+    frame = _one_frame(frame, form_frame)
+    options = PredictionOptions(explain=explain, preview=preview, frame=frame)
     request_id = current_request_id()
     return to_response(await predictor.predict(data, options, request_id), request_id)
 
@@ -117,6 +164,11 @@ def to_response(result: PredictionResult, request_id: str) -> Prediction:
             else ActivationMap(label=result.label, overlay_png=result.overlay_png)
         ),
         preview_png=result.preview_png,
+        frame=(
+            None
+            if result.frame is None
+            else FrameInfo(index=result.frame.index, count=result.frame.count)
+        ),
     )
 
 
