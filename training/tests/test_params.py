@@ -62,3 +62,20 @@ def test_directory_source_needs_a_path(tmp_path):
 def test_misspelt_key_is_rejected(tmp_path):
     with pytest.raises(ValidationError, match="alpah"):
         load_params(write(tmp_path, **{"model.alpah": 0.5}))
+
+
+@pytest.mark.parametrize("weights", ["none", "imagenet", "weights/backbone.weights.h5"])
+def test_model_weights_accept_none_imagenet_or_a_weights_file(tmp_path, weights):
+    # The file need not exist to load params: train checks it (test_weights.py).
+    assert load_params(write(tmp_path, **{"model.weights": weights})).model.weights == weights
+
+
+def test_model_weights_that_are_not_a_weights_file_are_named(tmp_path):
+    with pytest.raises(ValidationError, match=r"a path to a \.h5 weights file .*'imagenet1k'"):
+        load_params(write(tmp_path, **{"model.weights": "imagenet1k"}))
+
+
+def test_imagenet_weights_need_an_alpha_keras_has_them_for(tmp_path):
+    path = write(tmp_path, **{"model.weights": "imagenet", "model.alpha": 0.3})
+    with pytest.raises(ValidationError, match=r"no ImageNet weights exist for alpha 0\.3"):
+        load_params(path)

@@ -9,6 +9,8 @@ import yaml
 from brainscan_manifest import InputSpec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .weights import IMAGENET_ALPHAS, WEIGHTS_SUFFIXES
+
 DEFAULT_PARAMS = Path("params.yaml")
 
 
@@ -38,9 +40,26 @@ class ModelParams(_Section):
     alpha: float = Field(0.35, gt=0.0)
     input_size: int = Field(128, ge=32)
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
-    weights: Literal["none", "imagenet"] = "none"
+    # none (from scratch), imagenet (Keras' cached file) or a path to a local .h5 weights file;
+    # brainscan_training.weights checks the file exists before training (nothing downloads).
+    weights: str = "none"
     resize_filter: Literal["nearest", "bilinear", "bicubic", "lanczos"] = "bilinear"
     default_threshold: float = Field(0.6, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _weights_are_known(self) -> ModelParams:
+        if self.weights in ("none", "imagenet"):
+            if self.weights == "imagenet" and self.alpha not in IMAGENET_ALPHAS:
+                raise ValueError(
+                    f"model.weights is imagenet but no ImageNet weights exist for alpha "
+                    f"{self.alpha} (Keras has them for {', '.join(map(str, IMAGENET_ALPHAS))})"
+                )
+        elif not self.weights.endswith(WEIGHTS_SUFFIXES):
+            raise ValueError(
+                f"model.weights must be none, imagenet or a path to a .h5 weights file "
+                f"(as Keras saves them, e.g. backbone.weights.h5); got {self.weights!r}"
+            )
+        return self
 
 
 class ProfileParams(_Section):
