@@ -18,9 +18,14 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+# dvc.yaml's data stage depends on the folder `data.source_dir` names, so DVC hashes its content.
+# With the synthetic source that folder is the generator's code (what the images come from).
+SYNTHETIC_SOURCE_DIR = "libs/synthetic-mri/src/brainscan_synthetic_mri"
+
+
 class DataParams(_Section):
     source: Literal["synthetic", "directory"] = "synthetic"
-    source_dir: str = ""
+    source_dir: str = SYNTHETIC_SOURCE_DIR
     image_size: int = Field(256, ge=32)
     val_fraction: float = Field(0.15, gt=0.0, lt=0.9)
     # drop: keep one copy of each duplicate group (rules in docs/data.md); fail: stop on any.
@@ -30,8 +35,22 @@ class DataParams(_Section):
 
     @model_validator(mode="after")
     def _directory_needs_path(self) -> DataParams:
-        if self.source == "directory" and not self.source_dir:
-            raise ValueError("data.source is 'directory' but data.source_dir is empty")
+        if not self.source_dir:
+            raise ValueError(
+                "data.source_dir is empty: it names the data set's folder (source: directory) or "
+                f"{SYNTHETIC_SOURCE_DIR} (source: synthetic); DVC hashes it"
+            )
+        if self.source == "directory" and self.source_dir == SYNTHETIC_SOURCE_DIR:
+            raise ValueError(
+                "data.source is 'directory' but data.source_dir still names the synthetic "
+                "generator: point it at the folder holding Training/ and Testing/"
+            )
+        if self.source_dir.startswith("~"):
+            # DVC reads the path as written: it would look for a folder named "~".
+            raise ValueError(
+                f"data.source_dir {self.source_dir!r}: write the path out (absolute or relative "
+                "to the repository root); DVC does not expand ~"
+            )
         return self
 
 

@@ -30,7 +30,7 @@ def data(params: Params) -> None:
     if paths.RAW_DIR.exists():
         shutil.rmtree(paths.RAW_DIR)
     if params.data.source == "directory":
-        source = Path(params.data.source_dir).expanduser()
+        source = Path(params.data.source_dir)
         if not source.is_dir():
             raise FileNotFoundError(f"data.source_dir {source} is not a directory")
         shutil.copytree(source, paths.RAW_DIR)
