@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 from brainscan_testsupport.pipeline import tiny_params
-from brainscan_training.params import input_spec, load_params
+from brainscan_training.params import SYNTHETIC_SOURCE_DIR, input_spec, load_params
 from pydantic import ValidationError
 
 PARAMS = Path(__file__).resolve().parents[2] / "params.yaml"
@@ -55,10 +55,40 @@ def test_unknown_profile_is_named(tmp_path):
 
 
 def test_directory_source_needs_a_path(tmp_path):
-    with pytest.raises(ValidationError, match=r"data\.source_dir is empty"):
+    with pytest.raises(ValidationError, match=r"data\.source_dir still names the synthetic"):
         load_params(write(tmp_path, **{"data.source": "directory"}))
+    with pytest.raises(ValidationError, match=r"data\.source_dir is empty"):
+        load_params(write(tmp_path, **{"data.source": "directory", "data.source_dir": ""}))
+
+
+def test_synthetic_source_dir_is_the_generator_dvc_hashes():
+    assert load_params(PARAMS).data.source_dir == SYNTHETIC_SOURCE_DIR
+    assert (PARAMS.parent / SYNTHETIC_SOURCE_DIR / "synthetic.py").is_file()
+
+
+def test_source_dir_with_a_tilde_is_refused_as_dvc_would_not_expand_it(tmp_path):
+    changes = {"data.source": "directory", "data.source_dir": "~/kaggle"}
+    with pytest.raises(ValidationError, match="DVC does not expand ~"):
+        load_params(write(tmp_path, **changes))
 
 
 def test_misspelt_key_is_rejected(tmp_path):
     with pytest.raises(ValidationError, match="alpah"):
         load_params(write(tmp_path, **{"model.alpah": 0.5}))
+
+
+@pytest.mark.parametrize("weights", ["none", "imagenet", "weights/backbone.weights.h5"])
+def test_model_weights_accept_none_imagenet_or_a_weights_file(tmp_path, weights):
+    # The file need not exist to load params: train checks it (test_weights.py).
+    assert load_params(write(tmp_path, **{"model.weights": weights})).model.weights == weights
+
+
+def test_model_weights_that_are_not_a_weights_file_are_named(tmp_path):
+    with pytest.raises(ValidationError, match=r"a path to a \.h5 weights file .*'imagenet1k'"):
+        load_params(write(tmp_path, **{"model.weights": "imagenet1k"}))
+
+
+def test_imagenet_weights_need_an_alpha_keras_has_them_for(tmp_path):
+    path = write(tmp_path, **{"model.weights": "imagenet", "model.alpha": 0.3})
+    with pytest.raises(ValidationError, match=r"no ImageNet weights exist for alpha 0\.3"):
+        load_params(path)

@@ -3,54 +3,25 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from brainscan_testsupport.pipeline import tiny_params
+from brainscan_testsupport.pipeline import dvc_project, pipeline_env, run, tiny_params
 
 REPO = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.slow
 
 
-def run(command: list[str], cwd: Path, env: dict[str, str]) -> str:
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    assert result.returncode == 0, (
-        f"{command} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    )
-    return result.stdout
-
-
 @pytest.fixture(scope="module")
 def project(tmp_path_factory, mlflow_server):
     """A git + DVC checkout of the pipeline with a tiny profile and its own DVC remote."""
-    root = tmp_path_factory.mktemp("project")
-    # .gitignore too: DVC refuses to run when it ignores a file DVC writes (dvc.lock).
-    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
-        shutil.copy(REPO / name, root / name)
-    shutil.copytree(REPO / ".dvc", root / ".dvc", ignore=shutil.ignore_patterns("tmp", "cache"))
-    for package in ("training/src", "libs/manifest/src", "libs/synthetic-mri/src"):
-        shutil.copytree(
-            REPO / package, root / package, ignore=shutil.ignore_patterns("__pycache__")
-        )
     params = tiny_params(yaml.safe_load((REPO / "params.yaml").read_text()))
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": mlflow_server.url,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "t@example.org",
-        "GIT_COMMITTER_NAME": "test", "GIT_COMMITTER_EMAIL": "t@example.org",
-    }  # fmt: skip
-    run(["git", "init", "-q"], root, env)
-    run(["dvc", "remote", "modify", "local", "url", str(root.parent / "remote")], root, env)
-    run(["git", "add", "-A"], root, env)
-    run(["git", "commit", "-qm", "pipeline"], root, env)
+    env = pipeline_env(MLFLOW_TRACKING_URI=mlflow_server.url)
+    root = tmp_path_factory.mktemp("project")
+    dvc_project(REPO, root, yaml.safe_dump(params, sort_keys=False), env)
     return root, env
 
 

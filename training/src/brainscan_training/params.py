@@ -9,6 +9,8 @@ import yaml
 from brainscan_manifest import InputSpec
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from .weights import IMAGENET_ALPHAS, WEIGHTS_SUFFIXES
+
 DEFAULT_PARAMS = Path("params.yaml")
 
 
@@ -16,9 +18,14 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+# dvc.yaml's data stage depends on the folder `data.source_dir` names, so DVC hashes its content.
+# With the synthetic source that folder is the generator's code (what the images come from).
+SYNTHETIC_SOURCE_DIR = "libs/synthetic-mri/src/brainscan_synthetic_mri"
+
+
 class DataParams(_Section):
     source: Literal["synthetic", "directory"] = "synthetic"
-    source_dir: str = ""
+    source_dir: str = SYNTHETIC_SOURCE_DIR
     image_size: int = Field(256, ge=32)
     val_fraction: float = Field(0.15, gt=0.0, lt=0.9)
     # drop: keep one copy of each duplicate group (rules in docs/data.md); fail: stop on any.
@@ -28,8 +35,22 @@ class DataParams(_Section):
 
     @model_validator(mode="after")
     def _directory_needs_path(self) -> DataParams:
-        if self.source == "directory" and not self.source_dir:
-            raise ValueError("data.source is 'directory' but data.source_dir is empty")
+        if not self.source_dir:
+            raise ValueError(
+                "data.source_dir is empty: it names the data set's folder (source: directory) or "
+                f"{SYNTHETIC_SOURCE_DIR} (source: synthetic); DVC hashes it"
+            )
+        if self.source == "directory" and self.source_dir == SYNTHETIC_SOURCE_DIR:
+            raise ValueError(
+                "data.source is 'directory' but data.source_dir still names the synthetic "
+                "generator: point it at the folder holding Training/ and Testing/"
+            )
+        if self.source_dir.startswith("~"):
+            # DVC reads the path as written: it would look for a folder named "~".
+            raise ValueError(
+                f"data.source_dir {self.source_dir!r}: write the path out (absolute or relative "
+                "to the repository root); DVC does not expand ~"
+            )
         return self
 
 
@@ -38,9 +59,26 @@ class ModelParams(_Section):
     alpha: float = Field(0.35, gt=0.0)
     input_size: int = Field(128, ge=32)
     dropout: float = Field(0.2, ge=0.0, lt=1.0)
-    weights: Literal["none", "imagenet"] = "none"
+    # none (from scratch), imagenet (Keras' cached file) or a path to a local .h5 weights file;
+    # brainscan_training.weights checks the file exists before training (nothing downloads).
+    weights: str = "none"
     resize_filter: Literal["nearest", "bilinear", "bicubic", "lanczos"] = "bilinear"
     default_threshold: float = Field(0.6, ge=0.0, le=1.0)
+
+    @model_validator(mode="after")
+    def _weights_are_known(self) -> ModelParams:
+        if self.weights in ("none", "imagenet"):
+            if self.weights == "imagenet" and self.alpha not in IMAGENET_ALPHAS:
+                raise ValueError(
+                    f"model.weights is imagenet but no ImageNet weights exist for alpha "
+                    f"{self.alpha} (Keras has them for {', '.join(map(str, IMAGENET_ALPHAS))})"
+                )
+        elif not self.weights.endswith(WEIGHTS_SUFFIXES):
+            raise ValueError(
+                f"model.weights must be none, imagenet or a path to a .h5 weights file "
+                f"(as Keras saves them, e.g. backbone.weights.h5); got {self.weights!r}"
+            )
+        return self
 
 
 class ProfileParams(_Section):

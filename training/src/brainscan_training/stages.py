@@ -30,7 +30,7 @@ def data(params: Params) -> None:
     if paths.RAW_DIR.exists():
         shutil.rmtree(paths.RAW_DIR)
     if params.data.source == "directory":
-        source = Path(params.data.source_dir).expanduser()
+        source = Path(params.data.source_dir)
         if not source.is_dir():
             raise FileNotFoundError(f"data.source_dir {source} is not a directory")
         shutil.copytree(source, paths.RAW_DIR)
@@ -86,7 +86,10 @@ def train(params: Params) -> None:
     from .data.prepare import report_metrics
     from .lineage import git_commit
     from .train import save_history, train_model
+    from .weights import backbone_weights
 
+    # Before the data is loaded and a run is opened: a missing weights file is a one-line error.
+    weights = backbone_weights(params.model.weights, params.model.alpha, params.model.input_size)
     train_split, val_split = _load("train", params), _load("val", params)
     report = paths.PREPARED_DIR / "data_report.json"
     with _run(run_name=f"{params.model.name}-{params.profile}") as run:
@@ -99,7 +102,9 @@ def train(params: Params) -> None:
         _log_dataset(params, val_split, "validation")
         warm_model, warm_source = _warm_start_model(params)
         mlflow.set_tag("warm_start_from", warm_source)
-        model, history = train_model(params, train_split, val_split, warm_start=warm_model)
+        model, history = train_model(
+            params, train_split, val_split, warm_start=warm_model, weights=weights
+        )
         paths.TRAIN_DIR.mkdir(parents=True, exist_ok=True)
         model.save(paths.KERAS_MODEL)
         save_history(history, paths.HISTORY_FILE)

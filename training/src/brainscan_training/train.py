@@ -127,11 +127,14 @@ def train_model(
     train: Split,
     val: Split,
     warm_start: keras.Model | None = None,
+    weights: str | None = None,
 ) -> tuple[keras.Model, dict[str, list[float]]]:
-    """Fit the model phase by phase; returns it with the best validation weights restored."""
+    """Fit the model phase by phase; returns it with the best validation weights restored.
+
+    ``weights`` is the checked file the backbone starts from (``weights.backbone_weights``).
+    """
     keras.utils.set_random_seed(params.seed)
     num_classes = len(params.classes)
-    weights = None if params.model.weights == "none" else params.model.weights
     model = build_model(
         num_classes, params.model.input_size, params.model.alpha, params.model.dropout, weights
     )
