@@ -1,8 +1,10 @@
 """`make demo`: the main job end to end on the embedded defaults.
 
 Starts MLflow on the given port unless one already answers there, runs `dvc repro` (data ->
-prepare -> train -> evaluate -> export -> register), prints what was registered, then serves the
-model (inference + gateway), sends a few test images through the gateway and prints the answers.
+prepare -> train -> evaluate -> export -> register), prints what was registered, registers a
+challenger (the same package again) unless there is one, then serves the model (model-sync,
+inference + gateway, the challenger in shadow), sends a few test images through the gateway and
+prints the answers and how the challenger compared.
 Interactive runs keep serving until Ctrl-C; the page's URL is printed.
 
 SIGTERM stops it as Ctrl-C does: every child (MLflow, the pipeline, model-sync, inference, the
@@ -136,8 +138,9 @@ def summary(tracking_uri: str) -> str:
     return "\n".join(lines)
 
 
-def predict_samples(gateway_url: str, per_class: int = 2) -> str:
-    """Send a few test-split images through the gateway, as a radiology tool would."""
+def predict_samples(gateway_url: str, per_class: int = 2) -> tuple[str, int]:
+    """Send a few test-split images through the gateway, as a radiology tool would; the
+    answers as lines, and how many were answered."""
     rows = read_split_csv(paths.split_csv("test"))
     chosen: dict[str, list[str]] = {}
     for path, label in rows:
@@ -145,6 +148,7 @@ def predict_samples(gateway_url: str, per_class: int = 2) -> str:
             chosen[label].append(path)
     header = f"  {'file':<40} {'truth':<11} {'predicted':<11} {'confidence':>10}  flag"
     lines = ["", "predictions through the gateway (test split):", header]
+    answered = 0
     with httpx.Client(base_url=gateway_url, timeout=30) as client:
         for label, files in chosen.items():
             for relative in files:
@@ -156,6 +160,7 @@ def predict_samples(gateway_url: str, per_class: int = 2) -> str:
                 if response.status_code != 200:
                     lines.append(f"  {relative:<40} {label:<11} error {response.status_code}")
                     continue
+                answered += 1
                 lines.append(_answer_line(relative, label, response.json()))
         lines += ["", "and images it was not made for (the out-of-distribution corpus):", header]
         for name, data in _not_for_this_model():
@@ -163,8 +168,9 @@ def predict_samples(gateway_url: str, per_class: int = 2) -> str:
             if response.status_code != 200:
                 lines.append(f"  {name:<40} {'-':<11} error {response.status_code}")
                 continue
+            answered += 1
             lines.append(_answer_line(name, "-", response.json()))
-    return "\n".join(lines)
+    return "\n".join(lines), answered
 
 
 def _answer_line(name: str, truth: str, answer: dict) -> str:
@@ -194,6 +200,62 @@ def _not_for_this_model() -> list[tuple[str, bytes]]:
         items[name].image.save(buffer, format="PNG")
         files.append((name.replace("/", "_") + ".png", buffer.getvalue()))
     return files
+
+
+def ensure_challenger(tracking_uri: str, model_name: str) -> None:
+    """A challenger for the shadow track to show: the package just built, registered again by
+    the bring-your-own-model path (`register-external` without `--promote` makes a challenger).
+    Same weights, so it must agree on every mirrored prediction: anything less is a bug in the
+    shadow path. Skipped when the registry already has a challenger (a demo run before)."""
+    from brainscan_manifest.registry_contract import CHALLENGER
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        MlflowClient(tracking_uri).get_model_version_by_alias(model_name, CHALLENGER)
+        return
+    except MlflowException:
+        pass
+    log.info("registering a challenger to serve in shadow (the same package, a new version)")
+    venv_bin = Path(sys.executable).parent
+    command = [str(venv_bin / "brainscan-train"), "--model", model_name, "register-external",
+               "--onnx", str(paths.PACKAGE_DIR / "model.onnx"),
+               "--manifest", str(paths.PACKAGE_DIR / "manifest.json")]  # fmt: skip
+    subprocess.run(command, env={**os.environ, "MLFLOW_TRACKING_URI": tracking_uri}, check=True)
+
+
+def wait_for_shadow(gateway_url: str, timeout: float = 60.0) -> dict | None:
+    """The gateway's shadow figures once it mirrors to a challenger (None if it never does:
+    the challenger was refused, see the model-sync log)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        shadow = httpx.get(f"{gateway_url}/api/v1/model", timeout=10).json().get("shadow")
+        if shadow:
+            return shadow
+        time.sleep(0.5)
+    return None
+
+
+def shadow_summary(gateway_url: str, offered: int) -> str:
+    """How the challenger compared on the predictions just sent (mirrored off the answer path,
+    so the last few may still be in flight: wait a little for them)."""
+    shadow = wait_for_shadow(gateway_url, timeout=5)
+    deadline = time.monotonic() + 10
+    while shadow and time.monotonic() < deadline:
+        if shadow["mirrored"] + shadow["dropped"] + shadow["failed"] >= offered:
+            break
+        time.sleep(0.25)
+        shadow = wait_for_shadow(gateway_url, timeout=5)
+    if not shadow:
+        return "\n  challenger         none in shadow (see .demo/logs/model-sync.log)"
+    agreement = shadow["agreement"]
+    share = "-" if agreement is None else f"{100 * agreement:.0f} %"
+    return (
+        f"\n  challenger         version {shadow['version']} in shadow: agreed on "
+        f"{shadow['agreed']} of {shadow['mirrored']} mirrored predictions ({share}); "
+        "promote it with `brainscan-train promote --version "
+        f"{shadow['version']}` (docs/training.md)"
+    )
 
 
 def serving_summary(urls: dict[str, str], model_name: str) -> str:
@@ -276,9 +338,12 @@ def _run(args: argparse.Namespace, ports: StackPorts) -> int:
         secret = secrets.token_hex(24) if webhooks else None
         if not webhooks:
             log.info("model-sync polls the registry (webhooks need the MLflow the demo starts)")
+        ensure_challenger(tracking_uri, model_name)
         urls = start_serving(stack, tracking_uri, model_name, STATE, ports, webhook_secret=secret)
         sys.stdout.write(serving_summary(urls, model_name) + "\n")
-        sys.stdout.write(predict_samples(urls["gateway"]) + "\n")
+        wait_for_shadow(urls["gateway"])
+        samples, offered = predict_samples(urls["gateway"])
+        sys.stdout.write(samples + shadow_summary(urls["gateway"], offered) + "\n")
         sys.stdout.write(
             f"\n  web page           {urls['gateway']}/\n"
             f"  API docs           {urls['gateway']}/docs\n"
