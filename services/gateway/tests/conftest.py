@@ -10,6 +10,7 @@ import pytest
 from brainscan_gateway.app import create_app as create_gateway
 from brainscan_inference.app import create_app as create_inference
 from gateway_servers import RunningServer, gateway_settings, inference_settings, write_package
+from gateway_shadow import ShadowStack
 
 
 @pytest.fixture(scope="session")
@@ -64,3 +65,19 @@ def gateway(inference: RunningServer) -> Iterator[RunningServer]:
 def http(gateway: RunningServer) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=gateway.url, timeout=30) as client:
         yield client
+
+
+@pytest.fixture
+def shadow_stack(tmp_path, start_gateway) -> Iterator[ShadowStack]:
+    """Inference serving version 1 and following ``tmp_path/challenger`` for a challenger."""
+    models = tmp_path / "models"
+    write_package(models / "1")
+    settings = inference_settings(models).model_copy(
+        update={"challenger_dir": tmp_path / "challenger"}
+    )
+    inference = RunningServer(lambda: create_inference(settings)).start()
+    try:
+        inference.wait_until("/v2/health/ready")
+        yield ShadowStack(inference, tmp_path / "challenger", start_gateway)
+    finally:
+        inference.stop()

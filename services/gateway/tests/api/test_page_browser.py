@@ -13,6 +13,7 @@ import pytest
 from brainscan_testsupport.dicoms import mr_dataset, mr_slice, to_bytes
 from gateway_images import encode, mri_like
 from gateway_servers import RunningServer, gateway_settings
+from gateway_shadow import eventually, shadow_of
 from PIL import Image
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -255,5 +256,35 @@ def test_an_image_unlike_the_training_ones_is_shown_as_not_assessed(
         page.get_by_label("Choose a file…").set_input_files(str(mri_png(tmp_path)))
         expect(page.locator("#prediction")).to_be_visible()
         assert page.is_hidden("#not-assessed") and page.is_hidden("#ood-unavailable")
+    finally:
+        context.close()
+
+
+def test_operators_see_the_challenger_in_shadow_and_its_agreement(browser, shadow_stack, tmp_path):
+    """The footer shows the challenger and its figures, refreshed after each answer; the answer
+    itself is the served version's."""
+    from playwright.sync_api import expect
+
+    gateway = shadow_stack.gateway()
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(gateway.url + "/")
+        expect(page.locator("#model-line")).to_contain_text("version 1")
+        assert page.is_hidden("#shadow-line")  # no challenger: nothing to say
+
+        shadow_stack.challenge("2")
+        eventually(lambda: shadow_of(gateway, "2"), "the gateway mirroring to version 2")
+        page.reload()
+        expect(page.locator("#shadow-line")).to_contain_text("challenger version 2 in shadow")
+        expect(page.locator("#shadow-line")).to_contain_text("no comparison yet")
+
+        page.get_by_label("Choose a file…").set_input_files(str(mri_png(tmp_path)))
+        expect(page.locator("#prediction")).to_be_visible()
+        assert "version 1" in page.text_content("#prediction")
+        eventually(lambda: shadow_of(gateway, "2")["mirrored"] == 1, "the upload compared")
+        page.get_by_label("Choose a file…").set_input_files(str(mri_png(tmp_path)))
+        expect(page.locator("#shadow-line")).to_contain_text("mirrored predictions")
+        screenshot(page, "page-shadow", tmp_path)
     finally:
         context.close()

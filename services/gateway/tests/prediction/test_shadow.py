@@ -8,87 +8,20 @@ real gateway mirrors to it over loopback.
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
-import pytest
 from brainscan_gateway.metrics import GatewayMetrics
 from brainscan_gateway.prediction.distribution_check import DistributionCheck
 from brainscan_gateway.prediction.shadow import ChampionAnswer, ShadowMirror
 from brainscan_gateway.upstream.client import InferenceClient
-from brainscan_inference.app import create_app as create_inference
 from brainscan_testsupport.onnx_models import CLASSES
 from gateway_images import png_bytes
-from gateway_servers import MODEL_NAME, RunningServer, inference_settings, write_package
-
-ROTATED = CLASSES[1:] + CLASSES[:1]
-"""The same model with its class names rotated: it disagrees on every image, predictably."""
-
-
-@dataclass
-class ShadowStack:
-    inference: RunningServer
-    challenger_dir: Path
-    start_gateway: Callable[..., RunningServer]
-
-    def challenge(self, version: str, classes: list[str] = CLASSES) -> None:
-        """Make ``version`` (the served model's weights, ``classes`` in its manifest) the
-        challenger, built aside and moved in so the replica never sees half a package."""
-        staging = self.challenger_dir.parent / f"staging-{version}"
-        manifest = staging / "manifest.json"
-        write_package(staging)
-        manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "classes": classes}))
-        shutil.rmtree(self.challenger_dir, ignore_errors=True)
-        self.challenger_dir.mkdir()
-        staging.rename(self.challenger_dir / version)
-
-    def withdraw(self) -> None:
-        shutil.rmtree(self.challenger_dir)
-
-
-@pytest.fixture
-def shadow_stack(tmp_path, start_gateway) -> Iterator[ShadowStack]:
-    models = tmp_path / "models"
-    write_package(models / "1")
-    settings = inference_settings(models).model_copy(
-        update={"challenger_dir": tmp_path / "challenger"}
-    )
-    inference = RunningServer(lambda: create_inference(settings)).start()
-    try:
-        inference.wait_until("/v2/health/ready")
-        yield ShadowStack(inference, tmp_path / "challenger", start_gateway)
-    finally:
-        inference.stop()
-
-
-def shadow_gateway(stack: ShadowStack, **settings: object) -> RunningServer:
-    return stack.start_gateway(stack.inference.url, shadow_refresh_seconds=0.1, **settings)
-
-
-def model_info(gateway: RunningServer) -> dict:
-    return httpx.get(f"{gateway.url}/api/v1/model", timeout=10).json()
-
-
-def eventually(condition: Callable[[], object], what: str, timeout: float = 20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"not reached within {timeout} s: {what}")
-
-
-def shadow_of(gateway: RunningServer, version: str | None) -> dict | None:
-    shadow = model_info(gateway)["shadow"]
-    return shadow if (shadow and shadow["version"]) == version else None
+from gateway_servers import MODEL_NAME, RunningServer
+from gateway_shadow import ROTATED, eventually, model_info, shadow_of
 
 
 def predict(gateway: RunningServer, size: int = 64) -> dict:
@@ -112,7 +45,7 @@ def metric(gateway: RunningServer, name: str, **labels: str) -> float:
 
 
 def test_a_challenger_that_agrees_is_compared_on_every_answer_and_never_answers(shadow_stack):
-    gateway = shadow_gateway(shadow_stack)
+    gateway = shadow_stack.gateway()
     assert model_info(gateway)["shadow"] is None  # no challenger yet: nothing mirrored
     shadow_stack.challenge("2")
     eventually(lambda: shadow_of(gateway, "2"), "the gateway mirroring to version 2")
@@ -135,7 +68,7 @@ def test_a_challenger_that_agrees_is_compared_on_every_answer_and_never_answers(
 
 def test_a_challenger_with_rotated_classes_shows_in_the_matrix(shadow_stack):
     shadow_stack.challenge("2", ROTATED)
-    gateway = shadow_gateway(shadow_stack)
+    gateway = shadow_stack.gateway()
     eventually(lambda: shadow_of(gateway, "2"), "the gateway mirroring to version 2")
     labels = [predict(gateway, size)["label"] for size in (48, 64, 80, 96)]
     shadow = eventually(
@@ -158,7 +91,7 @@ def test_a_challenger_with_rotated_classes_shows_in_the_matrix(shadow_stack):
 
 
 def test_answers_never_fail_while_the_challenger_comes_moves_and_goes(shadow_stack):
-    gateway = shadow_gateway(shadow_stack)
+    gateway = shadow_stack.gateway()
     stop = threading.Event()
     statuses: list[int] = []
 
@@ -194,7 +127,7 @@ def test_a_failing_challenger_never_affects_an_answer(shadow_stack):
     """Every mirrored call times out: the first failure opens the challenger's own circuit, the
     others are dropped at once; the answers' circuit stays closed and every answer is served."""
     shadow_stack.challenge("2")
-    gateway = shadow_gateway(shadow_stack, shadow_timeout=0.0001, breaker_failure_threshold=1)
+    gateway = shadow_stack.gateway(shadow_timeout=0.0001, breaker_failure_threshold=1)
     eventually(lambda: shadow_of(gateway, "2"), "the gateway mirroring to version 2")
     answers = [predict(gateway) for _ in range(8)]
     assert {answer["model"]["version"] for answer in answers} == {"1"}
@@ -209,7 +142,7 @@ def test_a_failing_challenger_never_affects_an_answer(shadow_stack):
 
 def test_no_mirroring_when_the_fraction_is_zero(shadow_stack):
     shadow_stack.challenge("2")
-    gateway = shadow_gateway(shadow_stack, shadow_fraction=0)
+    gateway = shadow_stack.gateway(shadow_fraction=0)
     predict(gateway)
     assert model_info(gateway)["shadow"] is None
     assert metric(gateway, "gateway_shadow_pairs_total") == 0

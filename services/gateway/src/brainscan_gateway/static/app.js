@@ -7,6 +7,7 @@
   const byId = (id) => document.getElementById(id);
   const el = {
     modelLine: byId("model-line"),
+    shadowLine: byId("shadow-line"),
     drop: byId("drop-zone"),
     file: byId("file-input"),
     keyPanel: byId("key-panel"),
@@ -128,9 +129,23 @@
         " · classes: " + m.classes.map(label).join(", ") +
         (m.ood && m.ood.available ? "" : " · out-of-distribution check unavailable");
       el.showMap.parentElement.hidden = !m.explain_available;
+      renderShadow(m.shadow);
     } catch (_) {
       el.modelLine.textContent = "Model: the server cannot be reached.";
     }
+  }
+
+  // For operators: the challenger in shadow and how often it agreed with the served model.
+  function renderShadow(shadow) {
+    el.shadowLine.hidden = !shadow;
+    if (!shadow) return;
+    const agreement = shadow.agreement === null ? "no comparison yet"
+      : "agreed on " + Math.round(100 * shadow.agreement) + " % of " + shadow.mirrored +
+        " mirrored predictions";
+    el.shadowLine.textContent =
+      "For operators: challenger version " + shadow.version + " in shadow (never shown) · " +
+      agreement + (shadow.dropped ? " · " + shadow.dropped + " dropped under load" : "") +
+      (shadow.failed ? " · " + shadow.failed + " failed" : "");
   }
 
   function browserCanShow(file) {
@@ -260,6 +275,7 @@
       });
       if (response.ok) {
         renderPrediction(await response.json(), file.name);
+        loadModel(); // the version may have moved, and the shadow figures have
       } else {
         const error = await readError(response);
         if (response.status === 401) showKeyPanel();
