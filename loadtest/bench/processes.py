@@ -153,7 +153,7 @@ def inference_env(package_dir: Path, port: int, **settings: str) -> dict[str, st
     }
 
 
-def gateway_env(inference_url: str, model_name: str, port: int) -> dict[str, str]:
+def gateway_env(inference_url: str, model_name: str, port: int, **settings: str) -> dict[str, str]:
     """Environment of a gateway in front of ``inference_url``, its defaults otherwise."""
     return {
         **os.environ,
@@ -163,4 +163,5 @@ def gateway_env(inference_url: str, model_name: str, port: int) -> dict[str, str
         "GATEWAY_PORT": str(port),
         "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",  # one client sends everything here
         "GATEWAY_LOG_LEVEL": "WARNING",
+        **settings,
     }

@@ -35,6 +35,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -44,7 +45,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import guard_cost
+import httpx
 import numpy as np
+import shadow_cost
 import wrk_load
 from brainscan_inference.settings import InferenceSettings
 from compare_settings import round_order
@@ -221,6 +224,70 @@ def serve(
     return Served(inference.pid, infer_url, process.pid, f"{gateway_base}/api/v1/predictions")
 
 
+def serve_shadow(
+    stack: ExitStack, package: Path, model_name: str, workdir: Path
+) -> dict[str, Served]:
+    """``package`` served with a copy of itself as the challenger in shadow, and two gateways
+    in front: one mirroring every answer to it, one mirroring nothing (shadow_cost.py)."""
+    challenger = workdir / "challenger"
+    shutil.copytree(package, challenger / "shadow-copy", dirs_exist_ok=True)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    inference = stack.enter_context(
+        server(
+            ["-m", "brainscan_inference"],
+            inference_env(package, port, INFERENCE_CHALLENGER_DIR=str(challenger)),
+            f"{base}/v2/health/ready",
+            workdir / "inference-shadow.log",
+            timeout=120,
+        )
+    )
+    served = {}
+    for name, fraction in ((shadow_cost.SHADOW_ON, "1"), (shadow_cost.SHADOW_OFF, "0")):
+        gateway_port = free_port()
+        gateway_base = f"http://127.0.0.1:{gateway_port}"
+        settings = {"GATEWAY_SHADOW_FRACTION": fraction, "GATEWAY_SHADOW_REFRESH_SECONDS": "1"}
+        process = stack.enter_context(
+            server(
+                ["-m", "brainscan_gateway"],
+                gateway_env(base, model_name, gateway_port, **settings),
+                f"{gateway_base}/readyz",
+                workdir / f"gateway-{name.replace(' ', '-')}.log",
+                timeout=120,
+            )
+        )
+        infer_url = f"{base}/v2/models/{model_name}/infer"
+        url = f"{gateway_base}/api/v1/predictions"
+        served[name] = Served(inference.pid, infer_url, process.pid, url)
+    wait_for_mirroring(served[shadow_cost.SHADOW_ON].predict_url)
+    return served
+
+
+def mirror_figures(predict_url: str) -> dict | None:
+    """The shadow figures of the gateway behind ``predict_url`` (None: no challenger)."""
+    model_url = predict_url.replace("/predictions", "/model")
+    return httpx.get(model_url, timeout=10).json()["shadow"]
+
+
+def wait_for_mirroring(predict_url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while mirror_figures(predict_url) is None:
+        if time.monotonic() > deadline:
+            raise SystemExit("[bench] FAILED: the shadow-on gateway never saw the challenger")
+        time.sleep(0.5)
+
+
+def shadow_header(opts) -> str:
+    return (
+        "Cost of shadowing: the served package again, its inference service holding a copy as "
+        "the challenger in shadow, behind two gateways loaded by wrk in the same rounds, in "
+        "turn, the order reversed every round: one mirroring every answered prediction to the "
+        "challenger (GATEWAY_SHADOW_FRACTION=1), one not (0). Medians over "
+        f"{opts.repeats} rounds of one {opts.duration} s window after {opts.warmup} s of "
+        "warm-up; servers' CPU is gateway + inference (the challenger's work included)."
+    )
+
+
 def serve_naive(stack: ExitStack, package: Path, workdir: Path) -> tuple[int, str]:
     """The naive baseline on ``package``: its pid and its /predict URL."""
     port = free_port()
@@ -331,6 +398,9 @@ def main() -> None:
     )
     parser.add_argument("--skip-gateway", action="store_true", help="leave the gateway out")
     parser.add_argument(
+        "--skip-shadow", action="store_true", help="leave out the cost of shadowing"
+    )
+    parser.add_argument(
         "--quick", action="store_true", help="one round of 1 s windows, no warm-up (smoke test)"
     )
     parser.add_argument(
@@ -422,6 +492,18 @@ def main() -> None:
                 targets_by[name][GATEWAY] = wrk_load.multipart_target(
                     s.predict_url, upload, {"gateway": s.gateway_pid, "inference": s.inference_pid}
                 )
+        shadow = {}
+        if not opts.skip_gateway and not opts.skip_shadow:
+            manifest = manifests[served_first]
+            shadow = serve_shadow(stack, packages[served_first], manifest["name"], workdir)
+            for name, s in shadow.items():
+                targets_by[name] = {
+                    GATEWAY: wrk_load.multipart_target(
+                        s.predict_url,
+                        upload,
+                        {"gateway": s.gateway_pid, "inference": s.inference_pid},
+                    )
+                }
         naive_pid, naive_url = serve_naive(stack, packages[served_first], workdir)
         targets_by[served_first][NAIVE] = wrk_load.raw_target(
             naive_url, raw_body(manifests[served_first], workdir), {"naive": naive_pid}
@@ -434,6 +516,7 @@ def main() -> None:
                 tail = server_log.read_text(errors="replace").splitlines()[-5:]
                 log(f"{server_log.name}, last lines:\n" + "\n".join(tail))
             raise SystemExit(f"[bench] FAILED: {failure}") from None
+        mirror = mirror_figures(shadow[shadow_cost.SHADOW_ON].predict_url) if shadow else None
         memory_of = {
             name: {
                 "inference service": memory_mb(s.inference_pid),
@@ -453,6 +536,10 @@ def main() -> None:
             setups = {GATEWAY: SYSTEMS[GATEWAY], INFERENCE: SYSTEMS[INFERENCE]}
             guard = guard_cost.table(results, raw_pair, memory_of, setups, guard_header(info, opts))
             output += "\n\n" + guard
+        if shadow:
+            output += "\n\n" + shadow_cost.table(
+                {name: results[name] for name in shadow}, mirror, shadow_header(opts)
+            )
         sys.stdout.write(output + "\n")
 
 

@@ -41,7 +41,8 @@ def test_a_quick_run_has_every_system_at_every_concurrency_and_the_guards_cost(
         check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    served, guard = done.stdout.split("\n\nCost of the out-of-distribution guard: ")
+    served, rest = done.stdout.split("\n\nCost of the out-of-distribution guard: ")
+    guard, shadow = rest.split("\n\nCost of shadowing: ")
     lines = served.splitlines()
     assert lines[0].startswith(f"Model: tiny, 8×8 px (package {tiny_guarded_package})")
     assert lines[2].startswith("| system | load | req/s | p50 ms | p99 ms | server CPU ms/req |")
@@ -63,6 +64,16 @@ def test_a_quick_run_has_every_system_at_every_concurrency_and_the_guards_cost(
             for package in ("guarded", "unguarded", "guarded / unguarded"):
                 assert (package, setup, f"concurrency {concurrency}") in rows
     assert guard.splitlines()[-1].startswith("The guard's cost on the gateway path")
+
+    rows = {tuple(cells(line)[:2]): cells(line) for line in shadow.splitlines() if line[:2] == "| "}
+    for concurrency in (1, 8, 32):
+        for gateway in ("shadow on", "shadow off", "on / off"):
+            row = rows[(gateway, f"concurrency {concurrency}")]
+            assert float(row[2].replace(",", "")) > 0  # req/s, or its ratio
+    verdict = shadow.splitlines()[-1]
+    assert verdict.startswith("At concurrency 8, shadowing on / off: p50 ")
+    # Every offered prediction is accounted for, and the copy agrees with itself.
+    assert "The mirror compared " in verdict and "agreement 1.000" in verdict
 
 
 def test_rounds_alternate_the_packages_and_load_every_path_at_every_concurrency(bench, monkeypatch):
