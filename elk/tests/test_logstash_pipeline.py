@@ -183,9 +183,15 @@ def test_events_are_categorised_for_kibana(documents):
         assert access["event"]["outcome"] == ("failure" if status >= 400 else "success")
     for prediction in by_message["prediction"]:
         assert prediction["event"]["category"] == "api"
-    for change in by_message["model published"] + by_message["version refused"]:
+    changes = by_message["model published"] + by_message["version refused"]
+    # The challenger's arrivals and departures are model changes too.
+    changes += by_message["version withdrawn"] + by_message["model unloaded"]
+    changes += by_message["challenger in shadow"] + by_message["no challenger in shadow"]
+    for change in changes:
         assert change["event"]["category"] == "configuration"
         assert change["event"]["type"] == "change"
+    for comparison in by_message["shadow comparison"]:
+        assert "category" not in comparison["event"]  # no prediction answered: not `api`
 
 
 @pytest.mark.slow
