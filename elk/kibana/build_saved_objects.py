@@ -33,6 +33,12 @@ MODEL_SYNC_CHANGES = (
     'event.action : ("published" or "rolled_back" or "restored" or "refused")'
 )
 BUILDS = 'event.dataset : "brainscan.ci"'
+# The gateway's comparisons with the challenger in shadow that the challenger answered (a failed
+# mirrored call logs outcome failure, and has no labels to compare).
+SHADOW_PAIRS = (
+    'event.dataset : "brainscan.gateway" and event.action : "shadow-compare" and '
+    'event.outcome : "success"'
+)
 K8S_EVENTS = 'event.dataset : "brainscan.kubernetes_events"'
 
 
@@ -266,10 +272,12 @@ def donut(object_id: str, title: str, description: str, field: str, query: str) 
 
 
 def table(object_id: str, title: str, description: str, columns: dict[str, dict], query: str):
+    # A formula's helper columns (share()) are computed for it, not shown.
+    helpers = {ref for column in columns.values() for ref in column.get("references", [])}
     visualization = {
         "layerId": LAYER,
         "layerType": "data",
-        "columns": [{"columnId": column} for column in columns],
+        "columns": [{"columnId": column} for column in columns if column not in helpers],
     }
     return lens(object_id, title, description, columns, "lnsDatatable", visualization, query)
 
@@ -605,6 +613,96 @@ def predictions_dashboard() -> list[dict]:
     return [*objects, board]
 
 
+def shadow_dashboard() -> list[dict]:
+    """The challenger in shadow against the served model (the champion), per challenger version:
+    the evidence `brainscan-train promote` weighs, as the gateways logged it."""
+    version = "brainscan.shadow.challenger.version"
+    agreed = "brainscan.shadow.agreed : true"
+    pairs = single_number(
+        "brainscan-shadow-pairs",
+        "Compared predictions",
+        "Predictions mirrored to the challenger in shadow and answered by it.",
+        count("Compared"),
+        SHADOW_PAIRS,
+    )
+    agreement_over_time = lens(
+        "brainscan-shadow-agreement-over-time",
+        "Challenger agreement over time",
+        "Share of compared predictions on whose label the challenger agreed with the served "
+        "model, per challenger version.",
+        {
+            "time": date_histogram(),
+            # A formula cannot rank the terms (Lens): versions alphabetically.
+            "version": terms(version, None, size=10, label="challenger version"),
+            **share("agreement", "agreement", agreed),
+        },
+        "lnsXY",
+        xy("line", "time", ["agreement"], "version"),
+        SHADOW_PAIRS,
+    )
+    by_version = table(
+        "brainscan-shadow-agreement-by-version",
+        "Challenger agreement by version",
+        "Compared predictions and the share agreed, per challenger version, over the time range.",
+        {
+            "version": terms(version, "count", size=10, label="challenger version"),
+            "count": count("Compared"),
+            **share("agreement", "agreement", agreed),
+        },
+        SHADOW_PAIRS,
+    )
+    # The confusion matrix: a row per challenger version and champion label, a column per
+    # challenger label (Lens' transposed column), compared predictions in the cells.
+    matrix_columns = {
+        "version": terms(version, "count", size=10, label="challenger version"),
+        "champion": terms("brainscan.shadow.champion.label", "count", label="champion"),
+        "challenger": terms("brainscan.shadow.challenger.label", "count", label="challenger"),
+        "count": count("Predictions"),
+    }
+    matrix = table(
+        "brainscan-shadow-confusion",
+        "Champion label by challenger label",
+        "Compared predictions by the served model's label (rows) and the challenger's "
+        "(columns); off the diagonal it disagrees.",
+        matrix_columns,
+        SHADOW_PAIRS,
+    )
+    matrix["attributes"]["state"]["visualization"]["columns"] = [
+        {"columnId": column, **({"isTransposed": True} if column == "challenger" else {})}
+        for column in matrix_columns
+    ]
+    latency = time_series(
+        "brainscan-shadow-latency",
+        "Inference latency p95 (ms): champion vs challenger",
+        "Each model's inference call on the same mirrored images: a slower challenger shows "
+        "before it serves.",
+        {
+            "champion": metric(
+                "percentile", "brainscan.shadow.champion.latency_ms", "champion", percentile=95
+            ),
+            "challenger": metric(
+                "percentile", "brainscan.shadow.challenger.latency_ms", "challenger", percentile=95
+            ),
+        },
+        SHADOW_PAIRS,
+    )
+    objects = [pairs, by_version, agreement_over_time, matrix, latency]
+    board = dashboard(
+        "brainscan-shadow",
+        "brainscan · Shadow",
+        "The challenger in shadow against the served model: agreement, the label matrix and "
+        "latency, per challenger version.",
+        [
+            (pairs, 0, 0, 12, 8),
+            (by_version, 12, 0, 36, 8),
+            (agreement_over_time, 0, 8, 24, 14),
+            (matrix, 24, 8, 24, 14),
+            (latency, 0, 22, 48, 14),
+        ],
+    )
+    return [*objects, board]
+
+
 def deployments_dashboard() -> list[dict]:
     changes = time_series(
         "brainscan-model-changes",
@@ -689,7 +787,13 @@ def deployments_dashboard() -> list[dict]:
 
 
 def saved_objects() -> list[dict]:
-    return [data_view(), *api_dashboard(), *predictions_dashboard(), *deployments_dashboard()]
+    return [
+        data_view(),
+        *api_dashboard(),
+        *predictions_dashboard(),
+        *shadow_dashboard(),
+        *deployments_dashboard(),
+    ]
 
 
 def render() -> str:

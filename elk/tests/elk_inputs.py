@@ -1,5 +1,5 @@
-"""Paths of the ELK configuration, the gateway's out-of-distribution fields, and the envelope
-Filebeat puts around a container log line."""
+"""Paths of the ELK configuration, the gateway's out-of-distribution and shadow fields, and the
+envelope Filebeat puts around a container log line."""
 
 from __future__ import annotations
 
@@ -21,6 +21,20 @@ OOD_FIELDS = frozenset(
         "prediction.assessed",
     }
 )
+# What the gateway logs of one comparison with the challenger in shadow (issue 15), by the JSON
+# type each must keep on its way to Elasticsearch.
+SHADOW_FIELDS: dict[str, type] = {
+    "brainscan.shadow.agreed": bool,
+    "brainscan.shadow.champion.label": str,
+    "brainscan.shadow.champion.confidence": float,
+    "brainscan.shadow.champion.in_distribution": bool,
+    "brainscan.shadow.champion.latency_ms": float,
+    "brainscan.shadow.challenger.version": str,
+    "brainscan.shadow.challenger.label": str,
+    "brainscan.shadow.challenger.confidence": float,
+    "brainscan.shadow.challenger.in_distribution": bool,
+    "brainscan.shadow.challenger.latency_ms": float,
+}
 # Containers as the Helm chart names them (app.kubernetes.io/component).
 CONTAINERS = {"gateway": "gateway", "inference": "inference", "model-sync": "model-sync"}
 

@@ -8,6 +8,9 @@ cache (a logged exception), a new version rolled out to inference and the gatewa
 and a restart of model-sync that restores the served version from its cache. Version 1 carries
 no out-of-distribution guard (its predictions log no verdict); the new version carries a real
 one, and gets an upload like the images it was fitted on and some unlike them (not assessed).
+While it serves, two more guarded versions are in turn the challenger in shadow (one that agrees
+with it, one that does not): the gateway mirrors predictions to each and logs one comparison
+per pair, until the alias is removed again.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from brainscan_localstack.mlflow_server import MlflowServer
 from brainscan_localstack.processes import ManagedProcess, free_port
 from brainscan_manifest import MANIFEST_FILE, MODEL_FILE, Manifest
 from brainscan_manifest.preprocess import to_input_array
-from brainscan_manifest.registry_contract import PACKAGE_ARTIFACT_PATH, PRODUCTION
+from brainscan_manifest.registry_contract import CHALLENGER, PACKAGE_ARTIFACT_PATH, PRODUCTION
 from brainscan_testsupport.guard import with_guard
 from brainscan_testsupport.packages import save_package, truncate_model
 from brainscan_training.registry import Registry
@@ -87,6 +90,13 @@ class _Registry:
 
     def promote(self, version: str) -> None:
         self.client.set_registered_model_alias(MODEL_NAME, PRODUCTION, version)
+
+    def challenge(self, version: str | None) -> None:
+        """Put ``version`` in shadow as the challenger; None: remove the alias."""
+        if version is None:
+            self.client.delete_registered_model_alias(MODEL_NAME, CHALLENGER)
+        else:
+            self.client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
 
 
 def _truncated_package(directory: Path) -> Path:
@@ -189,6 +199,8 @@ def run_stack(work: Path) -> StackRun:
                     "GATEWAY_HOST": "127.0.0.1",
                     "GATEWAY_PORT": str(ports["gateway"]),
                     "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",
+                    # Notice the challenger's arrival and removal within the run.
+                    "GATEWAY_SHADOW_REFRESH_SECONDS": "0.5",
                 },
             )
         )
@@ -259,6 +271,7 @@ def _traffic(
     predict(*slices[1])
     for file in guard_files:
         predict(*file)
+    _shadow(gateway, inference, modelsync, registry, work, predict, slices + guard_files, result)
 
     # Rollback: the alias moves back to version 1.
     registry.promote(first)
@@ -271,3 +284,35 @@ def _traffic(
     result.answers["predictions"] = predictions
     for client in (gateway, modelsync, inference):
         client.close()
+
+
+def _shadow(gateway, inference, modelsync, registry, work, predict, files, result) -> None:
+    """Two challengers in turn beside the served guarded version (seed 1), both guarded, so
+    every out-of-distribution verdict is a boolean: a re-registration of the served model
+    (agrees on every image), then another seed (disagrees); every upload is mirrored to each.
+    Then the alias is removed and the gateway stops mirroring."""
+
+    def shadow() -> dict | None:
+        return gateway.get("/api/v1/model").json().get("shadow")
+
+    result.answers["shadow"] = []
+    for name, seed in (("v-same", 1), ("v-other", 2)):
+        challenger = registry.register(_guarded_package(work / name, seed=seed))
+        registry.challenge(challenger)
+        modelsync.post(f"/v1/models/{MODEL_NAME}/sync").raise_for_status()
+        _wait_for(
+            lambda: (shadow() or {}).get("version") == challenger,  # noqa: B023 (called here)
+            f"the gateway mirrors to challenger {challenger}",
+        )
+        for file in files:
+            predict(*file)
+        # The comparisons happen after the answers: wait until every one is accounted for.
+        _wait_for(
+            lambda: sum(shadow()[n] for n in ("mirrored", "failed", "dropped")) >= len(files),
+            f"every prediction mirrored to {challenger} compared",
+        )
+        result.answers["shadow"].append(shadow())
+    registry.challenge(None)
+    modelsync.post(f"/v1/models/{MODEL_NAME}/sync").raise_for_status()
+    _wait_for(lambda: shadow() is None, "the gateway stops mirroring")
+    assert inference.get(f"/v2/models/{MODEL_NAME}/challenger/manifest").status_code == 404

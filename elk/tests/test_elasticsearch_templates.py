@@ -121,4 +121,6 @@ def test_real_documents_fit_the_explicit_mappings(documents, component_fields):
         "prediction.in_distribution", "prediction.assessed",
     }  # fmt: skip
     written_by_services |= {name for name in component_fields if name.startswith("prediction.ood_")}
+    # The comparison with the challenger in shadow, every field of it.
+    written_by_services |= {n for n in component_fields if n.startswith("brainscan.shadow.")}
     assert written_by_services <= seen, sorted(written_by_services - seen)

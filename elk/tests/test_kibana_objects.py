@@ -28,12 +28,24 @@ REQUIRED_PANELS = {
     "pod restarts and scaling events": "Pod restarts and scaling",
     "out-of-distribution rate by model version": "Out-of-distribution rate by model version",
     "count not assessed (out of distribution)": "Not assessed (out of distribution)",
+    "shadow agreement over time by challenger version": "Challenger agreement over time",
+    "shadow confusion matrix of labels": "Champion label by challenger label",
+    "shadow latency, champion vs challenger": "Inference latency p95 (ms): champion vs challenger",
 }
 OOD_PANELS = {
     "brainscan-ood-rate-by-model-version",
     "brainscan-predictions-not-assessed",
     "brainscan-ood-reasons",
 }
+SHADOW_PANELS = {
+    "brainscan-shadow-pairs",
+    "brainscan-shadow-agreement-by-version",
+    "brainscan-shadow-agreement-over-time",
+    "brainscan-shadow-confusion",
+    "brainscan-shadow-latency",
+}
+SHADOW_PAIRS = 'event.action : "shadow-compare" and event.outcome : "success"'
+AGREEMENT = "count(kql='brainscan.shadow.agreed : true') / count()"
 FORMULA_COUNT = re.compile(r"count\((?:kql='([^']*)')?\)")
 
 
@@ -302,3 +314,70 @@ def test_every_query_value_matches_what_documents_hold(saved_objects, documents)
         for name, alternatives in quoted.findall(query):
             for literal in re.findall(r'"[^"]+"|true|false', alternatives):
                 assert literal in values.get(name, set()), f"{object_id}: {name} : {literal}"
+
+
+def _by_id(saved_objects: list[dict], object_id: str) -> dict:
+    (obj,) = [o for o in saved_objects if o["id"] == object_id]
+    return obj
+
+
+def test_the_shadow_panels_read_only_compared_pairs(saved_objects, catalogue):
+    """Every shadow panel counts the comparisons the challenger answered (a failed mirrored call
+    has no labels), and reads only catalogued brainscan.shadow fields besides ECS."""
+    (board,) = [o for o in saved_objects if o["id"] == "brainscan-shadow"]
+    assert set(dashboard_panels(board)) == SHADOW_PANELS
+    for object_id in SHADOW_PANELS:
+        obj = _by_id(saved_objects, object_id)
+        assert SHADOW_PAIRS in obj["attributes"]["state"]["query"]["query"], object_id
+        for name, _ in lens_fields(obj):
+            field = catalogue.lookup(name)
+            assert field.origin == "ecs" or name.startswith("brainscan.shadow."), name
+            assert field.origin != "shipped", name
+
+
+def test_the_shadow_agreement_is_the_share_of_pairs_agreed_per_challenger(saved_objects):
+    over_time = _by_id(saved_objects, "brainscan-shadow-agreement-over-time")
+    (layer,) = over_time["attributes"]["state"]["visualization"]["layers"]
+    columns = layer_columns(over_time)
+    assert columns[layer["xAccessor"]]["operationType"] == "date_histogram"
+    assert columns[layer["splitAccessor"]]["sourceField"] == "brainscan.shadow.challenger.version"
+    (rate,) = layer["accessors"]
+    assert columns[rate]["params"]["formula"] == AGREEMENT
+    assert columns[rate]["params"]["format"]["id"] == "percent"
+    by_version = _by_id(saved_objects, "brainscan-shadow-agreement-by-version")
+    columns = layer_columns(by_version)
+    shown = [c["columnId"] for c in by_version["attributes"]["state"]["visualization"]["columns"]]
+    assert [columns[c].get("sourceField") for c in shown] == [
+        "brainscan.shadow.challenger.version",
+        "___records___",
+        None,
+    ]
+    assert columns[shown[2]]["params"]["formula"] == AGREEMENT
+
+
+def test_the_shadow_matrix_crosses_champion_and_challenger_labels(saved_objects):
+    matrix = _by_id(saved_objects, "brainscan-shadow-confusion")
+    columns = layer_columns(matrix)
+    shown = matrix["attributes"]["state"]["visualization"]["columns"]
+    rows = [columns[c["columnId"]].get("sourceField") for c in shown if not c.get("isTransposed")]
+    across = [columns[c["columnId"]]["sourceField"] for c in shown if c.get("isTransposed")]
+    assert rows == [
+        "brainscan.shadow.challenger.version",
+        "brainscan.shadow.champion.label",
+        "___records___",
+    ]
+    assert across == ["brainscan.shadow.challenger.label"]
+
+
+def test_the_shadow_latency_compares_both_models_alike(saved_objects):
+    latency = _by_id(saved_objects, "brainscan-shadow-latency")
+    columns = layer_columns(latency)
+    percentiles = {
+        c["sourceField"]: c["params"]["percentile"]
+        for c in columns.values()
+        if c["operationType"] == "percentile"
+    }
+    assert percentiles == {
+        "brainscan.shadow.champion.latency_ms": 95,
+        "brainscan.shadow.challenger.latency_ms": 95,
+    }

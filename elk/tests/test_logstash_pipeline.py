@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 from elk_fields import check_event, flatten
-from elk_inputs import DEAD_LETTERS, ELK_DIR, OOD_FIELDS, filebeat_envelope
+from elk_inputs import DEAD_LETTERS, ELK_DIR, OOD_FIELDS, SHADOW_FIELDS, filebeat_envelope
 from elk_pipeline import Pipeline, UnsupportedConfig, field_reads
 
 TEMPLATE_PREFIX = "logs-brainscan."
@@ -107,6 +107,32 @@ def test_out_of_distribution_fields_pass_the_pipeline_typed(stack_run, pipeline,
 
 
 @pytest.mark.slow
+def test_shadow_comparisons_pass_the_pipeline_typed(stack_run, pipeline, catalogue):
+    """The gateway's real comparison lines keep every field, with its JSON type, through the
+    pipeline: a boolean indexed from a string, or a confidence from an int, would be another
+    field to Kibana's formulas and averages."""
+    seen: dict[str, set] = {name: set() for name in SHADOW_FIELDS}
+    for offset, line in enumerate(stack_run.lines["gateway"]):
+        written = dict(flatten(json.loads(line)))
+        if written.get("event.action") != "shadow-compare":
+            continue
+        document = pipeline.run(filebeat_envelope(line, "gateway", offset), "beats")
+        indexed = dict(flatten(document))
+        assert check_event(document, catalogue) == []
+        assert document["data_stream"]["dataset"] == "brainscan.gateway"
+        assert indexed["event.outcome"] == "success"
+        assert indexed["model.version"] == written["model.version"]
+        for name, kind in SHADOW_FIELDS.items():
+            assert type(indexed[name]) is kind, f"{name}: {indexed[name]!r} is no {kind.__name__}"
+            assert indexed[name] == written[name], name
+            seen[name].add(indexed[name])
+    assert all(catalogue.lookup(name).origin == "custom" for name in SHADOW_FIELDS)
+    # Both answers of each boolean reached the index: the panels' formulas have both to count.
+    for name in ("agreed", "champion.in_distribution", "challenger.in_distribution"):
+        assert seen[f"brainscan.shadow.{name}"] == {True, False}, name
+
+
+@pytest.mark.slow
 def test_every_document_is_ecs_or_catalogued(documents, catalogue):
     problems = {}
     for document in documents:
@@ -157,9 +183,15 @@ def test_events_are_categorised_for_kibana(documents):
         assert access["event"]["outcome"] == ("failure" if status >= 400 else "success")
     for prediction in by_message["prediction"]:
         assert prediction["event"]["category"] == "api"
-    for change in by_message["model published"] + by_message["version refused"]:
+    changes = by_message["model published"] + by_message["version refused"]
+    # The challenger's arrivals and departures are model changes too.
+    changes += by_message["version withdrawn"] + by_message["model unloaded"]
+    changes += by_message["challenger in shadow"] + by_message["no challenger in shadow"]
+    for change in changes:
         assert change["event"]["category"] == "configuration"
         assert change["event"]["type"] == "change"
+    for comparison in by_message["shadow comparison"]:
+        assert "category" not in comparison["event"]  # no prediction answered: not `api`
 
 
 @pytest.mark.slow

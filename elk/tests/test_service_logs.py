@@ -8,7 +8,7 @@ import json
 
 import pytest
 from elk_fields import check_event, flatten
-from elk_inputs import OOD_FIELDS
+from elk_inputs import OOD_FIELDS, SHADOW_FIELDS
 
 pytestmark = pytest.mark.slow
 
@@ -130,6 +130,53 @@ def test_a_prediction_not_assessed_still_logs_its_label(stack_run):
         assert event["prediction.below_threshold"] is True
 
 
+def test_gateway_logs_one_comparison_per_mirrored_prediction(stack_run):
+    """Each challenger's shadow-compare events are what the gateway reports for it at
+    GET /api/v1/model: as many as it compared, the same agreement and label matrix."""
+    served = stack_run.answers["published"]["version"]
+    events = [
+        e
+        for e in map(flat, stack_run.events("gateway"))
+        if e.get("event.action") == "shadow-compare"
+    ]
+    reports = stack_run.answers["shadow"]
+    assert [r["version"] for r in reports] == sorted(
+        {e["brainscan.shadow.challenger.version"] for e in events}, key=int
+    )
+    for report in reports:
+        own = [e for e in events if e["brainscan.shadow.challenger.version"] == report["version"]]
+        assert len(own) == report["mirrored"] > 0 and report["failed"] == report["dropped"] == 0
+        assert sum(e["brainscan.shadow.agreed"] for e in own) == report["agreed"]
+        matrix: dict[str, dict[str, int]] = {}
+        for event in own:
+            assert set(SHADOW_FIELDS) <= set(event), set(SHADOW_FIELDS) - set(event)
+            assert event["event.outcome"] == "success" and event["log.level"] == "info"
+            assert event["model.version"] == served  # the champion's version
+            champion = event["brainscan.shadow.champion.label"]
+            challenger = event["brainscan.shadow.challenger.label"]
+            assert event["brainscan.shadow.agreed"] is (champion == challenger)
+            row = matrix.setdefault(champion, {})
+            row[challenger] = row.get(challenger, 0) + 1
+            for role in ("champion", "challenger"):
+                assert 0 < event[f"brainscan.shadow.{role}.confidence"] <= 1
+                assert event[f"brainscan.shadow.{role}.latency_ms"] > 0
+        assert matrix == report["confusion"]
+    # The re-registered served model agrees on everything; the other seed does not.
+    assert [r["agreement"] == 1.0 for r in reports] == [True, False]
+
+
+def test_gateway_logs_each_challenger_it_follows(stack_run):
+    changed = [
+        e
+        for e in map(flat, stack_run.events("gateway"))
+        if e.get("event.action") == "challenger-changed"
+    ]
+    versions = [r["version"] for r in stack_run.answers["shadow"]]
+    # Each challenger in turn, then none once the alias was removed.
+    assert [e["brainscan.shadow.challenger.version"] for e in changed] == [*versions, None]
+    assert [e["message"] for e in changed][-1] == "no challenger in shadow"
+
+
 def test_gateway_refusals_carry_the_error_code_and_message(stack_run):
     refused = [
         e for e in map(flat, stack_run.events("gateway")) if e["message"] == "request refused"
@@ -151,6 +198,10 @@ def test_model_sync_logs_every_version_change_and_refusal(stack_run):
     assert ("published", stack_run.answers["published"]["version"]) in decisions
     assert ("rolled_back", "1") in decisions
     assert ("restored", "1") in decisions  # after the restart, from the cache
+    challengers = [r["version"] for r in stack_run.answers["shadow"]]
+    shadow = [(e["event.action"], e.get("model.version")) for e in events
+              if e.get("brainscan.alias") == "challenger"]  # fmt: skip
+    assert shadow == [*(("published", v) for v in challengers), ("withdrawn", None)]
     for event in events:
         assert event["model.name"] and event["event.reason"]
         assert event["brainscan.sync.trigger"] in {"startup", "manual", "poll", "webhook"}
@@ -175,13 +226,18 @@ def test_a_logged_exception_has_ecs_error_fields(stack_run):
 
 
 def test_inference_and_gateway_log_each_version_they_take(stack_run):
-    loaded = [
-        e
-        for e in map(flat, stack_run.events("inference"))
-        if e.get("event.action") == "model-loaded"
-    ]
+    inference = list(map(flat, stack_run.events("inference")))
+    loaded = [e for e in inference if e.get("event.action") == "model-loaded"]
+    served = [e for e in loaded if e["brainscan.model_role"] == "served"]
     rollout = ["1", stack_run.answers["published"]["version"], "1"]
-    assert [e["model.version"] for e in loaded] == rollout
+    assert [e["model.version"] for e in served] == rollout
+    # The challengers are held beside it, each replacing the last, and dropped when withdrawn.
+    challengers = [r["version"] for r in stack_run.answers["shadow"]]
+    assert [e["model.version"] for e in loaded if e not in served] == challengers
+    unloaded = [e for e in inference if e.get("event.action") == "model-unloaded"]
+    assert [(e["model.version"], e["brainscan.model_role"]) for e in unloaded] == [
+        (challengers[-1], "challenger")
+    ]
     assert all(len(e["model.sha256"]) == 64 for e in loaded)
     changed = [
         e

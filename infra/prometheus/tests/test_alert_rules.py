@@ -81,6 +81,18 @@ BROKEN_RULES = {
         'outcome=~"error|unavailable|client_error"',
         'outcome!="success"',
     ),
+    "the shadow drop share leaves failed calls out of the offered": (
+        "            + (sum by (namespace) (rate(gateway_shadow_failed_total[5m])) or",
+        "            + 0 * (sum by (namespace) (rate(gateway_shadow_failed_total[5m])) or",
+    ),
+    "the shadow agreement alert fires on few pairs": (
+        "(brainscan:shadow_pairs:total >= 100)",
+        "(brainscan:shadow_pairs:total >= 0)",
+    ),
+    "the shadow agreement mixes challenger versions": (
+        "sum by (namespace, challenger_version) (gateway_shadow_agreed_total)",
+        "sum by (namespace) (gateway_shadow_agreed_total)",
+    ),
     "a rule aggregates namespaces together": (
         'sum by (namespace) (rate(gateway_http_requests_total{route=~"/api/.+", status',
         'sum (rate(gateway_http_requests_total{route=~"/api/.+", status',
