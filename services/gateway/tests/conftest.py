@@ -78,6 +78,6 @@ def shadow_stack(tmp_path, start_gateway) -> Iterator[ShadowStack]:
     inference = RunningServer(lambda: create_inference(settings)).start()
     try:
         inference.wait_until("/v2/health/ready")
-        yield ShadowStack(inference, tmp_path / "challenger", start_gateway)
+        yield ShadowStack(inference, models, tmp_path / "challenger", start_gateway)
     finally:
         inference.stop()

@@ -22,6 +22,7 @@ ROTATED = CLASSES[1:] + CLASSES[:1]
 @dataclass
 class ShadowStack:
     inference: RunningServer
+    models_dir: Path
     challenger_dir: Path
     start_gateway: Callable[..., RunningServer]
 
@@ -38,6 +39,11 @@ class ShadowStack:
 
     def withdraw(self) -> None:
         shutil.rmtree(self.challenger_dir)
+
+    def promote(self, version: str) -> None:
+        """The challenger becomes the served model (the highest version), and is no longer a
+        challenger: what a promotion in the registry does to a replica."""
+        (self.challenger_dir / version).rename(self.models_dir / version)
 
     def gateway(self, **settings: object) -> RunningServer:
         """A gateway in front of it that asks for the challenger every 0.1 s."""

@@ -90,16 +90,19 @@ def test_a_challenger_with_rotated_classes_shows_in_the_matrix(shadow_stack):
         assert pairs == labels.count(label)
 
 
-def test_answers_never_fail_while_the_challenger_comes_moves_and_goes(shadow_stack):
+def test_answers_never_fail_while_the_challenger_comes_moves_goes_and_is_promoted(shadow_stack):
     gateway = shadow_stack.gateway()
     stop = threading.Event()
     statuses: list[int] = []
+    versions: list[str] = []
 
     def stream() -> None:
         with httpx.Client(base_url=gateway.url, timeout=30) as client:
             while not stop.is_set():
                 answer = client.post("/api/v1/predictions", files={"file": ("s.png", png_bytes())})
                 statuses.append(answer.status_code)
+                if answer.status_code == 200:
+                    versions.append(answer.json()["model"]["version"])
 
     with ThreadPoolExecutor(2) as pool:
         streams = [pool.submit(stream) for _ in range(2)]
@@ -114,13 +117,20 @@ def test_answers_never_fail_while_the_challenger_comes_moves_and_goes(shadow_sta
             eventually(lambda: model_info(gateway)["shadow"] is None, "mirroring stopped")
             mirrored = metric(gateway, "gateway_shadow_pairs_total")
             time.sleep(0.5)  # answers go on...
+            # ...and none was mirrored once it was gone (a pair in flight may still land).
+            assert metric(gateway, "gateway_shadow_pairs_total") <= mirrored + 2
+
+            shadow_stack.challenge("4")
+            eventually(lambda: shadow_of(gateway, "4"), "mirroring to version 4")
+            shadow_stack.promote("4")
+            eventually(lambda: versions[-1] == "4", "answers from the promoted version 4")
+            eventually(lambda: model_info(gateway)["shadow"] is None, "4 no longer in shadow")
         finally:
             stop.set()
             for each in streams:
                 each.result()
     assert statuses and set(statuses) == {200}
-    # ...and none was mirrored once the challenger was gone (a pair in flight may still land).
-    assert metric(gateway, "gateway_shadow_pairs_total") <= mirrored + 2
+    assert set(versions) == {"1", "4"}  # never a challenger's answer while it was one
 
 
 def test_a_failing_challenger_never_affects_an_answer(shadow_stack):
