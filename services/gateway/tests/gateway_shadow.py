@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 from brainscan_testsupport.onnx_models import CLASSES
+from gateway_images import png_bytes
 from gateway_servers import RunningServer, write_package
 
 ROTATED = CLASSES[1:] + CLASSES[:1]
@@ -46,8 +47,8 @@ class ShadowStack:
         (self.challenger_dir / version).rename(self.models_dir / version)
 
     def gateway(self, **settings: object) -> RunningServer:
-        """A gateway in front of it that asks for the challenger every 0.1 s."""
-        return self.start_gateway(self.inference.url, shadow_refresh_seconds=0.1, **settings)
+        """A gateway in front of it that asks for the challenger every 0.1 s (unless told)."""
+        return self.start_gateway(self.inference.url, **{"shadow_refresh_seconds": 0.1, **settings})
 
 
 def model_info(gateway: RunningServer) -> dict:
@@ -68,3 +69,23 @@ def eventually(condition: Callable[[], object], what: str, timeout: float = 20.0
             return value
         time.sleep(0.05)
     raise AssertionError(f"not reached within {timeout} s: {what}")
+
+
+def predict(gateway: RunningServer, size: int = 64) -> dict:
+    answer = httpx.post(
+        f"{gateway.url}/api/v1/predictions", files={"file": ("s.png", png_bytes(size))}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def metric(gateway: RunningServer, name: str, **labels: str) -> float:
+    """Sum of the samples of ``name`` whose labels include ``labels``."""
+    total = 0.0
+    for line in httpx.get(f"{gateway.url}/metrics", timeout=10).text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        series, value = line.rsplit(" ", 1)
+        if all(f'{key}="{want}"' in series for key, want in labels.items()):
+            total += float(value)
+    return total

@@ -23,6 +23,7 @@ from .middleware.rate_limit import RateLimiter
 from .middleware.request_metrics import RequestMetricsMiddleware
 from .middleware.security_headers import SecurityHeadersMiddleware
 from .middleware.upload_limit import UploadLimitMiddleware
+from .prediction.canary import Canary
 from .prediction.monitoring import DriftMonitor
 from .prediction.predictor import Predictor
 from .prediction.shadow import ShadowMirror
@@ -54,19 +55,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         client = InferenceClient(
             settings.inference_url,
             settings.model_name,
-            limits=ClientLimits(
-                connect_timeout=settings.inference_connect_timeout,
-                read_timeout=settings.inference_timeout,
-                pool_timeout=settings.inference_pool_timeout,
-                max_connections=settings.inference_max_connections,
-                max_keepalive_connections=settings.inference_max_keepalive,
-                connect_retries=settings.inference_connect_retries,
-                retry_backoff=settings.inference_retry_backoff,
-            ),
+            limits=_answer_limits(settings),
             breaker=breaker,
         )
         served_model = ServedModel(client, settings.manifest_refresh_seconds)
         shadow = _shadow_mirror(settings, metrics)
+        canary = _canary(settings, metrics, shadow)
         app.state.inference_client = client
         app.state.served_model = served_model
         app.state.predictor = Predictor(
@@ -80,6 +74,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             max_concurrent_image_work=settings.max_concurrent_decodes,
             drift=drift,
             shadow=shadow,
+            canary=canary,
         )
         app.state.shadow = shadow
         if shadow is not None:
@@ -95,6 +90,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if canary is not None:
+                await canary.client.aclose()
             if shadow is not None:
                 await shadow.stop()
                 await shadow.client.aclose()
@@ -161,6 +158,38 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         quiet_paths=_QUIET_PATHS,
     )
     return app
+
+
+def _answer_limits(settings: GatewaySettings) -> ClientLimits:
+    """Timeouts, pool and retries of the calls whose answers clients get."""
+    return ClientLimits(
+        connect_timeout=settings.inference_connect_timeout,
+        read_timeout=settings.inference_timeout,
+        pool_timeout=settings.inference_pool_timeout,
+        max_connections=settings.inference_max_connections,
+        max_keepalive_connections=settings.inference_max_keepalive,
+        connect_retries=settings.inference_connect_retries,
+        retry_backoff=settings.inference_retry_backoff,
+    )
+
+
+def _canary(
+    settings: GatewaySettings, metrics: GatewayMetrics, shadow: ShadowMirror | None
+) -> Canary | None:
+    """The canary's own client: the answers' limits, a circuit of its own (a failing challenger
+    falls back to the served model and never opens the circuit in front of it)."""
+    if settings.canary_fraction == 0 or shadow is None:
+        return None
+    client = InferenceClient(
+        settings.inference_url,
+        settings.model_name,
+        limits=_answer_limits(settings),
+        breaker=CircuitBreaker(
+            failure_threshold=settings.breaker_failure_threshold,
+            open_seconds=settings.breaker_open_seconds,
+        ),
+    )
+    return Canary(client, shadow, metrics, settings.canary_fraction)
 
 
 def _shadow_mirror(settings: GatewaySettings, metrics: GatewayMetrics) -> ShadowMirror | None:

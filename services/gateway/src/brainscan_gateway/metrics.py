@@ -125,6 +125,13 @@ class GatewayMetrics:
             buckets=_LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.canary_answers = Counter(
+            "gateway_canary_answers_total",
+            "Predictions picked for the canary, by challenger version and outcome (answered by "
+            "the challenger, or fell_back to the served model).",
+            ["challenger_version", "outcome"],
+            registry=self.registry,
+        )
         self.shadow_queue_depth = Gauge(
             "gateway_shadow_queue_depth",
             "Predictions waiting to be mirrored to the challenger.",

@@ -107,6 +107,12 @@ class GatewaySettings(ServiceSettings):
     shadow_timeout: float = Field(5.0, gt=0)
     """Seconds a mirrored call may take before it counts as failed."""
 
+    canary_fraction: float = Field(0.0, ge=0, le=1)
+    """Share of predictions answered by the challenger in shadow instead of the served model,
+    each answer saying so (`model.role: challenger`); one the challenger cannot give falls back
+    to the served model. 0: none. Needs mirroring on (`shadow_fraction` > 0) to know the
+    challenger."""
+
     # --- access control ---------------------------------------------------------------------
     api_keys: list[SecretStr] = Field(default_factory=list)
     """API keys accepted in the `X-API-Key` header, as a JSON list. With no keys (here or in

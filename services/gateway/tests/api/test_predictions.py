@@ -45,7 +45,7 @@ def test_png_prediction_has_every_field(http):
     assert body["confidence"] == max(body["probabilities"].values())
     assert body["uncertain"] == (body["confidence"] < body["threshold"])
     assert body["threshold"] == 0.5
-    assert body["model"] == {"name": "tiny-brainscan", "version": "1"}
+    assert body["model"] == {"name": "tiny-brainscan", "version": "1", "role": "production"}
     assert body["image"] == {"format": "png", "width": 96, "height": 96}
     assert body["request_id"] == response.headers["x-request-id"]
     assert set(body["timings"]) == {"decode_ms", "inference_ms", "explain_ms", "total_ms"}

@@ -20,28 +20,8 @@ from brainscan_gateway.prediction.shadow import ChampionAnswer, ShadowMirror
 from brainscan_gateway.upstream.client import InferenceClient
 from brainscan_testsupport.onnx_models import CLASSES
 from gateway_images import png_bytes
-from gateway_servers import MODEL_NAME, RunningServer
-from gateway_shadow import ROTATED, eventually, model_info, shadow_of
-
-
-def predict(gateway: RunningServer, size: int = 64) -> dict:
-    answer = httpx.post(
-        f"{gateway.url}/api/v1/predictions", files={"file": ("s.png", png_bytes(size))}, timeout=30
-    )
-    assert answer.status_code == 200, answer.text
-    return answer.json()
-
-
-def metric(gateway: RunningServer, name: str, **labels: str) -> float:
-    """Sum of the samples of ``name`` whose labels include ``labels``."""
-    total = 0.0
-    for line in httpx.get(f"{gateway.url}/metrics", timeout=10).text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        series, value = line.rsplit(" ", 1)
-        if all(f'{key}="{want}"' in series for key, want in labels.items()):
-            total += float(value)
-    return total
+from gateway_servers import MODEL_NAME
+from gateway_shadow import ROTATED, eventually, metric, model_info, predict, shadow_of
 
 
 def test_a_challenger_that_agrees_is_compared_on_every_answer_and_never_answers(shadow_stack):
@@ -137,7 +117,11 @@ def test_a_failing_challenger_never_affects_an_answer(shadow_stack):
     """Every mirrored call times out: the first failure opens the challenger's own circuit, the
     others are dropped at once; the answers' circuit stays closed and every answer is served."""
     shadow_stack.challenge("2")
-    gateway = shadow_stack.gateway(shadow_timeout=0.0001, breaker_failure_threshold=1)
+    # The circuit stays open for the whole test: on a slow machine a second's wait would let
+    # each mirrored call through as a probe.
+    gateway = shadow_stack.gateway(
+        shadow_timeout=0.0001, breaker_failure_threshold=1, breaker_open_seconds=600
+    )
     eventually(lambda: shadow_of(gateway, "2"), "the gateway mirroring to version 2")
     answers = [predict(gateway) for _ in range(8)]
     assert {answer["model"]["version"] for answer in answers} == {"1"}

@@ -8,6 +8,11 @@ from pydantic import BaseModel, Field
 class ModelRef(BaseModel):
     name: str = Field(description="Model name, as registered.")
     version: str | None = Field(description="Registry version of the model that answered.")
+    role: str = Field(
+        "production",
+        description="production: the served model answered; challenger: a canary answer, "
+        "given by the challenger before it is promoted (GATEWAY_CANARY_FRACTION).",
+    )
 
 
 class Timings(BaseModel):

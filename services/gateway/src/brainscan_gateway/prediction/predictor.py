@@ -27,13 +27,13 @@ from ..imaging.limits import DecodeLimits
 from ..imaging.upload_format import UploadFormat
 from ..metrics import GatewayMetrics
 from ..upstream.client import (
-    ACTIVATION_MAP_OUTPUT,
     InferenceClient,
-    InferenceFailed,
     ModelNotServed,
 )
 from ..upstream.served_model import ServedModel
-from .distribution_check import DistributionCheck, check_distribution, guard_outputs
+from . import outputs
+from .canary import CHALLENGER_ROLE, PRODUCTION_ROLE, Canary
+from .distribution_check import DistributionCheck, check_distribution
 from .monitoring import DriftMonitor
 from .preparation import PreparedImage, prepare_for
 from .shadow import ChampionAnswer, ShadowMirror
@@ -79,6 +79,8 @@ class PredictionResult:
     """Per class, in model order."""
     model_name: str
     model_version: str | None
+    model_role: str
+    """production, or challenger for a canary answer."""
     source_format: UploadFormat
     size: tuple[int, int]
     """Width and height of the decoded upload."""
@@ -106,6 +108,7 @@ class Predictor:
         max_concurrent_image_work: int,
         drift: DriftMonitor,
         shadow: ShadowMirror | None = None,
+        canary: Canary | None = None,
     ) -> None:
         self.client = client
         self.served_model = served_model
@@ -117,6 +120,8 @@ class Predictor:
         self.drift = drift
         self.shadow = shadow
         """Where answered images are offered for comparison with the challenger (None: off)."""
+        self.canary = canary
+        """Answers a share of the predictions with the challenger (None: off)."""
         # Its own limiter, not anyio's shared 40-thread default: decodes wait here for a slot.
         self.image_work_slots = CapacityLimiter(max_concurrent_image_work)
 
@@ -140,12 +145,18 @@ class Predictor:
         decode_seconds = time.perf_counter() - started
 
         inference_started = time.perf_counter()
-        manifest, prepared, result = await self._infer(
-            prepared, manifest, options.explain, request_id
-        )
+        role = PRODUCTION_ROLE
+        answered = await self._canary_answer(prepared, options.explain, request_id)
+        if answered is not None:
+            manifest, prepared, result = answered
+            role = CHALLENGER_ROLE
+        else:
+            manifest, prepared, result = await self._infer(
+                prepared, manifest, options.explain, request_id
+            )
         inference_seconds = time.perf_counter() - inference_started
 
-        probabilities = _probabilities(result, manifest)
+        probabilities = outputs.probabilities(result, manifest)
         index = int(np.argmax(probabilities))
         label = manifest.classes[index]
         confidence = float(probabilities[index])
@@ -160,7 +171,7 @@ class Predictor:
         overlay_png = None
         preview_png = None
         if options.explain:
-            cam = _activation_map(result)
+            cam = outputs.activation_map(result)
             overlay_png = await self._image_work(self._overlay_png, decoded, cam)
         if options.preview:
             preview_png = await self._image_work(self._preview_png, decoded)
@@ -172,7 +183,7 @@ class Predictor:
         self.metrics.ood_checks.labels(version or "", check.result).inc()
         intensity = float(input_intensity(prepared.tensor, prepared.spec)[0])
         self.drift.observe(manifest, version or "", index, confidence, intensity, check)
-        if self.shadow is not None and version:
+        if self.shadow is not None and version and role == PRODUCTION_ROLE:
             champion = ChampionAnswer(version, label, confidence, check, inference_seconds)
             self.shadow.offer(prepared, champion, request_id)
         _log.info(
@@ -194,6 +205,7 @@ class Predictor:
                 "prediction.latency.total_ms": round(total_seconds * 1000, 2),
                 "model.name": manifest.name,
                 "model.version": version,
+                "brainscan.model_role": role,
             },
         )
         return PredictionResult(
@@ -208,6 +220,7 @@ class Predictor:
             },
             model_name=manifest.name,
             model_version=version,
+            model_role=role,
             source_format=decoded.source_format,
             size=decoded.size,
             timings=PredictionTimings(
@@ -220,6 +233,19 @@ class Predictor:
             preview_png=preview_png,
             frame=decoded.frame,
         )
+
+    async def _canary_answer(
+        self, prepared: PreparedImage, explain: bool, request_id: str
+    ) -> tuple[Manifest, PreparedImage, InferResponse] | None:
+        """The challenger's answer, for the canary's share of requests (None otherwise, and
+        whenever the challenger cannot answer: the served model does)."""
+        challenger = self.canary.pick(explain) if self.canary is not None else None
+        if challenger is None:
+            return None
+        answered = await self.canary.answer(
+            challenger, prepared, explain, request_id, self._image_work
+        )
+        return None if answered is None else (challenger, *answered)
 
     async def _image_work(self, function, *args):
         """Run CPU-heavy pixel work in a worker thread, within the image-work slots."""
@@ -236,14 +262,11 @@ class Predictor:
             if manifest.input != prepared.spec:  # the new version preprocesses differently
                 prepared = await self._image_work(prepare_for, prepared.decoded, manifest.input)
             tensor = prepared.tensor
-            outputs = [manifest.outputs.probabilities, *guard_outputs(manifest)]
-            if explain:
-                outputs.append(ACTIVATION_MAP_OUTPUT)
             try:
                 result = await self.client.infer(
                     tensor,
                     manifest.input.name,
-                    outputs,
+                    outputs.requested(manifest, explain),
                     request_id=request_id,
                     version=manifest.version,
                 )
@@ -288,23 +311,3 @@ def _check_fields(check: DistributionCheck) -> dict[str, object]:
         "prediction.ood_threshold": round(check.threshold, 4),
         "prediction.ood_reason": "none" if check.in_distribution else check.cue,
     }
-
-
-def _probabilities(result: InferResponse, manifest: Manifest) -> np.ndarray:
-    tensor = result.outputs.get(manifest.outputs.probabilities)
-    if tensor is None or tensor.ndim != 2 or tensor.shape != (1, len(manifest.classes)):
-        raise InferenceFailed(
-            "the inference service returned no usable probabilities "
-            f"(expected shape [1, {len(manifest.classes)}])"
-        )
-    probabilities = tensor[0].astype(np.float64)
-    if not np.all(np.isfinite(probabilities)):
-        raise InferenceFailed("the inference service returned non-finite probabilities")
-    return probabilities
-
-
-def _activation_map(result: InferResponse) -> np.ndarray:
-    tensor = result.outputs.get(ACTIVATION_MAP_OUTPUT)
-    if tensor is None or tensor.ndim != 3 or tensor.shape[0] != 1:
-        raise InferenceFailed("the inference service returned no usable activation map")
-    return tensor[0]

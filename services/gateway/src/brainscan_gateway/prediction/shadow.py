@@ -37,7 +37,8 @@ from ..errors import GatewayError
 from ..metrics import GatewayMetrics
 from ..upstream.circuit_breaker import CircuitOpen
 from ..upstream.client import InferenceClient, InferenceUnavailable, ModelNotServed
-from .distribution_check import DistributionCheck, check_distribution, guard_outputs
+from . import outputs
+from .distribution_check import DistributionCheck, check_distribution
 from .preparation import PreparedImage, prepare_for
 
 _log = get_logger("brainscan.shadow")
@@ -237,12 +238,12 @@ class ShadowMirror:
             result = await self.client.infer(
                 prepared.tensor,
                 challenger.input.name,
-                [challenger.outputs.probabilities, *guard_outputs(challenger)],
+                outputs.requested(challenger),
                 request_id=job.request_id,
                 version=version,
             )
             latency = time.perf_counter() - started
-            probabilities = _probabilities(result.outputs.get(challenger.outputs.probabilities))
+            probabilities = outputs.probabilities(result, challenger)
             check = check_distribution(result, challenger, prepared.decoded.size)
         except ModelNotServed:
             # The replica asked does not hold it (yet, or any more): not the challenger's fault.
@@ -255,8 +256,8 @@ class ShadowMirror:
             opened = isinstance(exc.__cause__, CircuitOpen)
             self._drop(version, "circuit_open" if opened else "inference_busy")
             return
-        except (GatewayError, ValueError) as exc:
-            self._fail(version, getattr(exc, "code", "unusable_answer"))
+        except GatewayError as exc:  # an error, a timeout, or an answer we cannot read
+            self._fail(version, str(exc.code))
             return
         index = int(np.argmax(probabilities))
         self._record(job, challenger, challenger.classes[index], float(probabilities[index]),
@@ -323,12 +324,3 @@ class ShadowMirror:
                 "error.code": reason,
             },
         )
-
-
-def _probabilities(tensor: np.ndarray | None) -> np.ndarray:
-    if tensor is None or tensor.ndim != 2 or tensor.shape[0] != 1:
-        raise ValueError("the challenger returned no usable probabilities")
-    probabilities = tensor[0].astype(np.float64)
-    if not np.all(np.isfinite(probabilities)):
-        raise ValueError("the challenger returned non-finite probabilities")
-    return probabilities

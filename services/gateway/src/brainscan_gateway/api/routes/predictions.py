@@ -150,7 +150,9 @@ def to_response(result: PredictionResult, request_id: str) -> Prediction:
             score=check.score, threshold=check.threshold, cue=check.cue, reason=check.reason
         ),
         probabilities=result.probabilities,
-        model=ModelRef(name=result.model_name, version=result.model_version),
+        model=ModelRef(
+            name=result.model_name, version=result.model_version, role=result.model_role
+        ),
         image=ImageInfo(format=result.source_format.value, width=width, height=height),
         timings=Timings(
             decode_ms=_ms(timings.decode),
