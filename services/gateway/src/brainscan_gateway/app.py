@@ -202,8 +202,10 @@ def _shadow_mirror(settings: GatewaySettings, metrics: GatewayMetrics) -> Shadow
         settings.model_name,
         limits=ClientLimits(
             connect_timeout=settings.inference_connect_timeout,
-            read_timeout=settings.shadow_timeout,
-            pool_timeout=settings.shadow_timeout,
+            # Asking which challenger is held waits as long as any call; a mirrored call only
+            # shadow_timeout (ShadowMirror passes it per call).
+            read_timeout=settings.inference_timeout,
+            pool_timeout=settings.inference_pool_timeout,
             # One per worker and one for asking which challenger is held: none ever waits.
             max_connections=settings.shadow_concurrency + 1,
             max_keepalive_connections=settings.shadow_concurrency + 1,
@@ -221,6 +223,7 @@ def _shadow_mirror(settings: GatewaySettings, metrics: GatewayMetrics) -> Shadow
         queue_size=settings.shadow_queue_size,
         concurrency=settings.shadow_concurrency,
         refresh_seconds=settings.shadow_refresh_seconds,
+        timeout=settings.shadow_timeout,
     )
 
 

@@ -117,6 +117,7 @@ class ShadowMirror:
         queue_size: int,
         concurrency: int,
         refresh_seconds: float,
+        timeout: float = 5.0,
         sample: Callable[[], float] = random.random,
         max_versions: int = 4,
     ) -> None:
@@ -124,6 +125,8 @@ class ShadowMirror:
         self.metrics = metrics
         self.fraction = fraction
         self.refresh_seconds = refresh_seconds
+        self.timeout = timeout
+        """Seconds a mirrored call may wait for a connection and its answer."""
         self.concurrency = concurrency
         self._sample = sample
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
@@ -241,6 +244,7 @@ class ShadowMirror:
                 outputs.requested(challenger),
                 request_id=job.request_id,
                 version=version,
+                timeout=self.timeout,
             )
             latency = time.perf_counter() - started
             probabilities = outputs.probabilities(result, challenger)

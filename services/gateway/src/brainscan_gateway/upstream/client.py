@@ -231,9 +231,11 @@ class InferenceClient:
         request_id: str | None = None,
         parameters: dict[str, Any] | None = None,
         version: str | None = None,
+        timeout: float | None = None,
     ) -> InferResponse:
         """Run one inference with binary tensors in both directions; with ``version``, only
-        that version may answer (404 -> ModelNotServed once it has been replaced)."""
+        that version may answer (404 -> ModelNotServed once it has been replaced). ``timeout``:
+        seconds to wait for a pooled connection and for the answer, this call only."""
         body, headers = encode_request(
             {input_name: tensor}, outputs, request_id=request_id, parameters=parameters
         )
@@ -241,7 +243,12 @@ class InferenceClient:
         path = f"/v2/models/{self.model_name}"
         if version:
             path += f"/versions/{quote(version, safe='')}"
-        response = await self._send("POST", f"{path}/infer", content=body, headers=headers)
+        options: dict[str, Any] = {}
+        if timeout is not None:
+            options["timeout"] = httpx.Timeout(timeout, connect=self.limits.connect_timeout)
+        response = await self._send(
+            "POST", f"{path}/infer", content=body, headers=headers, **options
+        )
         self._raise_for_unavailable(response)
         if response.status_code == 404:
             raise ModelNotServed(
