@@ -76,6 +76,47 @@ BAD_VALUES = {
         "monitoring:\n  podMonitor:\n    interval: '30'\n",
         "/monitoring/podMonitor/interval",
     ),
+    "training job on without a data claim": (
+        "training:\n  job:\n    enabled: true\n",
+        "/training/data/existingClaim",
+    ),
+    "training retrains on without a data claim": (
+        "training:\n  cronJob:\n    enabled: true\n",
+        "/training/data/existingClaim",
+    ),
+    "training job switch as text": (
+        "training:\n  job:\n    enabled: 'yes'\n",
+        "/training/job/enabled",
+    ),
+    "negative training backoff": (
+        "training:\n  job:\n    backoffLimit: -1\n",
+        "/training/job/backoffLimit",
+    ),
+    "misspelt training key": ("training:\n  dataClaim: mri\n", "dataClaim"),
+    "training params that move the data source": (
+        "training:\n  params:\n    data.source_dir: /elsewhere\n",
+        "invalid propertyName 'data.source_dir'",
+    ),
+    "training params given as a section": (
+        "training:\n  params:\n    profiles:\n      quick: {}\n",
+        "/training/params/profiles",
+    ),
+    "cron schedule with three fields": (
+        "training:\n  cronJob:\n    schedule: '0 3 *'\n",
+        "/training/cronJob/schedule",
+    ),
+    "training data claim not a name": (
+        "training:\n  data:\n    existingClaim: My_Claim\n",
+        "/training/data/existingClaim",
+    ),
+    "training data sub-path leaving the claim": (
+        "training:\n  data:\n    subPath: ../etc\n",
+        "/training/data/subPath",
+    ),
+    "training without memory limit": (
+        "training:\n  resources:\n    limits:\n      memory: null\n",
+        "/training/resources/limits",
+    ),
     "probe without its switch": (
         "gateway:\n  probes:\n    readiness:\n      enabled: null\n",
         "/gateway/probes/readiness",

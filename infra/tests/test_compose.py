@@ -5,7 +5,9 @@ checks that match the images, settings that exist in the services, every variabl
 from __future__ import annotations
 
 import importlib
+import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -55,6 +57,78 @@ def test_training_is_a_one_shot_job_behind_a_profile(compose):
     assert training["profiles"] == ["training"]
     assert training["restart"] == "no"
     assert "ports" not in training and "healthcheck" not in training
+
+
+def _data_job(compose) -> dict:
+    return compose["services"]["training-data"]
+
+
+BIND = re.compile(r"^(\$\{[^}]*\}|[^:]+):([^:]+)(?::([a-z,]+))?$")
+
+
+def _mounts_of(service: dict) -> dict[str, tuple[str, str]]:
+    """Container path -> (host source as written, options) of a service's bind mounts."""
+    mounts = {}
+    for volume in service["volumes"]:
+        source, target, options = BIND.fullmatch(volume).groups()
+        mounts[target] = (source, options or "")
+    return mounts
+
+
+def test_the_data_job_is_the_training_job_behind_its_own_profile(compose):
+    training, data_job = compose["services"]["training"], _data_job(compose)
+    # Its own profile: `--profile training run training` never needs a host data folder.
+    assert data_job["profiles"] == ["training-data"]
+    for key in ("image", "build", "restart", "networks", "security_opt", "cap_drop",
+                "environment", "depends_on"):  # fmt: skip
+        assert data_job[key] == training[key], key
+    assert "ports" not in data_job and "healthcheck" not in data_job
+
+
+def test_the_data_job_mounts_the_folder_and_params_read_only(compose):
+    mounts = _mounts_of(_data_job(compose))
+    assert mounts["/data"] == ("${BRAINSCAN_DATA_DIR:-./datasets}", "ro")
+    assert mounts["/config/params.yaml"] == ("${TRAINING_PARAMS:-./params.yaml}", "ro")
+    # Nothing is mounted over the params.yaml the job writes and DVC reads.
+    assert "/workspace/params.yaml" not in mounts
+    # podman refuses a bind mount of a missing host folder: the default one is in the repository.
+    assert (REPO / "datasets").is_dir()
+    assert "datasets" in (REPO / ".dockerignore").read_text().split()
+
+
+def _data_job_steps(compose) -> list[list[str]]:
+    shell, flag, script = _data_job(compose)["command"]
+    assert (shell, flag) == ("sh", "-c")
+    return [shlex.split(step) for step in script.split("&&")]
+
+
+def test_the_data_job_writes_its_params_before_dvc_repro(compose):
+    (params_step, repro_step) = _data_job_steps(compose)
+    assert repro_step == ["exec", "dvc", "repro"]
+    assert params_step[0] == "brainscan-train"
+    from brainscan_training.cli import _parser
+
+    args = _parser().parse_args(params_step[1:])
+    assert args.command == "params"
+    assert str(args.params) == "/config/params.yaml"
+    # Written where `dvc repro` reads it: the image's working directory, /workspace.
+    assert str(args.out) == "params.yaml"
+    assert "data.source=directory" in args.overrides
+    (source_dir,) = [o for o in args.overrides if o.startswith("data.source_dir=")]
+    assert source_dir.partition("=")[2] in _mounts_of(_data_job(compose))
+
+
+def test_the_data_jobs_params_step_accepts_the_default_params(compose, tmp_path, capsys):
+    """The step itself, run here on the file the default TRAINING_PARAMS mounts."""
+    from brainscan_training.cli import main
+    from brainscan_training.params import load_params
+
+    (params_step, _) = _data_job_steps(compose)
+    argv = [str(REPO / "params.yaml") if a == "/config/params.yaml" else a for a in params_step]
+    argv = [str(tmp_path / "params.yaml") if a == "params.yaml" else a for a in argv]
+    assert main(argv[1:]) == 0, capsys.readouterr().err
+    written = load_params(tmp_path / "params.yaml")
+    assert (written.data.source, written.data.source_dir) == ("directory", "/data")
 
 
 def test_two_inference_replicas_without_a_host_port():
@@ -244,6 +318,22 @@ def test_podman_compose_renders_the_file():
     assert "prometheus" not in rendered["services"]  # not in these profiles
     gateway = rendered["services"]["gateway"]
     assert gateway["environment"]["GATEWAY_INFERENCE_URL"] == "http://inference:8001"
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="podman-compose needs podman to run")
+def test_podman_compose_renders_the_training_data_profile(tmp_path):
+    data = tmp_path / "kaggle"
+    data.mkdir()
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "podman-compose"), "-f", "docker-compose.yml",
+         "--project-name", "brainscan-render", "--profile", "training-data", "config"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=True,
+        env={**os.environ, "BRAINSCAN_DATA_DIR": str(data)},
+    )  # fmt: skip
+    job = yaml.safe_load(result.stdout)["services"]["training-data"]
+    assert f"{data}:/data:ro" in job["volumes"]
+    assert job["environment"]["MLFLOW_TRACKING_URI"] == "http://mlflow:5000"
+    assert "training" not in yaml.safe_load(result.stdout)["services"]
 
 
 @pytest.mark.skipif(shutil.which("podman") is None, reason="podman-compose needs podman to run")

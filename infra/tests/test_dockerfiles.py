@@ -223,7 +223,8 @@ def test_training_job_declares_it_has_no_healthcheck(images):
 
 def test_dockerignore_keeps_secrets_data_and_environments_out():
     ignored = (REPO / ".dockerignore").read_text().split()
-    for pattern in ("**/.git", "**/.venv", "data", "artifacts", "**/*.onnx", ".env", ".mlflow"):
+    patterns = ("**/.git", "**/.venv", "data", "datasets", "artifacts", "**/*.onnx", ".env")
+    for pattern in (*patterns, ".mlflow"):
         assert pattern in ignored, pattern
 
 

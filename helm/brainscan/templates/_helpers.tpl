@@ -1,6 +1,6 @@
 {{/*
 Names, labels, images and the pod pieces every component shares. Components are "gateway",
-"inference", "model-sync" and "mlflow"; most helpers take a dict with the root context as "ctx"
+"inference", "model-sync", "mlflow" and "training" (the Job/CronJob); most helpers take a dict with the root context as "ctx"
 and the component's name as "component".
 */}}
 
@@ -384,4 +384,214 @@ spec:
 {{- $hosts = append $hosts (printf "%s:*" $name) -}}
 {{- end -}}
 {{- concat $hosts .Values.mlflow.allowedHosts | join "," -}}
+{{- end -}}
+
+
+{{/*
+MLflow's own client variables from mlflow.auth.existingSecret (model-sync and the training
+job); a key missing from the Secret is simply not set. Takes the root context.
+*/}}
+{{- define "brainscan.mlflowCredentialsEnv" -}}
+{{- with .Values.mlflow.auth.existingSecret }}
+# MLflow's own client variables; a key missing from the Secret is simply not set.
+- name: MLFLOW_TRACKING_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: username
+      optional: true
+- name: MLFLOW_TRACKING_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: password
+      optional: true
+- name: MLFLOW_TRACKING_TOKEN
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: token
+      optional: true
+{{- end }}
+{{- end -}}
+
+{{/*
+Egress rule to MLflow (model-sync and the training job): the in-chart MLflow's pods, else
+networkPolicy.externalMlflowTo, else any address on mlflow.external.egressPorts. Takes the root
+context.
+*/}}
+{{- define "brainscan.mlflowEgress" -}}
+{{- if .Values.mlflow.enabled }}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "brainscan.selectorLabels" (dict "ctx" . "component" "mlflow") | nindent 10 }}
+  ports:
+    - port: 5000
+      protocol: TCP
+{{- else if .Values.networkPolicy.externalMlflowTo }}
+- to:
+    {{- toYaml .Values.networkPolicy.externalMlflowTo | nindent 4 }}
+{{- else }}
+# An external MLflow (and its artifact store) at any address, on its ports only.
+- ports:
+    {{- range .Values.mlflow.external.egressPorts }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/* Whether the training pipeline runs in the cluster (as a Job, a CronJob or both). */}}
+{{- define "brainscan.trainingEnabled" -}}
+{{- if or .Values.training.job.enabled .Values.training.cronJob.enabled -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+The training pod: `dvc repro` of the image's DVC project on the data set in
+training.data.existingClaim (read-only at /data). The root filesystem is read-only and DVC
+writes in its project, so the init container "workspace" copies the image's /workspace into an
+emptyDir (as its folder "workspace"), which the later containers mount at /workspace; "params" then writes params.yaml
+there with the data source set to /data (and training.params), checked by the Params model,
+before "training" runs `dvc repro`. Takes the root context.
+*/}}
+{{- define "brainscan.trainingPod" -}}
+{{- $ctx := dict "ctx" . "component" "training" "values" .Values.training -}}
+{{- $training := .Values.training -}}
+{{- $image := include "brainscan.image" (dict "ctx" . "image" $training.image) -}}
+metadata:
+  # Not the chart's version labels: the Job's name is a digest of this pod, and a new chart
+  # version alone is no reason for a new run.
+  labels:
+    {{- include "brainscan.selectorLabels" $ctx | nindent 4 }}
+    app.kubernetes.io/part-of: brainscan
+    {{- with $training.podLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  {{- with $training.podAnnotations }}
+  annotations:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+spec:
+  {{- include "brainscan.podCommon" $ctx | nindent 2 }}
+  # A failed run is a new pod (backoffLimit), never a restart in place of a half-written project.
+  restartPolicy: Never
+  initContainers:
+    - name: workspace
+      image: {{ $image }}
+      imagePullPolicy: {{ $training.image.pullPolicy }}
+      securityContext:
+        {{- toYaml .Values.containerSecurityContext | nindent 8 }}
+      resources:
+        {{- toYaml $training.initResources | nindent 8 }}
+      # Into a folder of its own on the volume (the volume's root is not this user's to chmod);
+      # the later containers mount that folder at /workspace.
+      command: ["cp", "-a", "/workspace", "/writable-workspace/"]
+      volumeMounts:
+        - name: workspace
+          mountPath: /writable-workspace
+        - name: tmp
+          mountPath: /tmp
+    - name: params
+      image: {{ $image }}
+      imagePullPolicy: {{ $training.image.pullPolicy }}
+      securityContext:
+        {{- toYaml .Values.containerSecurityContext | nindent 8 }}
+      resources:
+        {{- toYaml $training.initResources | nindent 8 }}
+      workingDir: /workspace
+      command:
+        - brainscan-train
+        - --params
+        - params.yaml
+        - params
+        - --set
+        - data.source=directory
+        - --set
+        - data.source_dir=/data
+        {{- range $key, $value := $training.params }}
+        - --set
+        - {{ printf "%s=%s" $key (toJson $value) | quote }}
+        {{- end }}
+        - --out
+        - params.yaml
+      volumeMounts:
+        - name: workspace
+          mountPath: /workspace
+          subPath: workspace
+        - name: tmp
+          mountPath: /tmp
+  containers:
+    - name: training
+      image: {{ $image }}
+      imagePullPolicy: {{ $training.image.pullPolicy }}
+      securityContext:
+        {{- toYaml .Values.containerSecurityContext | nindent 8 }}
+      resources:
+        {{- toYaml $training.resources | nindent 8 }}
+      workingDir: /workspace
+      command: ["dvc", "repro"]
+      env:
+        - name: MLFLOW_TRACKING_URI
+          value: {{ include "brainscan.mlflowUrl" . | quote }}
+        - name: HOME
+          value: /workspace
+        # DVC's site cache (default /var/tmp/dvc) on the writable /tmp.
+        - name: DVC_SITE_CACHE_DIR
+          value: /tmp/dvc
+        - name: MPLCONFIGDIR
+          value: /tmp/matplotlib
+        {{- include "brainscan.mlflowCredentialsEnv" . | nindent 8 }}
+        {{- with $training.extraEnv }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
+      volumeMounts:
+        - name: workspace
+          mountPath: /workspace
+          subPath: workspace
+        - name: tmp
+          mountPath: /tmp
+        - name: data
+          mountPath: /data
+          readOnly: true
+          {{- with $training.data.subPath }}
+          subPath: {{ . }}
+          {{- end }}
+  volumes:
+    - name: tmp
+      emptyDir:
+        sizeLimit: {{ $training.tmpSizeLimit }}
+    # The DVC project, its cache and the pipeline's outputs (data/raw is a copy of the data set).
+    - name: workspace
+      emptyDir:
+        sizeLimit: {{ $training.workspaceSizeLimit }}
+    - name: data
+      persistentVolumeClaim:
+        claimName: {{ required "training.data.existingClaim is required when training.job or training.cronJob is enabled" $training.data.existingClaim }}
+        readOnly: true
+{{- end -}}
+
+{{/* The Job spec fields of a training run (Job and CronJob); takes training.job. */}}
+{{- define "brainscan.trainingJobSpec" -}}
+backoffLimit: {{ .backoffLimit }}
+activeDeadlineSeconds: {{ .activeDeadlineSeconds }}
+{{- if not (kindIs "invalid" .ttlSecondsAfterFinished) }}
+ttlSecondsAfterFinished: {{ .ttlSecondsAfterFinished }}
+{{- end }}
+{{- end -}}
+
+{{/*
+Name of the training Job: <fullname>-training-<digest of its pod and backoffLimit>. A Job's pod
+template cannot change, so an upgrade that changes the run replaces the Job (a new run) and one
+that changes nothing leaves it alone. Takes the root context.
+*/}}
+{{- define "brainscan.trainingJobName" -}}
+{{- $base := include "brainscan.componentName" (dict "ctx" . "component" "training") | trunc 54 | trimSuffix "-" -}}
+{{- $digest := printf "%s\n%v" (include "brainscan.trainingPod" .) .Values.training.job.backoffLimit | sha256sum | trunc 8 -}}
+{{- printf "%s-%s" $base $digest -}}
+{{- end -}}
+
+{{/* Name of the training CronJob (at most 52 characters, as Kubernetes asks). */}}
+{{- define "brainscan.trainingCronJobName" -}}
+{{- include "brainscan.componentName" (dict "ctx" . "component" "training") | trunc 52 | trimSuffix "-" -}}
 {{- end -}}

@@ -75,6 +75,25 @@ def _parser() -> argparse.ArgumentParser:
     reference.add_argument(
         "--no-appearance", action="store_true", help="skip the appearance network (no TF)"
     )
+    overrides = commands.add_parser(
+        "params",
+        help="write a checked copy of the params file with keys overridden, e.g. a mounted data "
+        "folder for a container (--set data.source=directory --set data.source_dir=/data)",
+    )
+    overrides.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="dotted key and a YAML value (repeat for several); applied in order",
+    )
+    overrides.add_argument(
+        "--out",
+        type=Path,
+        required=True,
+        help="where to write it (it may be the --params file itself; - for stdout)",
+    )
     status = commands.add_parser(
         "status", help="show the production and challenger versions, and the shadow evidence"
     )
@@ -96,13 +115,75 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = _parser().parse_args(argv)
     try:
+        if args.command == "params":
+            return _write_params(args)
         params = load_params(args.params, args.profile)
         return _dispatch(args, params)
     except Exception as exc:
         if not _is_user_error(exc):
             raise
-        sys.stderr.write(f"brainscan-train {args.command}: {exc}\n")
+        sys.stderr.write(f"brainscan-train {args.command}: {_one_line(exc)}\n")
         return 2
+
+
+def _one_line(exc: Exception) -> str:
+    from pydantic import ValidationError
+
+    from .params import describe_validation_error
+
+    if isinstance(exc, ValidationError):
+        return describe_validation_error(exc)
+    return " ".join(str(exc).split("\n"))
+
+
+def _write_params(args: argparse.Namespace) -> int:
+    """`brainscan-train params`: the params file with ``--set`` applied, validated as every stage
+    validates it, written where `dvc repro` reads it. A container whose params.yaml is mounted
+    read-only (or baked into the image) gets its data folder this way: DVC reads parameters from
+    the file only (no environment variables), and `dvc exp run -S` needs git, which the image
+    has not."""
+    import yaml
+
+    from .params import apply_overrides, validate_params
+
+    try:
+        raw = yaml.safe_load(args.params.read_text())
+    except yaml.YAMLError as exc:
+        raise ParamsFileError(f"{args.params} is not YAML: {exc}") from None
+    except OSError as exc:
+        raise ParamsFileError(f"cannot read {args.params}: {exc.strerror}") from None
+    if not isinstance(raw, dict):
+        raise ParamsFileError(f"{args.params} is not a mapping of keys (as params.yaml is)")
+    overrides = [*args.overrides, *([f"profile={args.profile}"] if args.profile else [])]
+    updated = apply_overrides(raw, overrides)
+    params = validate_params(updated)
+    header = (
+        f"# Written by `brainscan-train params` from {args.params}"
+        + "".join(f" --set {item}" for item in overrides)
+        + "\n"
+    )
+    text = header + yaml.safe_dump(updated, sort_keys=False)
+    if str(args.out) == "-":
+        sys.stdout.write(text)
+        return 0
+    try:
+        args.out.write_text(text)
+    except OSError as exc:
+        raise ParamsFileError(f"cannot write {args.out}: {exc.strerror}") from None
+    summary = {
+        "params": str(args.out),
+        "from": str(args.params),
+        "set": overrides,
+        "profile": params.profile,
+        "data.source": params.data.source,
+        "data.source_dir": params.data.source_dir,
+    }
+    sys.stdout.write(json.dumps(summary) + "\n")
+    return 0
+
+
+class ParamsFileError(ValueError):
+    """The params file itself cannot be read."""
 
 
 def _is_user_error(exc: Exception) -> bool:
@@ -112,11 +193,13 @@ def _is_user_error(exc: Exception) -> bool:
     from .data.checks import DataCheckError
     from .ood.cues import CuePlanError
     from .ood.external import GuardInputError
+    from .params import ParamsOverrideError
     from .registry import RegistryError
     from .tracking import TrackingUnavailable
 
     user_errors = (TrackingUnavailable, RegistryError, PackageError, ValidationError,
-                   FileNotFoundError, DataCheckError, GuardInputError, CuePlanError)  # fmt: skip
+                   FileNotFoundError, DataCheckError, GuardInputError, CuePlanError,
+                   ParamsOverrideError, ParamsFileError)  # fmt: skip
     return isinstance(exc, user_errors)
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from brainscan_manifest import InputSpec
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from .weights import IMAGENET_ALPHAS, WEIGHTS_SUFFIXES
 
@@ -176,6 +177,89 @@ def load_params(path: Path = DEFAULT_PARAMS, profile: str | None = None) -> Para
     raw = yaml.safe_load(Path(path).read_text())
     if profile:
         raw["profile"] = profile
+    return Params.model_validate(raw)
+
+
+class ParamsOverrideError(ValueError):
+    """An override (`brainscan-train params --set KEY=VALUE`) that cannot be applied."""
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``KEY=VALUE`` -> (the dotted key's parts, the value read as a YAML scalar or list, so
+    ``seed=8`` is an int, ``augmentation.flip=false`` a bool and ``data.source_dir=/data`` a
+    string)."""
+    key, sep, value = text.partition("=")
+    parts = key.strip().split(".")
+    if not sep or not all(parts):
+        raise ParamsOverrideError(f"--set {text!r}: expected KEY=VALUE, e.g. data.source_dir=/data")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "not YAML"
+        raise ParamsOverrideError(f"--set {text!r}: the value cannot be read ({problem})") from None
+    return parts, parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """A copy of ``raw`` (params.yaml as read) with each ``KEY=VALUE`` set; missing sections are
+    created. Whether the result is valid is :func:`validate_params`' question."""
+    result = copy.deepcopy(raw)
+    for text in overrides:
+        parts, value = parse_override(text)
+        section = result
+        for depth, part in enumerate(parts[:-1]):
+            child = section.setdefault(part, {})
+            if not isinstance(child, dict):
+                prefix = ".".join(parts[: depth + 1])
+                raise ParamsOverrideError(
+                    f"--set {text!r}: {prefix} is a value, not a section with keys"
+                )
+            section = child
+        section[parts[-1]] = value
+    return result
+
+
+def _fields_at(location: tuple[str | int, ...]) -> list[str] | None:
+    """The keys params.yaml accepts beside ``location[-1]`` (None when not a model's)."""
+    model: Any = Params
+    parts = list(location[:-1])
+    while parts:
+        fields = {info.alias or name: info for name, info in model.model_fields.items()}
+        info = fields.get(str(parts.pop(0)))
+        if info is None:
+            return None
+        annotation = info.annotation
+        if get_origin(annotation) is dict:
+            if not parts:
+                return None
+            parts.pop(0)  # the dict's key, e.g. a profile's name
+            annotation = get_args(annotation)[1]
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return None
+        model = annotation
+    return sorted(info.alias or name for name, info in model.model_fields.items())
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """A pydantic error about params.yaml as one line, each problem named by its dotted key."""
+    problems = []
+    for error in exc.errors():
+        location = tuple(error["loc"])
+        key = ".".join(str(part) for part in location) or "params"
+        if error["type"] == "extra_forbidden":
+            known = _fields_at(location)
+            hint = f" (known keys here: {', '.join(known)})" if known else ""
+            problems.append(f"unknown key {key}{hint}")
+            continue
+        message = error["msg"].removeprefix("Value error, ")
+        if "input" in error and error["type"] not in ("missing", "value_error"):
+            message += f", got {error['input']!r}"
+        problems.append(f"{key}: {message}")
+    return "; ".join(problems)
+
+
+def validate_params(raw: dict[str, Any]) -> Params:
+    """params.yaml's content as every stage checks it (pydantic's ValidationError if not)."""
     return Params.model_validate(raw)
 
 
