@@ -29,6 +29,9 @@ class ErrorCode(StrEnum):
     DICOM_NO_PIXEL_DATA = "dicom_no_pixel_data"
     FRAME_OUT_OF_RANGE = "frame_out_of_range"
     DICOM_UNSUPPORTED = "dicom_unsupported"
+    # A DICOM SR result asked for (results/dicom_sr.py)
+    SR_NEEDS_DICOM = "sr_needs_dicom"
+    DICOM_SOURCE_INCOMPLETE = "dicom_source_incomplete"
     # Access control
     API_KEY_MISSING = "api_key_missing"
     API_KEY_INVALID = "api_key_invalid"

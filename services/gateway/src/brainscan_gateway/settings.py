@@ -89,6 +89,14 @@ class GatewaySettings(ServiceSettings):
     `GET /api/v1/monitoring` and in the `gateway_drift_*` metrics (class mix, confidence, input
     intensity, out-of-distribution rate). Larger windows notice smaller shifts, later."""
 
+    # --- results as DICOM ----------------------------------------------------------------------
+    sr_series_description: str = Field(
+        "brainscan AI result - NOT FOR DIAGNOSTIC USE", min_length=1, max_length=64
+    )
+    """Series Description of the DICOM SR results (`Accept: application/dicom`), what a viewer
+    shows in its series list. Keep "not for diagnostic use" in it while the model is the
+    stand-in. At most 64 characters, no backslash (DICOM LO)."""
+
     # --- the challenger in shadow ------------------------------------------------------------
     shadow_fraction: float = Field(1.0, ge=0, le=1)
     """Share of answered predictions mirrored to the challenger inference holds in shadow, off
@@ -162,6 +170,13 @@ class GatewaySettings(ServiceSettings):
         for name, threshold in value.items():
             if not 0.0 <= threshold <= 1.0:
                 raise ValueError(f"threshold for {name!r} must be within 0..1, got {threshold}")
+        return value
+
+    @field_validator("sr_series_description")
+    @classmethod
+    def _long_string(cls, value: str) -> str:
+        if "\\" in value or not value.isprintable():
+            raise ValueError("sr_series_description must be printable text without a backslash")
         return value
 
     @field_validator("inference_url")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from brainscan_servicekit import current_request_id
 from fastapi import APIRouter, Query, Request
 from starlette.datastructures import UploadFile
+from starlette.responses import Response
 
 from ...errors import BadUpload, ErrorCode
 from ...prediction.predictor import PredictionOptions, PredictionResult
-from ..deps import PredictorDep, RateLimitedClientDep
+from ...results import dicom_sr
+from ..deps import PredictorDep, RateLimitedClientDep, SettingsDep
 from ..responses import errors
 from ..schemas import (
     ActivationMap,
@@ -106,11 +110,19 @@ def _one_frame(query: int | None, form: int | None) -> int | None:
     "/predictions",
     response_model=Prediction,
     openapi_extra={"requestBody": _MULTIPART_BODY},
-    responses=errors(400, 401, 413, 415, 422, 429, 502, 503, 504),
+    responses={
+        200: {
+            "description": "The prediction: JSON, or with Accept: application/dicom or "
+            "result=dicom-sr (DICOM uploads only) a DICOM Comprehensive 3D SR (TID 1500).",
+            "content": {dicom_sr.MEDIA_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        **errors(400, 401, 413, 415, 422, 429, 502, 503, 504),
+    },
 )
 async def create_prediction(
     request: Request,
     predictor: PredictorDep,
+    settings: SettingsDep,
     _client: RateLimitedClientDep,
     explain: bool = Query(
         False, description="Also return the class activation map overlay (PNG, base64)."
@@ -124,12 +136,23 @@ async def create_prediction(
         description="The frame of a multi-frame DICOM to classify, numbered from 1 as DICOM "
         "does (also accepted as a form field); default: the middle frame, (count + 1) // 2.",
     ),
-) -> Prediction:
+    result: Literal["json", "dicom-sr"] | None = Query(
+        None,
+        description="The answer's form: json, or dicom-sr (a DICOM SR, for a DICOM upload). "
+        "Default: by the Accept header (application/dicom: the SR), else JSON.",
+    ),
+) -> Prediction | Response:
     """Classify one brain MRI slice; flags predictions below the confidence threshold."""
     data, form_frame = await read_upload(request)
     frame = _one_frame(frame, form_frame)
-    options = PredictionOptions(explain=explain, preview=preview, frame=frame)
     request_id = current_request_id()
+    if dicom_sr.wants_sr(request.headers.get("accept"), result):
+        # Refused before inference when no SR can be made (docs/gateway.md, "Results as DICOM
+        # SR"); explain and preview belong to the JSON answer.
+        source = await dicom_sr.prepare(data)
+        prediction = await predictor.predict(data, PredictionOptions(frame=frame), request_id)
+        return await dicom_sr.sr_response(prediction, source, settings.sr_series_description)
+    options = PredictionOptions(explain=explain, preview=preview, frame=frame)
     return to_response(await predictor.predict(data, options, request_id), request_id)
 
 
