@@ -60,24 +60,30 @@ def _server(stack: ExitStack, app_factory: Callable[[], object], ready: str) -> 
 
 @pytest.fixture
 def start_stack(tmp_path_factory) -> Iterator[Callable[..., Stack]]:
-    """``start_stack(gateway_inference_url=None, guard=False, **gateway_settings)``: inference
-    (the tiny model, with an out-of-distribution guard if ``guard``), gateway, model-sync and
-    Prometheus scraping them; everything is stopped afterwards, whatever happened."""
+    """``start_stack(gateway_inference_url=None, guard=False, challenger=False,
+    **gateway_settings)``: inference (the tiny model, with an out-of-distribution guard if
+    ``guard``, and a copy of it as the challenger in shadow if ``challenger``), gateway,
+    model-sync and Prometheus scraping them; everything is stopped afterwards, whatever
+    happened."""
     with ExitStack() as stack:
         # model-sync sets MLflow's client variables process-wide: put them back afterwards.
         environment = dict(os.environ)
         stack.callback(lambda: (os.environ.clear(), os.environ.update(environment)))
 
         def start(
-            gateway_inference_url: str | None = None, *, guard: bool = False, **gateway: object
+            gateway_inference_url: str | None = None,
+            *,
+            guard: bool = False,
+            challenger: bool = False,
+            **gateway: object,
         ) -> Stack:
             work = tmp_path_factory.mktemp("prometheus-stack")
             write_package(work / "models" / "1", guard=guard)
-            inference = _server(
-                stack,
-                lambda: create_inference(inference_settings(work / "models")),
-                "/v2/health/ready",
-            )
+            settings = inference_settings(work / "models")
+            if challenger:  # the same model again, as version 2, held in shadow
+                write_package(work / "challenger" / "2", guard=guard)
+                settings = settings.model_copy(update={"challenger_dir": work / "challenger"})
+            inference = _server(stack, lambda: create_inference(settings), "/v2/health/ready")
             upstream = gateway_inference_url or inference.url
             gateway = _server(
                 stack,
@@ -86,8 +92,8 @@ def start_stack(tmp_path_factory) -> Iterator[Callable[..., Stack]]:
             )
             # An MLflow that is not there: model-sync runs, retries and says so in its metrics.
             no_registry = f"http://127.0.0.1:{free_port()}"
-            settings = modelsync_settings(no_registry, MODEL_NAME, work / "cache")
-            modelsync = _server(stack, lambda: create_modelsync(settings), "/healthz")
+            sync_settings = modelsync_settings(no_registry, MODEL_NAME, work / "cache")
+            modelsync = _server(stack, lambda: create_modelsync(sync_settings), "/healthz")
             targets = {
                 name: [server.url.removeprefix("http://")]
                 for name, server in (
@@ -417,3 +423,34 @@ def test_out_of_distribution_traffic_moves_the_drift_gauges_and_makes_the_alerts
         eventually(lambda name=name: pending(name), WAIT, f"{name} pending")
     (alert,) = prom.alerts(OOD_ALERT)
     assert float(alert["value"]) > prom.value(threshold)
+
+
+# --- the challenger in shadow: the evidence the promotion gate reads ------------------------------
+def test_shadow_figures_reach_prometheus_and_the_promotion_gate_reads_them(start_stack):
+    """A copy of the served model in shadow: every mirrored prediction agrees. Prometheus sums
+    the gateway's counters, the recording rules turn them into the pairs and the agreement
+    per challenger version, and `brainscan-train promote`'s Prometheus source reads the same
+    figures as the gateway reports."""
+    from brainscan_training.shadow_evidence import read_evidence
+
+    stack = start_stack(challenger=True, shadow_refresh_seconds=0.2)
+    prom = stack.prometheus
+
+    def shadow() -> dict | None:
+        return httpx.get(f"{stack.gateway.url}/api/v1/model", timeout=10).json()["shadow"]
+
+    eventually(lambda: shadow() is not None, WAIT, "the gateway mirroring to version 2")
+    _predict(stack.gateway, [png_bytes(size) for size in (40, 48, 56, 64, 72, 80)])
+    eventually(lambda: shadow()["mirrored"] == 6, WAIT, "6 predictions compared")
+    version = '{challenger_version="2"}'
+    eventually(
+        lambda: (
+            prom.value(f"brainscan:shadow_pairs:total{version}") == 6
+            and prom.value(f"brainscan:shadow_agreement:ratio{version}") == 1.0
+        ),
+        WAIT,
+        "the recording rules over 6 agreeing pairs",
+    )
+    evidence = read_evidence("prometheus", prom.url, "2")
+    assert (evidence.mirrored, evidence.agreed) == (6, 6)
+    assert evidence.source == f"prometheus {prom.url}"
