@@ -149,6 +149,17 @@ def test_promotion_waits_for_shadow_evidence_and_a_force_is_tagged(
         tags = registry.client.get_model_version(model_name, v2).tags
         assert tags["shadow.mirrored"] == "8" and tags["shadow.agreement"] == "0.750000"
         assert tags["promotion.forced"] == "false"
+        # Promotion moved the alias off the challenger: model-sync withdraws it from shadow,
+        # inference drops it and the gateway stops mirroring; the answers now come from v2.
+        wait_for(lambda: shadow() is None, "mirroring stopped once the challenger alias moved")
+        with httpx.Client(base_url=gateway, timeout=30) as client:
+            files = {"file": ("slice.png", quadrant_png(0, 0))}
+            wait_for(
+                lambda: (
+                    client.post("/api/v1/predictions", files=files).json()["model"]["version"] == v2
+                ),
+                "answers from the promoted v2",
+            )
 
         # A new challenger promoted before it has any evidence: only with --force, tagged.
         v3 = register(registry, tmp_path / "v3", PERFECT)
