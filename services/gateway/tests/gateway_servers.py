@@ -31,7 +31,12 @@ INPUT_SIZE = 16
 
 
 def write_package(
-    directory: Path, *, seed: int = 0, with_cam: bool = True, guard: bool = False
+    directory: Path,
+    *,
+    seed: int = 0,
+    with_cam: bool = True,
+    guard: bool = False,
+    size: int = INPUT_SIZE,
 ) -> Path:
     """A tiny model package (``brainscan_testsupport.packages.tiny_package``: 16x16 uint8 input,
     6 features) in ``directory``; with ``guard``, an out-of-distribution guard fitted on
@@ -39,7 +44,7 @@ def write_package(
     return tiny_package(
         directory,
         name=MODEL_NAME,
-        size=INPUT_SIZE,
+        size=size,
         features=6,
         seed=seed,
         with_cam=with_cam,

@@ -27,12 +27,13 @@ class ShadowStack:
     challenger_dir: Path
     start_gateway: Callable[..., RunningServer]
 
-    def challenge(self, version: str, classes: list[str] = CLASSES) -> None:
-        """Make ``version`` (the served model's weights, ``classes`` in its manifest) the
-        challenger, built aside and moved in so the replica never sees half a package."""
+    def challenge(self, version: str, classes: list[str] = CLASSES, **package: object) -> None:
+        """Make ``version`` (the served model's weights unless ``package`` options say
+        otherwise, ``classes`` in its manifest) the challenger, built aside and moved in so the
+        replica never sees half a package."""
         staging = self.challenger_dir.parent / f"staging-{version}"
         manifest = staging / "manifest.json"
-        write_package(staging)
+        write_package(staging, **package)
         manifest.write_text(json.dumps({**json.loads(manifest.read_text()), "classes": classes}))
         shutil.rmtree(self.challenger_dir, ignore_errors=True)
         self.challenger_dir.mkdir()

@@ -14,14 +14,18 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+from brainscan_gateway.imaging.decoding import DecodedImage
+from brainscan_gateway.imaging.upload_format import UploadFormat
 from brainscan_gateway.metrics import GatewayMetrics
 from brainscan_gateway.prediction.distribution_check import DistributionCheck
+from brainscan_gateway.prediction.preparation import prepare_for
 from brainscan_gateway.prediction.shadow import ChampionAnswer, ShadowMirror
 from brainscan_gateway.upstream.client import InferenceClient
 from brainscan_testsupport.onnx_models import CLASSES
-from gateway_images import png_bytes
+from gateway_images import mri_like, png_bytes
 from gateway_servers import MODEL_NAME
 from gateway_shadow import ROTATED, eventually, metric, model_info, predict, shadow_of
+from PIL import Image
 
 
 def test_a_challenger_that_agrees_is_compared_on_every_answer_and_never_answers(shadow_stack):
@@ -68,6 +72,18 @@ def test_a_challenger_with_rotated_classes_shows_in_the_matrix(shadow_stack):
             challenger_label=rotated[label],
         )
         assert pairs == labels.count(label)
+
+
+def test_a_challenger_with_another_input_size_gets_the_upload_resized_for_it(shadow_stack):
+    shadow_stack.challenge("2", size=8)  # the served model takes 16x16
+    gateway = shadow_stack.gateway()
+    eventually(lambda: shadow_of(gateway, "2"), "the gateway mirroring to version 2")
+    for size in (48, 64, 80):
+        predict(gateway, size)
+    shadow = eventually(
+        lambda: (s := shadow_of(gateway, "2")) and s["mirrored"] == 3 and s, "3 pairs compared"
+    )
+    assert shadow["failed"] == 0 and shadow["dropped"] == 0
 
 
 def test_answers_never_fail_while_the_challenger_comes_moves_goes_and_is_promoted(shadow_stack):
@@ -143,11 +159,12 @@ def test_no_mirroring_when_the_fraction_is_zero(shadow_stack):
 
 
 def offers(mirror: ShadowMirror, count: int) -> None:
-    """``count`` answered predictions offered, as the predictor offers them (the image itself
-    is only read by a worker, and none runs here)."""
+    """``count`` answered predictions offered, as the predictor offers them."""
     champion = ChampionAnswer("1", "glioma", 0.9, DistributionCheck(in_distribution=None), 0.01)
+    decoded = DecodedImage(Image.fromarray(mri_like(64)), UploadFormat.PNG)
+    prepared = prepare_for(decoded, mirror.challenger.input)
     for _ in range(count):
-        mirror.offer(None, champion, "request")  # type: ignore[arg-type]
+        mirror.offer(prepared, champion, "request")
 
 
 def with_mirror(url: str, check: Callable[[ShadowMirror, GatewayMetrics], None], **options):

@@ -29,11 +29,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from anyio import CapacityLimiter, to_thread
-from brainscan_manifest import Manifest
+from brainscan_manifest import InputSpec, Manifest
 from brainscan_servicekit import get_logger
 from pydantic import ValidationError
 
 from ..errors import GatewayError
+from ..imaging.decoding import DecodedImage
 from ..metrics import GatewayMetrics
 from ..upstream.circuit_breaker import CircuitOpen
 from ..upstream.client import InferenceClient, InferenceUnavailable, ModelNotServed
@@ -58,7 +59,14 @@ class ChampionAnswer:
 
 @dataclass(frozen=True)
 class _Job:
-    prepared: PreparedImage
+    """One mirrored prediction waiting in the queue: the model input the champion got, and
+    the decoded pixels only when the challenger preprocesses differently (the queue then holds
+    up to ``queue_size`` decoded uploads; otherwise only model inputs, tens of KB each)."""
+
+    tensor: np.ndarray
+    spec: InputSpec
+    size: tuple[int, int]
+    decoded: DecodedImage | None
     champion: ChampionAnswer
     request_id: str
 
@@ -167,8 +175,11 @@ class ShadowMirror:
             return
         if self.fraction < 1.0 and self._sample() >= self.fraction:
             return
+        pixels = prepared.decoded if prepared.spec != challenger.input else None
+        job = _Job(prepared.tensor, prepared.spec, prepared.decoded.size, pixels, champion,
+                   request_id)  # fmt: skip
         try:
-            self._queue.put_nowait(_Job(prepared, champion, request_id))
+            self._queue.put_nowait(job)
         except asyncio.QueueFull:
             self._drop(challenger.version, "queue_full")
 
@@ -231,15 +242,19 @@ class ShadowMirror:
         if challenger is None:
             return  # withdrawn while queued
         version = challenger.version
-        prepared = job.prepared
-        if prepared.spec != challenger.input:  # the challenger preprocesses differently
+        tensor = job.tensor
+        if job.spec != challenger.input:  # the challenger preprocesses differently
+            if job.decoded is None:  # a new challenger since the offer: its input differs
+                self._drop(version, "challenger_changed")
+                return
             prepared = await to_thread.run_sync(
-                prepare_for, prepared.decoded, challenger.input, limiter=self._image_work
+                prepare_for, job.decoded, challenger.input, limiter=self._image_work
             )
+            tensor = prepared.tensor
         started = time.perf_counter()
         try:
             result = await self.client.infer(
-                prepared.tensor,
+                tensor,
                 challenger.input.name,
                 outputs.requested(challenger),
                 request_id=job.request_id,
@@ -248,7 +263,7 @@ class ShadowMirror:
             )
             latency = time.perf_counter() - started
             probabilities = outputs.probabilities(result, challenger)
-            check = check_distribution(result, challenger, prepared.decoded.size)
+            check = check_distribution(result, challenger, job.size)
         except ModelNotServed:
             # The replica asked does not hold it (yet, or any more): not the challenger's fault.
             self._drop(version, "not_held")
