@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import time
+
 from brainscan_servicekit import current_request_id
 from fastapi import APIRouter, Query, Request
 from starlette.datastructures import UploadFile
 
 from ...errors import BadUpload, ErrorCode
+from ...feedback.window import Answered
 from ...prediction.predictor import PredictionOptions, PredictionResult
-from ..deps import PredictorDep, RateLimitedClientDep
+from ..deps import FeedbackDep, PredictorDep, RateLimitedClientDep
 from ..responses import errors
 from ..schemas import (
     ActivationMap,
@@ -111,7 +114,8 @@ def _one_frame(query: int | None, form: int | None) -> int | None:
 async def create_prediction(
     request: Request,
     predictor: PredictorDep,
-    _client: RateLimitedClientDep,
+    feedback: FeedbackDep,
+    client: RateLimitedClientDep,
     explain: bool = Query(
         False, description="Also return the class activation map overlay (PNG, base64)."
     ),
@@ -130,7 +134,25 @@ async def create_prediction(
     frame = _one_frame(frame, form_frame)
     options = PredictionOptions(explain=explain, preview=preview, frame=frame)
     request_id = current_request_id()
-    return to_response(await predictor.predict(data, options, request_id), request_id)
+    result = await predictor.predict(data, options, request_id)
+    if feedback is not None and result.image is not None:
+        feedback.hold(request_id, answered_for_feedback(result, client))
+    return to_response(result, request_id)
+
+
+def answered_for_feedback(result: PredictionResult, client: str) -> Answered:
+    """What feedback on this answer needs: the decoded pixels and the model's answer."""
+    return Answered(
+        client=client,
+        image=result.image,
+        model_name=result.model_name,
+        model_version=result.model_version,
+        label=result.label,
+        confidence=result.confidence,
+        classes=result.classes,
+        assessed=result.assessed,
+        answered_at=time.time(),
+    )
 
 
 def to_response(result: PredictionResult, request_id: str) -> Prediction:
