@@ -274,9 +274,7 @@ def test_training_imports_feedback_on_demand_or_on_the_timer_before_the_repro(je
     when = body.split("steps {")[0]
     assert "expression { params.FEEDBACK_IMPORT }" in when
     assert "triggeredBy 'TimerTrigger'" in when and "env.BRAINSCAN_FEEDBACK_DIR" in when
-    assert (
-        '.venv/bin/brainscan-train feedback import --from "$FROM_DIR" $FEEDBACK_FLAGS' in body
-    )
+    assert '.venv/bin/brainscan-train feedback import --from "$FROM_DIR" $FEEDBACK_FLAGS' in body
     assert "--accepted-only" in body
     assert "reports/feedback-import.json" in body  # archived with reports/**
     names = stage_names(text)
