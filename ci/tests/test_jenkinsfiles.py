@@ -34,7 +34,8 @@ SERVICE_STAGES = [
     "Smoke test",
 ]  # fmt: skip
 TRAINING_STAGES = [
-    "Path filter", "Setup", "dvc pull", "dvc repro", "dvc push", "Register and promote",
+    "Path filter", "Setup", "dvc pull", "Feedback import", "dvc repro", "dvc push",
+    "Register and promote",
 ]  # fmt: skip
 CONFIG_KEYS = {"component", "paths", "lint", "tests", "imageKey", "smokeTest"}
 ROLE_DEFAULTS = REPO / "ansible/roles/brainscan_deploy/defaults/main.yml"
@@ -277,6 +278,21 @@ def test_training_records_the_registered_version(jenkinsfiles):
     assert "currentBuild.description" in register and "registration.version" in register
     assert '.venv/bin:$PATH" .venv/bin/dvc repro' in stage_body(text, "dvc repro")
     assert "when { not { changeRequest() } }" in stage_body(text, "dvc push")
+
+
+def test_training_imports_feedback_on_demand_or_on_the_timer_before_the_repro(jenkinsfiles):
+    text = jenkinsfiles["training"]
+    for name in ("FEEDBACK_IMPORT", "FEEDBACK_DIR", "FEEDBACK_ACCEPTED_ONLY"):
+        assert f"name: '{name}'" in text
+    body = stage_body(text, "Feedback import")
+    when = body.split("steps {")[0]
+    assert "expression { params.FEEDBACK_IMPORT }" in when
+    assert "triggeredBy 'TimerTrigger'" in when and "env.BRAINSCAN_FEEDBACK_DIR" in when
+    assert '.venv/bin/brainscan-train feedback import --from "$FROM_DIR" $FEEDBACK_FLAGS' in body
+    assert "--accepted-only" in body
+    assert "reports/feedback-import.json" in body  # archived with reports/**
+    names = stage_names(text)
+    assert names.index("Feedback import") == names.index("dvc repro") - 1
 
 
 # --- every file -------------------------------------------------------------------------------

@@ -388,3 +388,45 @@ def test_the_prometheus_adapter_rule_serves_the_metric_the_hpa_reads(releases):
     assert rule["seriesQuery"].startswith(pods["metric"]["name"] + "{")
     # Per pod: the HPA averages the pods' values against averageValue.
     assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}
+
+
+# --- reviewers' feedback ----------------------------------------------------------------------
+
+
+def test_feedback_is_off_by_default_and_a_values_switch_gives_it_a_claim(releases):
+    default = releases["defaults"]
+    env = _env(default.deployment("gateway"), default)
+    assert "GATEWAY_FEEDBACK_DIR" not in env
+    assert not [
+        c for c in default.of_kind("PersistentVolumeClaim") if "feedback" in c["metadata"]["name"]
+    ]
+
+    release = k8s_render.render({"gateway": {"feedback": {"enabled": True, "storageClass": "nfs"}}})
+    assert not k8s_render.validation_errors(release.objects)
+    deployment = release.deployment("gateway")
+    env = _env(deployment, release)
+    assert env["GATEWAY_FEEDBACK_DIR"] == "/var/lib/brainscan/feedback"
+    assert env["GATEWAY_FEEDBACK_MAX_PENDING_BYTES"] == "67108864"
+    (container,) = _pod_spec(deployment)["containers"]
+    assert {"name": "feedback", "mountPath": "/var/lib/brainscan/feedback"} in container[
+        "volumeMounts"
+    ]
+    [claim] = [
+        c for c in release.of_kind("PersistentVolumeClaim") if "feedback" in c["metadata"]["name"]
+    ]
+    volume = next(v for v in _pod_spec(deployment)["volumes"] if v["name"] == "feedback")
+    assert volume["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert claim["spec"]["accessModes"] == ["ReadWriteMany"]  # every replica writes to it
+    assert claim["spec"]["storageClassName"] == "nfs"
+    assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+
+    existing = k8s_render.render(
+        {"gateway": {"feedback": {"enabled": True, "existingClaim": "reviews"}}}
+    )
+    assert not [
+        c for c in existing.of_kind("PersistentVolumeClaim") if "feedback" in c["metadata"]["name"]
+    ]
+    volume = next(
+        v for v in _pod_spec(existing.deployment("gateway"))["volumes"] if v["name"] == "feedback"
+    )
+    assert volume["persistentVolumeClaim"]["claimName"] == "reviews"

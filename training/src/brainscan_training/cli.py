@@ -94,6 +94,26 @@ def _parser() -> argparse.ArgumentParser:
         required=True,
         help="where to write it (it may be the --params file itself; - for stdout)",
     )
+    feedback = commands.add_parser(
+        "feedback", help="reviewers' feedback from the gateway into the data set (docs/data.md)"
+    )
+    feedback_commands = feedback.add_subparsers(dest="feedback_command", required=True)
+    feedback_import = feedback_commands.add_parser(
+        "import",
+        help="copy the feedback images into data.source_dir as new Training images, "
+        "de-duplicated, never a copy of a Testing image, with a batch manifest",
+    )
+    feedback_import.add_argument(
+        "--from", dest="feedback_dir", type=Path, required=True,
+        help="the gateway's feedback folder (GATEWAY_FEEDBACK_DIR)",
+    )  # fmt: skip
+    feedback_import.add_argument(
+        "--into", type=Path, help="the data set folder (default: params' data.source_dir)"
+    )
+    feedback_import.add_argument(
+        "--accepted-only", action="store_true",
+        help="only records a curator marked accepted: true (default: all but accepted: false)",
+    )  # fmt: skip
     status = commands.add_parser(
         "status", help="show the production and challenger versions, and the shadow evidence"
     )
@@ -191,6 +211,7 @@ def _is_user_error(exc: Exception) -> bool:
     from pydantic import ValidationError
 
     from .data.checks import DataCheckError
+    from .data.feedback import FeedbackImportError
     from .ood.cues import CuePlanError
     from .ood.external import GuardInputError
     from .params import ParamsOverrideError
@@ -199,7 +220,7 @@ def _is_user_error(exc: Exception) -> bool:
 
     user_errors = (TrackingUnavailable, RegistryError, PackageError, ValidationError,
                    FileNotFoundError, DataCheckError, GuardInputError, CuePlanError,
-                   ParamsOverrideError, ParamsFileError)  # fmt: skip
+                   ParamsOverrideError, ParamsFileError, FeedbackImportError)  # fmt: skip
     return isinstance(exc, user_errors)
 
 
@@ -211,6 +232,8 @@ def _dispatch(args: argparse.Namespace, params) -> int:
         return 0
     if args.command == "reference":
         return _reference(args, params)
+    if args.command == "feedback":
+        return _feedback_import(args, params)
     registry = _registry(args.model, params)
     if args.command == "promote":
         decision = _promote(registry, args, params)
@@ -288,6 +311,28 @@ def _status(registry, args, params) -> dict[str, object]:
             status["shadow"] = {**evidence.to_dict(), "gate": gate.describe() if gate.enabled
                                 else None, "shortfall": shortfall}  # fmt: skip
     return status
+
+
+def _feedback_import(args, params) -> int:
+    from .data.feedback import FeedbackImportError, import_feedback
+
+    into = args.into
+    if into is None:
+        if params.data.source != "directory":
+            raise FeedbackImportError(
+                "feedback goes into a real data set: set data.source: directory and "
+                "data.source_dir in params.yaml, or pass --into"
+            )
+        into = Path(params.data.source_dir)
+    result = import_feedback(
+        args.feedback_dir,
+        into,
+        params.classes,
+        accepted_only=args.accepted_only,
+        near_duplicate_distance=params.data.near_duplicate_distance,
+    )
+    sys.stdout.write(json.dumps(result.to_dict()) + "\n")
+    return 0
 
 
 def _reference(args, params) -> int:

@@ -83,7 +83,7 @@ def _load(name: str, params: Params):
 def train(params: Params) -> None:
     import mlflow
 
-    from .data.prepare import report_metrics
+    from .data.prepare import feedback_batches, report_metrics
     from .lineage import git_commit
     from .train import save_history, train_model
     from .weights import backbone_weights
@@ -96,8 +96,10 @@ def train(params: Params) -> None:
         mlflow.set_tags({"git_commit": git_commit() or "unknown", "profile": params.profile})
         mlflow.log_params(params.flat())
         if report.is_file():
+            summary = json.loads(report.read_text())
             mlflow.log_artifact(str(report), "data")
-            mlflow.log_metrics(report_metrics(json.loads(report.read_text())))
+            mlflow.log_metrics(report_metrics(summary))
+            mlflow.set_tag("data.feedback_batches", ",".join(feedback_batches(summary)))
         _log_dataset(params, train_split, "training")
         _log_dataset(params, val_split, "validation")
         warm_model, warm_source = _warm_start_model(params)
@@ -208,7 +210,7 @@ def export(params: Params) -> None:
         lineage=Lineage(
             git_commit=git_commit(),
             data_hash=dvc_data_hash(),
-            params=params.flat(),
+            params={**params.flat(), **_data_lineage()},
             run_id=run_id,
             warm_start_from=_run_tag(run_id, "warm_start_from"),
         ),
@@ -232,6 +234,16 @@ def export(params: Params) -> None:
         )
     log.info("exported %s (sha256 %s), parity %.2e", onnx_path, manifest.onnx_sha256[:12],
              parity.max_abs_diff_probabilities)  # fmt: skip
+
+
+def _data_lineage() -> dict[str, object]:
+    """What the data itself adds to the lineage: the reviewers' feedback batches it holds
+    (``data.feedback_batches``, from data_report.json; not a parameter of params.yaml)."""
+    from .data.prepare import feedback_batches
+
+    report = paths.PREPARED_DIR / "data_report.json"
+    summary = json.loads(report.read_text()) if report.is_file() else {}
+    return {"data.feedback_batches": feedback_batches(summary)}
 
 
 def guard(params: Params) -> None:
@@ -334,8 +346,14 @@ def register(params: Params) -> None:
         mlflow.log_artifact(str(paths.KERAS_MODEL), "keras")
         _log_signature(params)
         registry = Registry(MlflowClient(), params.model.name)
+        batches = _data_lineage()["data.feedback_batches"]
         version = registry.register_package(
-            paths.PACKAGE_DIR, run_id, {"parity.passed": str(parity["passed"]).lower()}
+            paths.PACKAGE_DIR,
+            run_id,
+            {
+                "parity.passed": str(parity["passed"]).lower(),
+                "lineage.feedback_batches": ",".join(batches),
+            },
         )
         candidate = load_package(paths.PACKAGE_DIR)
         scorer = split_scorer(paths.split_csv("test"), paths.RAW_DIR, params.classes)

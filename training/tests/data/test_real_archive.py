@@ -144,6 +144,7 @@ def test_report_lists_every_group_with_the_copy_kept_and_why(prepared):
     assert report["modes"] == {"CMYK": 1, "I;16": 1, "L": 7, "P": 2, "RGB": 7, "RGBA": 1}
     assert report_metrics(report) == {
         "data.images": 19.0,
+        "data.feedback_images": 0.0,  # no feedback imported (test_feedback_import.py)
         "data.duplicates.groups": 7.0,
         "data.duplicates.exact_groups": 3.0,
         "data.duplicates.near_groups": 4.0,

@@ -14,8 +14,11 @@ from swagger_ui_bundle import swagger_ui_path
 
 from . import SERVICE_NAME, __version__
 from .api.errors import install_error_handlers
-from .api.routes import docs, health, model, monitoring, page, predictions
+from .api.routes import docs, feedback, health, model, monitoring, page, predictions
 from .api.routes import metrics as metrics_route
+from .feedback.desk import FeedbackDesk
+from .feedback.store import FeedbackStore
+from .feedback.window import FeedbackWindow
 from .imaging.limits import DecodeLimits
 from .metrics import GatewayMetrics
 from .middleware.api_keys import API_KEY_HEADER, ApiKeyChecker
@@ -77,6 +80,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             canary=canary,
         )
         app.state.shadow = shadow
+        app.state.feedback = _feedback_desk(settings, metrics, app.state.predictor)
         if shadow is not None:
             shadow.start()
         _log.info(
@@ -85,6 +89,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 "brainscan.inference.url": settings.inference_url,
                 "model.name": settings.model_name,
                 "brainscan.api_keys": api_keys.enabled,
+                "brainscan.feedback": settings.feedback_dir is not None,
             },
         )
         try:
@@ -120,6 +125,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
 
     install_error_handlers(app, metrics)
     app.include_router(predictions.router)
+    app.include_router(feedback.router)
     app.include_router(model.router)
     app.include_router(monitoring.router)
     app.include_router(health.router)
@@ -136,6 +142,11 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         UploadLimitMiddleware,
         limit=settings.max_upload_bytes,
         routes=frozenset({("POST", predictions.PATH)}),
+    )
+    app.add_middleware(
+        UploadLimitMiddleware,
+        limit=feedback.MAX_BODY_BYTES,
+        routes=frozenset({("POST", feedback.PATH)}),
     )
     if settings.cors_allow_origins:
         app.add_middleware(
@@ -190,6 +201,23 @@ def _canary(
         ),
     )
     return Canary(client, shadow, metrics, settings.canary_fraction)
+
+
+def _feedback_desk(
+    settings: GatewaySettings, metrics: GatewayMetrics, predictor: Predictor
+) -> FeedbackDesk | None:
+    """Feedback when a folder is set for it; None: no image is held after its answer."""
+    if settings.feedback_dir is None:
+        return None
+    window = FeedbackWindow(
+        settings.feedback_window_seconds,
+        settings.feedback_max_pending,
+        settings.feedback_max_pending_bytes,
+        on_change=metrics.set_feedback_pending,
+    )
+    return FeedbackDesk(
+        window, FeedbackStore(settings.feedback_dir), metrics, predictor.image_work_slots
+    )
 
 
 def _shadow_mirror(settings: GatewaySettings, metrics: GatewayMetrics) -> ShadowMirror | None:

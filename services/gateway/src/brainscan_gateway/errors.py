@@ -42,6 +42,13 @@ class ErrorCode(StrEnum):
     INFERENCE_TIMEOUT = "inference_timeout"
     INFERENCE_ERROR = "inference_error"
     EXPLANATION_UNAVAILABLE = "explanation_unavailable"
+    # Reviewers' feedback
+    FEEDBACK_DISABLED = "feedback_disabled"
+    PREDICTION_UNKNOWN = "prediction_unknown"
+    PREDICTION_EXPIRED = "prediction_expired"
+    FEEDBACK_EXISTS = "feedback_exists"
+    UNKNOWN_LABEL = "unknown_label"
+    FEEDBACK_NOT_STORED = "feedback_not_stored"
     # A bug of ours
     INTERNAL_ERROR = "internal_error"
 

@@ -81,6 +81,31 @@ class GatewayMetrics:
         )
         self.set_breaker_state(BreakerState.CLOSED)
         self._shadow_metrics()
+        self._feedback_metrics()
+
+    def _feedback_metrics(self) -> None:
+        """Reviewers' feedback (feedback/desk.py) and the predictions held for it."""
+        self.feedback = Counter(
+            "gateway_feedback_total",
+            "Feedback stored, by model version, the model's label, the reviewer's label and "
+            "outcome (confirmation: the same label, correction: another one).",
+            ["model_version", "model_label", "label", "outcome"],
+            registry=self.registry,
+        )
+        self.feedback_pending = Gauge(
+            "gateway_feedback_pending",
+            "Answered predictions whose decoded image is held in memory for feedback.",
+            registry=self.registry,
+        )
+        self.feedback_pending_bytes = Gauge(
+            "gateway_feedback_pending_bytes",
+            "Bytes of decoded pixels held in memory for feedback.",
+            registry=self.registry,
+        )
+
+    def set_feedback_pending(self, count: int, nbytes: int) -> None:
+        self.feedback_pending.set(count)
+        self.feedback_pending_bytes.set(nbytes)
 
     def _shadow_metrics(self) -> None:
         """The comparison of mirrored predictions with the challenger (prediction/shadow.py)."""

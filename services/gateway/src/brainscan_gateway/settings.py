@@ -121,6 +121,22 @@ class GatewaySettings(ServiceSettings):
     to the served model. 0: none. Needs mirroring on (`shadow_fraction` > 0) to know the
     challenger."""
 
+    # --- reviewers' feedback ------------------------------------------------------------------
+    feedback_dir: Path | None = None
+    """Folder where reviewers' feedback is stored (one PNG of the pixels named by its sha256 and
+    one JSON record each); unset: feedback is off and no image is held after its answer."""
+
+    feedback_window_seconds: float = Field(900.0, gt=0, le=86_400)
+    """Seconds after its answer during which a prediction can get feedback: its decoded pixels
+    are held in memory that long (never on disk), then dropped and feedback answers 410."""
+
+    feedback_max_pending: int = Field(256, ge=1, le=100_000)
+    """Most predictions held in memory for feedback at once; beyond it the oldest is dropped."""
+
+    feedback_max_pending_bytes: int = Field(256 * MIB, ge=MIB)
+    """Most bytes of decoded pixels held for feedback at once (width x height x channels); the
+    oldest are dropped to make room, and an image larger than this is not held at all."""
+
     # --- access control ---------------------------------------------------------------------
     api_keys: list[SecretStr] = Field(default_factory=list)
     """API keys accepted in the `X-API-Key` header, as a JSON list. With no keys (here or in

@@ -288,3 +288,47 @@ def test_operators_see_the_challenger_in_shadow_and_its_agreement(browser, shado
         screenshot(page, "page-shadow", tmp_path)
     finally:
         context.close()
+
+
+def test_a_reviewer_corrects_the_answer_and_the_page_says_it_was_recorded(
+    browser, inference, start_gateway, tmp_path
+):
+    import json
+
+    from playwright.sync_api import expect
+
+    store = tmp_path / "feedback"
+    gateway = start_gateway(inference.url, feedback_dir=store)
+    context = browser.new_context(viewport={"width": 1200, "height": 1100})
+    page = context.new_page()
+    csp_errors = []
+    page.on("console", lambda m: "Content Security Policy" in m.text and csp_errors.append(m.text))
+    try:
+        page.goto(gateway.url + "/")
+        expect(page.locator("#model-line")).to_contain_text("version 1")
+        page.get_by_label("Choose a file…").set_input_files(str(mri_png(tmp_path)))
+        expect(page.locator("#feedback")).to_be_visible()
+        model_label = page.text_content("#label").strip()
+        select = page.get_by_label("The right class:")
+        assert select.input_value() == model_label  # the model's answer is preselected
+        other = next(
+            n for n in ("glioma", "meningioma", "notumor", "pituitary") if n != model_label
+        )
+        select.select_option(other)
+        page.get_by_label("Comment (optional; no names, IDs or dates)").fill("second opinion")
+        page.get_by_role("button", name="Send review").click()
+        expect(page.locator("#feedback-status")).to_contain_text("Thank you: recorded as")
+        expect(page.locator("#feedback-send")).to_be_disabled()  # one review per answer
+        screenshot(page, "page-feedback", tmp_path)
+        [record] = [json.loads(p.read_text()) for p in store.glob("*.json")]
+        assert record["label"] == other and record["model"]["label"] == model_label
+        assert record["comment"] == "second opinion"
+
+        # The next answer gets a fresh form; confirming is one click.
+        page.get_by_label("Choose a file…").set_input_files(str(mri_png(tmp_path)))
+        expect(page.locator("#feedback-send")).to_be_enabled()
+        page.locator("#feedback-confirm").click()
+        expect(page.locator("#feedback-status")).to_contain_text("Thank you: you confirmed")
+        assert csp_errors == []
+    finally:
+        context.close()

@@ -130,8 +130,10 @@ def test_answers_never_fail_while_the_challenger_comes_moves_goes_and_is_promote
 
 
 def test_a_failing_challenger_never_affects_an_answer(shadow_stack):
-    """Every mirrored call times out: the first failure opens the challenger's own circuit, the
-    others are dropped at once; the answers' circuit stays closed and every answer is served."""
+    """Mirrored calls time out (0.1 ms): the first failure opens the challenger's own circuit,
+    later ones are dropped at once; the answers' circuit stays closed and every answer is
+    served. (On a loaded machine the event loop may read an answer before a 0.1 ms timer fires,
+    so a pair may still be compared: every offer is accounted for either way.)"""
     shadow_stack.challenge("2")
     # The circuit stays open for the whole test: on a slow machine a second's wait would let
     # each mirrored call through as a probe.
@@ -141,12 +143,18 @@ def test_a_failing_challenger_never_affects_an_answer(shadow_stack):
     eventually(lambda: shadow_of(gateway, "2"), "the gateway mirroring to version 2")
     answers = [predict(gateway) for _ in range(8)]
     assert {answer["model"]["version"] for answer in answers} == {"1"}
-    shadow = eventually(
-        lambda: (s := shadow_of(gateway, "2")) and s["failed"] + s["dropped"] == 8 and s,
-        "8 mirrored calls failed or dropped",
+
+    def accounted() -> dict | None:
+        s = shadow_of(gateway, "2")
+        return s if s and s["mirrored"] + s["failed"] + s["dropped"] == 8 else None
+
+    shadow = eventually(accounted, "all 8 offers compared, failed or dropped")
+    assert shadow["failed"] >= 1 or shadow["dropped"] >= 1
+    assert (
+        metric(gateway, "gateway_shadow_failed_total", reason="inference_timeout")
+        + metric(gateway, "gateway_shadow_dropped_total", reason="circuit_open")
+        >= 1
     )
-    assert shadow["mirrored"] == 0
-    assert metric(gateway, "gateway_shadow_dropped_total", reason="circuit_open") >= 1
     assert metric(gateway, "gateway_circuit_breaker_state", state="closed") == 1
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from brainscan_training.data.checks import DataReport, ImageInfo, check_dataset
 from brainscan_training.data.duplicates import DEFAULT_MAX_DISTANCE, Mode
+from brainscan_training.data.feedback import IMAGE_PREFIX, batches_in
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,7 @@ def prepare(
         "seed": seed,
         "counts": {name: _class_counts(images, list(classes)) for name, images in parts.items()},
     }
+    summary["feedback"] = feedback_summary(report)
     (out_dir / "data_report.json").write_text(json.dumps(summary, indent=2) + "\n")
     log.info(
         "prepared %s: train %d, val %d, test %d images",
@@ -102,10 +104,29 @@ def prepare(
     return report
 
 
+def feedback_summary(report: DataReport) -> dict:
+    """The reviewers' feedback among the images kept: its batches (`brainscan-train feedback
+    import`) and how many images came from feedback."""
+    kept = [info.path for info in report.images]
+    batches = batches_in(report.layout, kept) if report.layout else []
+    images = sum(
+        info.split == "Training" and info.path.name.startswith(IMAGE_PREFIX)
+        for info in report.images
+    )
+    return {"batches": batches, "images": images}
+
+
+def feedback_batches(summary: dict) -> list[str]:
+    """The feedback batch ids a data_report.json names (none before any import)."""
+    return [batch["batch_id"] for batch in (summary.get("feedback") or {}).get("batches", [])]
+
+
 def report_metrics(summary: dict) -> dict[str, float]:
     """The counts of a data_report.json as MLflow metrics (``data.*``)."""
     duplicates = summary.get("duplicates") or {}
     metrics = {"data.images": summary["total"]}
+    if "feedback" in summary:
+        metrics["data.feedback_images"] = summary["feedback"]["images"]
     for key in ("groups", "exact_groups", "near_groups", "test_leakage", "label_conflicts"):
         if key in duplicates:
             metrics[f"data.duplicates.{key}"] = duplicates[key]

@@ -12,6 +12,7 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from ..errors import ErrorCode, GatewayError
+from ..feedback.desk import FeedbackDesk
 from ..metrics import GatewayMetrics
 from ..middleware.api_keys import API_KEY_HEADER, ApiKeyChecker
 from ..middleware.rate_limit import RateLimiter, retry_after_header
@@ -44,6 +45,10 @@ async def get_metrics(request: Request) -> GatewayMetrics:
 
 async def get_shadow(request: Request) -> ShadowMirror | None:
     return request.app.state.shadow
+
+
+async def get_feedback(request: Request) -> FeedbackDesk | None:
+    return request.app.state.feedback
 
 
 def forwarded_client(forwarded_for: list[str], trusted_hops: int) -> str | None:
@@ -100,5 +105,6 @@ PredictorDep = Annotated[Predictor, Depends(get_predictor)]
 ServedModelDep = Annotated[ServedModel, Depends(get_served_model)]
 MetricsDep = Annotated[GatewayMetrics, Depends(get_metrics)]
 ShadowDep = Annotated[ShadowMirror | None, Depends(get_shadow)]
+FeedbackDep = Annotated[FeedbackDesk | None, Depends(get_feedback)]
 ClientDep = Annotated[str, Depends(authenticated_client)]
 RateLimitedClientDep = Annotated[str, Depends(rate_limited_client)]

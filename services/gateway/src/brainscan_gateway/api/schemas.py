@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class ModelRef(BaseModel):
@@ -138,6 +138,39 @@ class ShadowInfo(BaseModel):
     )
 
 
+class FeedbackInfo(BaseModel):
+    enabled: bool = Field(description="Whether reviewers' feedback is taken and stored.")
+    window_seconds: float | None = Field(
+        description="How long after its answer a prediction can get feedback (null: off)."
+    )
+
+
+class FeedbackIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    label: str = Field(
+        min_length=1,
+        max_length=100,
+        description="The right class, one of the model's classes; the model's own label "
+        "confirms its answer.",
+    )
+    comment: str | None = Field(
+        None,
+        max_length=2000,
+        description="Optional note for the data team; stored with the image, never logged. "
+        "Write no patient names, IDs or dates here.",
+    )
+
+
+class FeedbackReceipt(BaseModel):
+    request_id: str
+    label: str = Field(description="The reviewer's label, as stored.")
+    model_label: str = Field(description="The label the model answered.")
+    confirmation: bool = Field(description="True when the reviewer agreed with the model.")
+    image_sha256: str = Field(description="sha256 of the stored PNG (its name in the store).")
+    model: ModelRef
+
+
 class ModelInfo(BaseModel):
     name: str
     version: str | None
@@ -149,6 +182,7 @@ class ModelInfo(BaseModel):
     ood: OodInfo = Field(description="The out-of-distribution guard of the served model.")
     metrics: dict[str, float] = Field(description="Metrics of the model on its test split.")
     uploads: UploadLimits
+    feedback: FeedbackInfo = Field(description="Whether reviewers can give feedback here.")
     shadow: ShadowInfo | None = Field(
         description="The challenger in shadow and how it compares, as this gateway replica saw "
         "it since it started (null: no challenger, or mirroring is off)."

@@ -6,6 +6,8 @@ body without one (chunked) is counted as it arrives and refused as soon as it pa
 
 from __future__ import annotations
 
+import re
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..errors import ErrorCode, GatewayError
@@ -21,15 +23,26 @@ class UploadTooLarge(GatewayError):
 
 
 class UploadLimitMiddleware:
-    """Applies ``limit`` to request bodies of the given (method, path) pairs."""
+    """Applies ``limit`` to request bodies of the given (method, path) pairs; a path may be a
+    compiled pattern (a route with a path parameter)."""
 
-    def __init__(self, app: ASGIApp, limit: int, routes: frozenset[tuple[str, str]]) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int, routes: frozenset[tuple[str, str | re.Pattern[str]]]
+    ) -> None:
         self.app = app
         self.limit = limit
         self.routes = routes
 
+    def _applies(self, method: str, path: str) -> bool:
+        for route_method, route_path in self.routes:
+            if route_method != method:
+                continue
+            if route_path == path if isinstance(route_path, str) else route_path.match(path):
+                return True
+        return False
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (scope["method"], scope["path"]) not in self.routes:
+        if scope["type"] != "http" or not self._applies(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)

@@ -18,6 +18,7 @@ from brainscan_manifest import InputSpec, Manifest
 from brainscan_manifest.preprocess import input_intensity
 from brainscan_servicekit import get_logger
 from brainscan_v2protocol import InferResponse
+from PIL import Image
 
 from ..errors import ErrorCode, GatewayError
 from ..imaging import overlay
@@ -91,6 +92,10 @@ class PredictionResult:
     """With preview: the decoded image (PNG, base64)."""
     frame: FrameChoice | None = None
     """The frame classified, for a multi-frame DICOM (from the decoder, passed through)."""
+    image: Image.Image | None = None
+    """The decoded picture that was classified (8-bit L or RGB), for feedback; not answered."""
+    classes: tuple[str, ...] = ()
+    """The classes of the model that answered, in its order."""
 
 
 class Predictor:
@@ -232,6 +237,8 @@ class Predictor:
             overlay_png=overlay_png,
             preview_png=preview_png,
             frame=decoded.frame,
+            image=decoded.image,
+            classes=tuple(manifest.classes),
         )
 
     async def _canary_answer(

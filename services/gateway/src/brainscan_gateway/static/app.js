@@ -28,9 +28,18 @@
     notAssessed: byId("not-assessed"),
     notAssessedReason: byId("not-assessed-reason"),
     oodUnavailable: byId("ood-unavailable"),
+    feedback: byId("feedback"),
+    feedbackConfirm: byId("feedback-confirm"),
+    feedbackModelLabel: byId("feedback-model-label"),
+    feedbackLabel: byId("feedback-label"),
+    feedbackComment: byId("feedback-comment"),
+    feedbackSend: byId("feedback-send"),
+    feedbackStatus: byId("feedback-status"),
   };
 
-  const state = { model: null, imageUrl: null, overlayUrl: null, objectUrl: null, busy: false };
+  const state = {
+    model: null, imageUrl: null, overlayUrl: null, objectUrl: null, busy: false, answer: null,
+  };
 
   const percent = (p) => (100 * p).toFixed(1) + " %";
   const label = (name) => name.replace(/[_-]+/g, " ");
@@ -55,6 +64,12 @@
     inference_timeout: "The analysis took too long.",
     inference_error: "The analysis service failed.",
     explanation_unavailable: "This model cannot show activation maps.",
+    feedback_disabled: "This server does not take reviews.",
+    prediction_unknown: "This answer is not known to the server any more.",
+    prediction_expired: "This answer is too old for a review.",
+    feedback_exists: "This answer was already reviewed.",
+    unknown_label: "That class is not one of the model's.",
+    feedback_not_stored: "The review could not be stored.",
   };
 
   function apiHeaders() {
@@ -101,6 +116,8 @@
     el.details.textContent = "";
     state.overlayUrl = null;
     el.showMap.disabled = true;
+    state.answer = null;
+    el.feedback.hidden = true;
   }
 
   async function readError(response) {
@@ -219,6 +236,7 @@
       "Model " + body.model.name + " version " + (body.model.version || "unversioned") +
       " · " + Math.round(body.timings.total_ms) + " ms · reference " + body.request_id;
     el.prediction.hidden = false;
+    renderFeedback(body);
 
     if (body.preview_png) {
       state.imageUrl = "data:image/png;base64," + body.preview_png;
@@ -233,6 +251,70 @@
       "Result for " + fileName + ": " + label(body.label) + ", " + percent(body.confidence) +
       (body.uncertain ? ". Uncertain, review manually." : ".")
     );
+  }
+
+  // A reviewer confirms the answer or picks the right class; the server keeps the image then.
+  function renderFeedback(body) {
+    const feedback = state.model && state.model.feedback;
+    if (!feedback || !feedback.enabled) return;
+    state.answer = body;
+    el.feedbackModelLabel.textContent = label(body.label);
+    el.feedbackLabel.replaceChildren();
+    for (const name of Object.keys(body.probabilities)) {
+      const option = document.createElement("option");
+      option.value = name;
+      option.textContent = label(name) + (name === body.label ? " (the model's answer)" : "");
+      option.selected = name === body.label;
+      el.feedbackLabel.append(option);
+    }
+    el.feedbackComment.value = "";
+    el.feedbackStatus.textContent = "";
+    setFeedbackEnabled(true);
+    el.feedback.hidden = false;
+  }
+
+  function setFeedbackEnabled(enabled) {
+    for (const control of [el.feedbackConfirm, el.feedbackLabel, el.feedbackComment,
+      el.feedbackSend]) {
+      control.disabled = !enabled;
+    }
+  }
+
+  async function sendFeedback(chosen) {
+    const answer = state.answer;
+    if (!answer) return;
+    setFeedbackEnabled(false);
+    el.feedbackStatus.textContent = "Sending your review…";
+    const body = { label: chosen };
+    const comment = el.feedbackComment.value.trim();
+    if (comment) body.comment = comment;
+    try {
+      const response = await fetch(
+        "/api/v1/predictions/" + encodeURIComponent(answer.request_id) + "/feedback", {
+          method: "POST",
+          body: JSON.stringify(body),
+          headers: Object.assign({ "Content-Type": "application/json" }, apiHeaders()),
+        });
+      if (response.ok) {
+        const receipt = await response.json();
+        el.feedbackStatus.textContent = receipt.confirmation
+          ? "Thank you: you confirmed " + label(receipt.model_label) + "."
+          : "Thank you: recorded as " + label(receipt.label) + " (the model said " +
+            label(receipt.model_label) + ").";
+        return; // one review per answer: the form stays disabled
+      }
+      const error = await readError(response);
+      if (response.status === 401) showKeyPanel();
+      el.feedbackStatus.textContent = (ERROR_WORDS[error.code] || "The review was not sent.") +
+        " " + error.message.charAt(0).toUpperCase() + error.message.slice(1) + ".";
+      // Worth another try only when nothing was wrong with the review itself.
+      if (response.status === 401 || response.status === 429 || response.status >= 500) {
+        setFeedbackEnabled(true);
+      }
+    } catch (_) {
+      el.feedbackStatus.textContent = "The server cannot be reached: try again.";
+      setFeedbackEnabled(true);
+    }
   }
 
   function applyOverlayToggle() {
@@ -323,6 +405,13 @@
   });
 
   el.showMap.addEventListener("change", applyOverlayToggle);
+  el.feedbackConfirm.addEventListener("click", () => {
+    if (state.answer) sendFeedback(state.answer.label);
+  });
+  el.feedback.addEventListener("submit", (event) => {
+    event.preventDefault();
+    sendFeedback(el.feedbackLabel.value);
+  });
   // A file the browser cannot draw (e.g. a renamed text file) leaves no broken image behind.
   el.preview.addEventListener("error", () => {
     el.figure.hidden = true;

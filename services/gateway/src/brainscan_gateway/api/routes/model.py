@@ -7,7 +7,15 @@ from fastapi import APIRouter
 
 from ..deps import ClientDep, PredictorDep, ServedModelDep, SettingsDep, ShadowDep
 from ..responses import errors
-from ..schemas import InputInfo, ModelInfo, OodInfo, ShadowInfo, Thresholds, UploadLimits
+from ..schemas import (
+    FeedbackInfo,
+    InputInfo,
+    ModelInfo,
+    OodInfo,
+    ShadowInfo,
+    Thresholds,
+    UploadLimits,
+)
 
 router = APIRouter(prefix="/api/v1", tags=["model"])
 
@@ -52,6 +60,10 @@ async def model_info(
             max_upload_bytes=settings.max_upload_bytes,
             max_image_pixels=settings.max_image_pixels,
             min_image_side=settings.min_image_side,
+        ),
+        feedback=FeedbackInfo(
+            enabled=settings.feedback_dir is not None,
+            window_seconds=settings.feedback_window_seconds if settings.feedback_dir else None,
         ),
         shadow=_shadow_info(shadow),
     )

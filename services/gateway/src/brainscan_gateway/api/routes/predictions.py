@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 from brainscan_servicekit import current_request_id
@@ -10,9 +11,10 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from ...errors import BadUpload, ErrorCode
+from ...feedback.window import Answered
 from ...prediction.predictor import PredictionOptions, PredictionResult
 from ...results import dicom_sr
-from ..deps import PredictorDep, RateLimitedClientDep, SettingsDep
+from ..deps import FeedbackDep, PredictorDep, RateLimitedClientDep, SettingsDep
 from ..responses import errors
 from ..schemas import (
     ActivationMap,
@@ -123,7 +125,8 @@ async def create_prediction(
     request: Request,
     predictor: PredictorDep,
     settings: SettingsDep,
-    _client: RateLimitedClientDep,
+    feedback: FeedbackDep,
+    client: RateLimitedClientDep,
     explain: bool = Query(
         False, description="Also return the class activation map overlay (PNG, base64)."
     ),
@@ -148,12 +151,32 @@ async def create_prediction(
     request_id = current_request_id()
     if dicom_sr.wants_sr(request.headers.get("accept"), result):
         # Refused before inference when no SR can be made (docs/gateway.md, "Results as DICOM
-        # SR"); explain and preview belong to the JSON answer.
+        # SR"); explain and preview belong to the JSON answer. A tool asking for an SR is not a
+        # reviewer on the page: nothing is held for feedback.
         source = await dicom_sr.prepare(data)
         prediction = await predictor.predict(data, PredictionOptions(frame=frame), request_id)
         return await dicom_sr.sr_response(prediction, source, settings.sr_series_description)
     options = PredictionOptions(explain=explain, preview=preview, frame=frame)
-    return to_response(await predictor.predict(data, options, request_id), request_id)
+    answer = await predictor.predict(data, options, request_id)
+    if feedback is not None and answer.image is not None:
+        feedback.hold(request_id, answered_for_feedback(answer, client))
+    return to_response(answer, request_id)
+
+
+def answered_for_feedback(result: PredictionResult, client: str) -> Answered:
+    """What feedback on this answer needs: the decoded pixels and the model's answer."""
+    return Answered(
+        client=client,
+        image=result.image,
+        model_name=result.model_name,
+        model_version=result.model_version,
+        model_role=result.model_role,
+        label=result.label,
+        confidence=result.confidence,
+        classes=result.classes,
+        assessed=result.assessed,
+        answered_at=time.time(),
+    )
 
 
 def to_response(result: PredictionResult, request_id: str) -> Prediction:

@@ -1,0 +1,1 @@
+"""Reviewers' feedback on answered predictions: the pixels held for it, and where it is kept."""
