@@ -150,8 +150,10 @@ async def create_prediction(
         # Refused before inference when no SR can be made (docs/gateway.md, "Results as DICOM
         # SR"); explain and preview belong to the JSON answer.
         source = await dicom_sr.prepare(data)
-        prediction = await predictor.predict(data, PredictionOptions(frame=frame), request_id)
-        return await dicom_sr.sr_response(prediction, source, settings.sr_series_description)
+        sr = await dicom_sr.predict_sr(
+            predictor, data, source, frame, request_id, settings.sr_series_description
+        )
+        return dicom_sr.sr_response(sr)
     options = PredictionOptions(explain=explain, preview=preview, frame=frame)
     return to_response(await predictor.predict(data, options, request_id), request_id)
 
