@@ -12,33 +12,51 @@ from ..errors import ErrorCode, GatewayError
 
 
 class UploadTooLarge(GatewayError):
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, hint: str = "send a smaller file") -> None:
         super().__init__(
             ErrorCode.UPLOAD_TOO_LARGE,
-            f"the upload is larger than the limit of {limit:,} bytes: send a smaller file",
+            f"the upload is larger than the limit of {limit:,} bytes: {hint}",
             413,
         )
 
 
 class UploadLimitMiddleware:
-    """Applies ``limit`` to request bodies of the given (method, path) pairs."""
+    """Applies ``limit`` to request bodies of the given (method, path) pairs, and of the given
+    (method, path prefix) pairs (a prefix matches itself and the paths below it)."""
 
-    def __init__(self, app: ASGIApp, limit: int, routes: frozenset[tuple[str, str]]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        limit: int,
+        routes: frozenset[tuple[str, str]],
+        prefixes: tuple[tuple[str, str], ...] = (),
+        hint: str = "send a smaller file",
+    ) -> None:
         self.app = app
         self.limit = limit
         self.routes = routes
+        self.prefixes = prefixes
+        self.hint = hint
+
+    def _applies(self, method: str, path: str) -> bool:
+        if (method, path) in self.routes:
+            return True
+        return any(
+            method == m and (path == prefix or path.startswith(prefix + "/"))
+            for m, prefix in self.prefixes
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or (scope["method"], scope["path"]) not in self.routes:
+        if scope["type"] != "http" or not self._applies(scope["method"], scope["path"]):
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
         if declared is not None and declared > self.limit:
             # Raised inside the app (at its first read), so the error handlers shape the answer.
-            limit = self.limit
+            limit, hint = self.limit, self.hint
 
             async def refuse() -> Message:
-                raise UploadTooLarge(limit)
+                raise UploadTooLarge(limit, hint)
 
             await self.app(scope, refuse, send)
             return
@@ -51,7 +69,7 @@ class UploadLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise UploadTooLarge(self.limit)
+                    raise UploadTooLarge(self.limit, self.hint)
             return message
 
         await self.app(scope, counting_receive, send)
