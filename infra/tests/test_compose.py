@@ -140,8 +140,14 @@ def test_two_inference_replicas_without_a_host_port():
     assert "ports" not in inference
 
 
-def test_named_volumes_for_mlflow_data_the_model_cache_and_prometheus(compose):
-    assert set(compose["volumes"]) == {"mlflow-data", "model-cache", "prometheus-data"}
+def test_named_volumes_for_mlflow_data_the_model_cache_prometheus_and_orthanc(compose):
+    assert set(compose["volumes"]) == {
+        "mlflow-data",
+        "model-cache",
+        "prometheus-data",
+        "orthanc-data",
+    }
+    assert "orthanc-data:/var/lib/orthanc/db" in compose["services"]["orthanc"]["volumes"]
     assert "mlflow-data:/var/lib/mlflow" in compose["services"]["mlflow"]["volumes"]
     assert "model-cache:/var/lib/model-sync" in compose["services"]["model-sync"]["volumes"]
     assert "prometheus-data:/prometheus" in compose["services"]["prometheus"]["volumes"]
@@ -154,6 +160,7 @@ def test_published_ports_bind_loopback_by_default():
     assert published["mlflow"] == ["127.0.0.1:5000:5000"]
     assert published["model-sync"] == ["127.0.0.1:8002:8002"]
     assert published["prometheus"] == ["127.0.0.1:9090:9090"]
+    assert published["orthanc"] == ["127.0.0.1:8042:8042"]
 
 
 @pytest.mark.parametrize("service", RUNNING)
@@ -304,6 +311,63 @@ def test_prometheus_scrapes_each_service_by_name_on_its_port(compose):
         else:
             (static,) = job["static_configs"]
             assert static["targets"] == [f"{name}:{port}"]
+
+
+# --- Orthanc (profile "pacs") ---------------------------------------------------------------------
+
+
+def _orthanc_servers(rendered: dict) -> dict:
+    import json
+
+    return json.loads(rendered["services"]["orthanc"]["environment"]["ORTHANC__DICOM_WEB__SERVERS"])
+
+
+def test_orthanc_is_opt_in_pinned_and_has_its_dicomweb_plugin(compose):
+    orthanc = compose["services"]["orthanc"]
+    assert orthanc["profiles"] == ["pacs"]
+    assert re.fullmatch(
+        r"\$\{ORTHANC_IMAGE:-docker\.io/orthancteam/orthanc:\d+\.\d+\.\d+\}", orthanc["image"]
+    ), "a pinned release of Orthanc Team's image, never latest"
+    environment = orthanc["environment"]
+    assert environment["DICOM_WEB_PLUGIN_ENABLED"] == "true"
+    assert environment["ORTHANC__DICOM_WEB__ROOT"] == "/dicom-web/"
+    assert orthanc["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in orthanc["security_opt"]
+    assert orthanc["healthcheck"]["test"][-1].endswith("8042/system', timeout=4)")
+
+
+def test_orthanc_and_the_gateway_point_at_each_other(compose):
+    rendered = yaml.safe_load(_defaults((REPO / "docker-compose.yml").read_text()))
+    gateway = rendered["services"]["gateway"]["environment"]
+    orthanc = rendered["services"]["orthanc"]
+    # The gateway pushes its SRs to Orthanc's DICOMweb root, on the port Orthanc listens on.
+    root = orthanc["environment"]["ORTHANC__DICOM_WEB__ROOT"].rstrip("/")
+    assert gateway["GATEWAY_DICOMWEB_PUSH_URL"] == f"http://orthanc:8042{root}"
+    assert orthanc["ports"] == ["127.0.0.1:8042:8042"]
+    # Orthanc's DICOMweb server "brainscan" is the gateway's receiver, on the gateway's port.
+    port = int(compose["services"]["gateway"]["healthcheck"]["test"][4])
+    brainscan = _orthanc_servers(rendered)["brainscan"]
+    assert brainscan["Url"] == f"http://gateway:{port}/dicomweb/"
+    assert brainscan["HttpHeaders"] == {"X-API-Key": ""}  # PACS_GATEWAY_API_KEY, empty by default
+    example = (REPO / ".env.example").read_text()
+    assert f"GATEWAY_DICOMWEB_PUSH_URL={gateway['GATEWAY_DICOMWEB_PUSH_URL']}\n" in example
+    # Set to nothing in .env, the push URL stays empty (no ":-"), which turns the receiver off.
+    assert "${GATEWAY_DICOMWEB_PUSH_URL-" in (REPO / "docker-compose.yml").read_text()
+
+
+@pytest.mark.skipif(shutil.which("podman") is None, reason="podman-compose needs podman to run")
+def test_podman_compose_renders_the_pacs_profile():
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "podman-compose"), "-f", "docker-compose.yml",
+         "--project-name", "brainscan-render", "--profile", "pacs", "config"],
+        cwd=REPO, capture_output=True, text=True, timeout=60, check=True,
+        env={**os.environ, "PACS_GATEWAY_API_KEY": "k1"},
+    )  # fmt: skip
+    rendered = yaml.safe_load(result.stdout)
+    assert "/orthancteam/orthanc:" in rendered["services"]["orthanc"]["image"]
+    assert _orthanc_servers(rendered)["brainscan"]["HttpHeaders"] == {"X-API-Key": "k1"}
+    gateway = rendered["services"]["gateway"]["environment"]
+    assert gateway["GATEWAY_DICOMWEB_PUSH_URL"] == "http://orthanc:8042/dicom-web"
 
 
 @pytest.mark.skipif(shutil.which("podman") is None, reason="podman-compose needs podman to run")

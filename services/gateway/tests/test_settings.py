@@ -30,6 +30,10 @@ def test_environment_variables_with_the_gateway_prefix(monkeypatch, tmp_path):
         ("max_upload_bytes", 10),
         ("max_concurrent_decodes", 0),
         ("trusted_proxy_hops", 0),
+        ("dicomweb_push_url", "orthanc:8042/dicom-web"),
+        ("dicomweb_series_pattern", "(unclosed"),
+        ("dicomweb_max_instances", 0),
+        ("dicomweb_max_body_bytes", 10),
     ],
 )
 def test_invalid_values_are_refused_at_start(field, value):
@@ -46,3 +50,13 @@ def test_decode_slots_default_to_twice_the_usable_cpus():
     assert usable_cpus() >= 1
     assert GatewaySettings().max_concurrent_decodes == 2 * usable_cpus()
     assert GatewaySettings().trusted_proxy_hops == 1
+
+
+def test_dicomweb_push_url_empty_is_off_and_loses_its_trailing_slash(monkeypatch):
+    monkeypatch.setenv("GATEWAY_DICOMWEB_PUSH_URL", "")
+    assert GatewaySettings().dicomweb_push_url is None
+    monkeypatch.setenv("GATEWAY_DICOMWEB_PUSH_URL", "http://orthanc:8042/dicom-web/")
+    monkeypatch.setenv("GATEWAY_DICOMWEB_PUSH_PASSWORD", "s3cret")
+    settings = GatewaySettings()
+    assert settings.dicomweb_push_url == "http://orthanc:8042/dicom-web"
+    assert "s3cret" not in repr(settings)

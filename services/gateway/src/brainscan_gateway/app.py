@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,8 +15,10 @@ from swagger_ui_bundle import swagger_ui_path
 
 from . import SERVICE_NAME, __version__
 from .api.errors import install_error_handlers
-from .api.routes import docs, feedback, health, model, monitoring, page, predictions
+from .api.routes import dicomweb, docs, feedback, health, model, monitoring, page, predictions
 from .api.routes import metrics as metrics_route
+from .dicomweb.push import StowClient
+from .dicomweb.receiver import Receiver, SelectionRule
 from .feedback.desk import FeedbackDesk
 from .feedback.store import FeedbackStore
 from .feedback.window import FeedbackWindow
@@ -81,6 +84,14 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         )
         app.state.shadow = shadow
         app.state.feedback = _feedback_desk(settings, metrics, app.state.predictor)
+        pusher = _stow_client(settings)
+        if pusher is not None:
+            app.state.receiver = Receiver(
+                app.state.predictor,
+                pusher,
+                SelectionRule(re.compile(settings.dicomweb_series_pattern)),
+                settings.sr_series_description,
+            )
         if shadow is not None:
             shadow.start()
         _log.info(
@@ -90,6 +101,7 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
                 "model.name": settings.model_name,
                 "brainscan.api_keys": api_keys.enabled,
                 "brainscan.feedback": settings.feedback_dir is not None,
+                "brainscan.dicomweb.receiver": pusher is not None,
             },
         )
         try:
@@ -100,6 +112,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             if shadow is not None:
                 await shadow.stop()
                 await shadow.client.aclose()
+            if pusher is not None:
+                await pusher.aclose()
             await client.aclose()
             _log.info("gateway stopped")
 
@@ -126,6 +140,8 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
     install_error_handlers(app, metrics)
     app.include_router(predictions.router)
     app.include_router(feedback.router)
+    if settings.dicomweb_push_url is not None:
+        app.include_router(dicomweb.router)
     app.include_router(model.router)
     app.include_router(monitoring.router)
     app.include_router(health.router)
@@ -147,6 +163,12 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
         UploadLimitMiddleware,
         limit=feedback.MAX_BODY_BYTES,
         routes=frozenset({("POST", feedback.PATH)}),
+    )
+    app.add_middleware(
+        UploadLimitMiddleware,
+        limit=settings.dicomweb_max_body_bytes,
+        routes=frozenset({("POST", re.compile(rf"{re.escape(dicomweb.PREFIX)}(/.*)?$"))}),
+        hint="send the study in several requests",
     )
     if settings.cors_allow_origins:
         app.add_middleware(
@@ -181,6 +203,19 @@ def _answer_limits(settings: GatewaySettings) -> ClientLimits:
         max_keepalive_connections=settings.inference_max_keepalive,
         connect_retries=settings.inference_connect_retries,
         retry_backoff=settings.inference_retry_backoff,
+    )
+
+
+def _stow_client(settings: GatewaySettings) -> StowClient | None:
+    """The STOW-RS client of the receiver's SRs; None (receiver off) without a push URL."""
+    if settings.dicomweb_push_url is None:
+        return None
+    password = settings.dicomweb_push_password
+    return StowClient(
+        settings.dicomweb_push_url,
+        settings.dicomweb_push_timeout,
+        username=settings.dicomweb_push_username,
+        password=password.get_secret_value() if password is not None else None,
     )
 
 

@@ -32,6 +32,10 @@ class ErrorCode(StrEnum):
     # A DICOM SR result asked for (results/dicom_sr.py)
     SR_NEEDS_DICOM = "sr_needs_dicom"
     DICOM_SOURCE_INCOMPLETE = "dicom_source_incomplete"
+    # The STOW-RS receiver (dicomweb/)
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    MALFORMED_MULTIPART = "malformed_multipart"
+    TOO_MANY_INSTANCES = "too_many_instances"
     # Access control
     API_KEY_MISSING = "api_key_missing"
     API_KEY_INVALID = "api_key_invalid"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from brainscan_servicekit import ServiceSettings, usable_cpus
@@ -96,6 +97,33 @@ class GatewaySettings(ServiceSettings):
     """Series Description of the DICOM SR results (`Accept: application/dicom`), what a viewer
     shows in its series list. Keep "not for diagnostic use" in it while the model is the
     stand-in. At most 64 characters, no backslash (DICOM LO)."""
+
+    # --- DICOMweb: the STOW-RS receiver and where its results go ------------------------------
+    dicomweb_push_url: str | None = None
+    """Base URL of the DICOMweb server the SRs of `POST /dicomweb/studies` are stored to with
+    STOW-RS (`{url}/studies`), e.g. `http://orthanc:8042/dicom-web`. Unset: the receiver is off
+    (its routes answer 404), since the gateway keeps no results of its own."""
+
+    dicomweb_push_username: str | None = None
+    """User name for HTTP basic authentication at the push server (with the password)."""
+
+    dicomweb_push_password: SecretStr | None = None
+    """Password for HTTP basic authentication at the push server; never logged."""
+
+    dicomweb_push_timeout: float = Field(30.0, gt=0)
+    """Seconds the push server may take to store a request's SRs before they count as failed."""
+
+    dicomweb_series_pattern: str = ".*"
+    """Regular expression (Python `re.search`) a received MR instance's SeriesDescription must
+    match to be classified (an absent description is empty); others are skipped, and the answer
+    says so. Default: any series. Example: `(?i)t1|t2|flair`."""
+
+    dicomweb_max_instances: int = Field(256, ge=1, le=10_000)
+    """Most DICOM instances one STOW-RS request may carry (more: 413); each is classified."""
+
+    dicomweb_max_body_bytes: int = Field(256 * MIB, ge=1024)
+    """Largest STOW-RS request body; larger gets 413, checked from Content-Length and while the
+    body streams in. The body is held in memory while its instances are classified."""
 
     # --- the challenger in shadow ------------------------------------------------------------
     shadow_fraction: float = Field(1.0, ge=0, le=1)
@@ -201,6 +229,24 @@ class GatewaySettings(ServiceSettings):
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"inference_url must start with http:// or https://, got {value!r}")
         return value.rstrip("/")
+
+    @field_validator("dicomweb_push_url")
+    @classmethod
+    def _push_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("dicomweb_push_url must start with http:// or https://")
+        return value.rstrip("/")
+
+    @field_validator("dicomweb_series_pattern")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"dicomweb_series_pattern is not a regular expression: {exc}") from exc
+        return value
 
     def accepted_api_keys(self) -> frozenset[str]:
         """Keys from settings plus the key file; empty means the API is open."""

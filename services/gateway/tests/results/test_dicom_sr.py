@@ -322,6 +322,7 @@ def result(**overrides) -> PredictionResult:
         "probabilities": {"meningioma": 0.1234567890123456789},
         "model_name": "brainscan-mobilenetv2",
         "model_version": "7",
+        "model_role": "production",
         "source_format": UploadFormat.DICOM,
         "size": (96, 96),
         "timings": PredictionTimings(0.0, 0.0, 0.0, 0.0),

@@ -99,3 +99,16 @@ def _describe_other(head: bytes) -> str:
     if _looks_like_text(head):
         return "a text file"
     return "in an unknown format"
+
+
+def describe(head: bytes) -> str:
+    """What a file is, in words ("a DICOM file", "a PNG image", "a PDF document", ...)."""
+    if not head:
+        return "empty (0 bytes)"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "a JPEG image"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "a PNG image"
+    if head[_DICOM_PREAMBLE : _DICOM_PREAMBLE + 4] == b"DICM":
+        return "a DICOM file"
+    return _describe_other(head)

@@ -14,24 +14,30 @@ from ..errors import ErrorCode, GatewayError
 
 
 class UploadTooLarge(GatewayError):
-    def __init__(self, limit: int) -> None:
+    def __init__(self, limit: int, hint: str = "send a smaller file") -> None:
         super().__init__(
             ErrorCode.UPLOAD_TOO_LARGE,
-            f"the upload is larger than the limit of {limit:,} bytes: send a smaller file",
+            f"the upload is larger than the limit of {limit:,} bytes: {hint}",
             413,
         )
 
 
 class UploadLimitMiddleware:
     """Applies ``limit`` to request bodies of the given (method, path) pairs; a path may be a
-    compiled pattern (a route with a path parameter)."""
+    compiled pattern (a route with a path parameter, or a prefix and the paths below it).
+    ``hint`` ends the 413's message: what the sender can do instead."""
 
     def __init__(
-        self, app: ASGIApp, limit: int, routes: frozenset[tuple[str, str | re.Pattern[str]]]
+        self,
+        app: ASGIApp,
+        limit: int,
+        routes: frozenset[tuple[str, str | re.Pattern[str]]],
+        hint: str = "send a smaller file",
     ) -> None:
         self.app = app
         self.limit = limit
         self.routes = routes
+        self.hint = hint
 
     def _applies(self, method: str, path: str) -> bool:
         for route_method, route_path in self.routes:
@@ -48,10 +54,10 @@ class UploadLimitMiddleware:
         declared = _content_length(scope)
         if declared is not None and declared > self.limit:
             # Raised inside the app (at its first read), so the error handlers shape the answer.
-            limit = self.limit
+            limit, hint = self.limit, self.hint
 
             async def refuse() -> Message:
-                raise UploadTooLarge(limit)
+                raise UploadTooLarge(limit, hint)
 
             await self.app(scope, refuse, send)
             return
@@ -64,7 +70,7 @@ class UploadLimitMiddleware:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.limit:
-                    raise UploadTooLarge(self.limit)
+                    raise UploadTooLarge(self.limit, self.hint)
             return message
 
         await self.app(scope, counting_receive, send)

@@ -34,7 +34,7 @@ from starlette.responses import Response
 
 from ..errors import BadUpload, ErrorCode
 from ..imaging.upload_format import UploadFormat, detect_format
-from ..prediction.predictor import PredictionResult
+from ..prediction.predictor import PredictionOptions, PredictionResult, Predictor
 
 _log = get_logger("brainscan.results.dicom_sr")
 # highdicom logs at INFO which source instance (by UID) it copies patient data from: not needed
@@ -167,6 +167,11 @@ def sr_source(data: bytes) -> SrSource:
             ErrorCode.CORRUPT_IMAGE,
             "the file has a DICOM marker but cannot be read: it is truncated or damaged",
         ) from exc
+    return source_of(header)
+
+
+def source_of(header: Dataset) -> SrSource:
+    """``header`` as an SR's source, or a 422 naming the reference attributes it lacks."""
     missing = [keyword for keyword in _REFERENCE_KEYWORDS if not str(header.get(keyword, ""))]
     if missing:
         raise BadUpload(
@@ -186,23 +191,57 @@ async def prepare(data: bytes) -> SrSource:
     return await to_thread.run_sync(sr_source, data)
 
 
-async def sr_response(
-    result: PredictionResult, source: SrSource, series_description: str
-) -> Response:
-    """The SR of ``result`` as the HTTP answer (built in a worker thread: ~60 ms of CPU)."""
-    body = await to_thread.run_sync(build_sr, result, source, series_description)
+@dataclass(frozen=True)
+class SrResult:
+    """A prediction and the SR made of it (the bytes of a DICOM Part 10 file)."""
+
+    prediction: PredictionResult
+    body: bytes
+    sop_instance_uid: str
+    series_instance_uid: str
+    study_instance_uid: str
+
+
+async def predict_sr(
+    predictor: Predictor,
+    data: bytes,
+    source: SrSource,
+    frame: int | None,
+    request_id: str,
+    series_description: str,
+) -> SrResult:
+    """Classify ``data`` (the DICOM ``source`` was read from) and build its SR: the one path of
+    both the upload route's SR answer and the STOW-RS receiver. The SR is built in a worker
+    thread (~60 ms of CPU)."""
+    prediction = await predictor.predict(data, PredictionOptions(frame=frame), request_id)
+    sop_instance_uid = generate_uid()
+    body = await to_thread.run_sync(
+        build_sr, prediction, source, series_description, sop_instance_uid
+    )
     # Only what identifies no one: the SR's own content is not logged.
     _log.info(
         "dicom sr",
         **{
             "event.action": "dicom_sr",
             "dicom_sr.bytes": len(body),
-            "model.name": result.model_name,
-            "model.version": result.model_version,
+            "model.name": prediction.model_name,
+            "model.version": prediction.model_version,
         },
     )
-    return Response(
+    header = source.header
+    return SrResult(
+        prediction,
         body,
+        sop_instance_uid,
+        series_uid(header, prediction.model_name, _version(prediction)),
+        str(header.StudyInstanceUID),
+    )
+
+
+def sr_response(sr: SrResult) -> Response:
+    """The SR as the HTTP answer of the upload route."""
+    return Response(
+        sr.body,
         media_type=MEDIA_TYPE,
         headers={"Content-Disposition": 'attachment; filename="brainscan-result-sr.dcm"'},
     )
@@ -242,11 +281,21 @@ def finding_code(label: str) -> Code:
     return Code(value, SCHEME, label[:64])
 
 
-def build_sr(result: PredictionResult, source: SrSource, series_description: str) -> bytes:
-    """The SR of ``result`` for ``source``, as the bytes of a DICOM Part 10 file."""
+def _version(result: PredictionResult) -> str:
+    return result.model_version or "unversioned"
+
+
+def build_sr(
+    result: PredictionResult,
+    source: SrSource,
+    series_description: str,
+    sop_instance_uid: str | None = None,
+) -> bytes:
+    """The SR of ``result`` for ``source``, as the bytes of a DICOM Part 10 file (a new SOP
+    Instance UID unless one is given)."""
     header = source.header
     name = result.model_name
-    version = result.model_version or "unversioned"
+    version = _version(result)
     uid = device_uid(name, version)
 
     observer = hd.sr.ObserverContext(
@@ -311,7 +360,7 @@ def build_sr(result: PredictionResult, source: SrSource, series_description: str
         content=report[0],
         series_instance_uid=series_uid(header, name, version),
         series_number=SERIES_NUMBER,
-        sop_instance_uid=generate_uid(),
+        sop_instance_uid=sop_instance_uid or generate_uid(),
         instance_number=1,
         manufacturer=MANUFACTURER,
         manufacturer_model_name=name,

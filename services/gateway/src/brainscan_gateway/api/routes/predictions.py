@@ -154,8 +154,10 @@ async def create_prediction(
         # SR"); explain and preview belong to the JSON answer. A tool asking for an SR is not a
         # reviewer on the page: nothing is held for feedback.
         source = await dicom_sr.prepare(data)
-        prediction = await predictor.predict(data, PredictionOptions(frame=frame), request_id)
-        return await dicom_sr.sr_response(prediction, source, settings.sr_series_description)
+        sr = await dicom_sr.predict_sr(
+            predictor, data, source, frame, request_id, settings.sr_series_description
+        )
+        return dicom_sr.sr_response(sr)
     options = PredictionOptions(explain=explain, preview=preview, frame=frame)
     answer = await predictor.predict(data, options, request_id)
     if feedback is not None and answer.image is not None:
