@@ -40,6 +40,8 @@ SHADOW_PAIRS = (
     'event.outcome : "success"'
 )
 K8S_EVENTS = 'event.dataset : "brainscan.kubernetes_events"'
+# Reviewers' feedback on answers (POST /api/v1/predictions/{id}/feedback), one event each.
+FEEDBACK = 'event.dataset : "brainscan.gateway" and event.action : "feedback"'
 
 
 # --- Lens columns ----------------------------------------------------------------------------
@@ -578,6 +580,7 @@ def predictions_dashboard() -> list[dict]:
         "prediction.ood_reason",
         f"{PREDICTIONS} and prediction.in_distribution : false",
     )
+    feedback = feedback_panels()
     objects = [
         total,
         uncertain,
@@ -590,6 +593,7 @@ def predictions_dashboard() -> list[dict]:
         not_assessed,
         ood_rate,
         ood_cues,
+        *feedback,
     ]
     board = dashboard(
         "brainscan-predictions",
@@ -608,9 +612,50 @@ def predictions_dashboard() -> list[dict]:
             (not_assessed, 24, 44, 24, 6),
             (ood_rate, 0, 50, 24, 14),
             (ood_cues, 24, 50, 24, 14),
+            (feedback[0], 0, 64, 12, 8),
+            (feedback[1], 12, 64, 36, 8),
+            (feedback[2], 0, 72, 48, 14),
         ],
     )
     return [*objects, board]
+
+
+def feedback_panels() -> list[dict]:
+    """What reviewers said about the answers: how often they agreed with the model, and which
+    classes they corrected to which, per model version."""
+    agreement = table(
+        "brainscan-feedback-agreement",
+        "Reviewer agreement by model version",
+        "Reviews per model version and the share that confirmed the model's answer.",
+        {
+            "version": terms("model.version", "count", size=10, label="model version"),
+            "count": count("Reviews"),
+            **share("agreement", "agreement", 'feedback.outcome : "confirmation"'),
+        },
+        FEEDBACK,
+    )
+    columns = {
+        "model": terms("prediction.label", "count", label="model's label"),
+        "reviewer": terms("feedback.label", "count", label="reviewer's label"),
+        "count": count("Reviews"),
+    }
+    corrections = table(
+        "brainscan-feedback-labels",
+        "Model label by reviewer label",
+        "Reviews by the model's label (rows) and the reviewer's (columns): off the diagonal the "
+        "reviewer corrected it. These images become Training images at the next feedback import.",
+        columns,
+        FEEDBACK,
+    )
+    corrections["attributes"]["state"]["visualization"]["columns"] = [
+        {"columnId": column, **({"isTransposed": True} if column == "reviewer" else {})}
+        for column in columns
+    ]
+    total = single_number(
+        "brainscan-feedback-reviews", "Reviews", "Answers reviewers confirmed or corrected.",
+        count("Reviews"), FEEDBACK,
+    )  # fmt: skip
+    return [total, agreement, corrections]
 
 
 def shadow_dashboard() -> list[dict]:

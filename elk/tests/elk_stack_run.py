@@ -201,6 +201,7 @@ def run_stack(work: Path) -> StackRun:
                     "GATEWAY_RATE_LIMIT_PER_MINUTE": "0",
                     # Notice the challenger's arrival and removal within the run.
                     "GATEWAY_SHADOW_REFRESH_SECONDS": "0.5",
+                    "GATEWAY_FEEDBACK_DIR": str(work / "feedback"),
                 },
             )
         )
@@ -240,6 +241,12 @@ def _traffic(
     for file in slices:
         predict(*file)
     predict(*slices[0], explain="true", preview="true")
+    # Reviewers: one confirms an answer, one corrects another (with a comment, never logged).
+    for answer, correct in ((predictions[0], True), (predictions[1], False)):
+        label = answer["label"] if correct else _another_class(answer)
+        body = {"label": label, **({} if correct else {"comment": "second reader disagrees"})}
+        response = gateway.post(f"/api/v1/predictions/{answer['request_id']}/feedback", json=body)
+        assert response.status_code == 201, response.text
     for bad in make_bad_uploads():
         files = {"file": (bad.name, bad.data, bad.content_type)}
         response = gateway.post("/api/v1/predictions", files=files)
@@ -284,6 +291,10 @@ def _traffic(
     result.answers["predictions"] = predictions
     for client in (gateway, modelsync, inference):
         client.close()
+
+
+def _another_class(answer: dict) -> str:
+    return next(name for name in answer["probabilities"] if name != answer["label"])
 
 
 def _shadow(gateway, inference, modelsync, registry, work, predict, files, result) -> None:

@@ -381,3 +381,34 @@ def test_the_shadow_latency_compares_both_models_alike(saved_objects):
         "brainscan.shadow.champion.latency_ms": 95,
         "brainscan.shadow.challenger.latency_ms": 95,
     }
+
+
+def test_the_feedback_panels_read_reviews_and_cross_the_models_label_with_the_reviewers(
+    saved_objects,
+):
+    """Reviewers' feedback on the predictions dashboard: the reviews, the share confirming the
+    model per version, and the model's label by the reviewer's (the corrections)."""
+    feedback = 'event.action : "feedback"'
+    ids = (
+        "brainscan-feedback-reviews",
+        "brainscan-feedback-agreement",
+        "brainscan-feedback-labels",
+    )
+    (board,) = [o for o in saved_objects if o["id"] == "brainscan-predictions"]
+    assert set(ids) <= set(dashboard_panels(board))
+    for object_id in ids:
+        assert feedback in _by_id(saved_objects, object_id)["attributes"]["state"]["query"]["query"]
+    agreement = _by_id(saved_objects, "brainscan-feedback-agreement")
+    columns = layer_columns(agreement)
+    shown = [c["columnId"] for c in agreement["attributes"]["state"]["visualization"]["columns"]]
+    assert columns[shown[0]]["sourceField"] == "model.version"
+    assert columns[shown[2]]["params"]["formula"] == (
+        "count(kql='feedback.outcome : \"confirmation\"') / count()"
+    )
+    labels = _by_id(saved_objects, "brainscan-feedback-labels")
+    columns = layer_columns(labels)
+    shown = labels["attributes"]["state"]["visualization"]["columns"]
+    rows = [columns[c["columnId"]].get("sourceField") for c in shown if not c.get("isTransposed")]
+    across = [columns[c["columnId"]]["sourceField"] for c in shown if c.get("isTransposed")]
+    assert rows == ["prediction.label", "___records___"]
+    assert across == ["feedback.label"]
