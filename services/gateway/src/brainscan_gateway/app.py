@@ -83,6 +83,9 @@ def create_app(settings: GatewaySettings | None = None) -> FastAPI:
             canary=canary,
         )
         app.state.shadow = shadow
+        if shadow is not None:
+            predictor, limit = app.state.predictor, settings.shadow_max_answers_in_flight
+            shadow.answers_busy = lambda: predictor.in_flight > limit
         app.state.feedback = _feedback_desk(settings, metrics, app.state.predictor)
         pusher = _stow_client(settings)
         if pusher is not None:

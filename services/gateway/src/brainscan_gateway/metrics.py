@@ -131,7 +131,8 @@ class GatewayMetrics:
         )
         self.shadow_dropped = Counter(
             "gateway_shadow_dropped_total",
-            "Predictions offered for comparison and not compared, by reason (queue_full, "
+            "Predictions offered for comparison and not compared, by reason (answers_busy: "
+            "the gateway answers more at once than it mirrors beside, queue_full, "
             "inference_busy, circuit_open: the challenger failed too often, not_held: the "
             "replica asked does not hold the challenger).",
             ["reason"],

@@ -143,6 +143,12 @@ class GatewaySettings(ServiceSettings):
     shadow_timeout: float = Field(5.0, gt=0)
     """Seconds a mirrored call may take before it counts as failed."""
 
+    shadow_max_answers_in_flight: int = Field(default_factory=lambda: 2 * usable_cpus(), ge=0)
+    """Mirroring gives way to answers: while more predictions than this are being answered at
+    once, offers are dropped (`answers_busy`), so the challenger's work never competes with
+    answers for the cores. Default: twice the CPUs the process may use. Higher: more evidence
+    under load, at the answers' expense."""
+
     canary_fraction: float = Field(0.0, ge=0, le=1)
     """Share of predictions answered by the challenger in shadow instead of the served model,
     each answer saying so (`model.role: challenger`); one the challenger cannot give falls back

@@ -220,3 +220,18 @@ def test_a_fraction_mirrors_that_share_of_the_offers(shadow_stack):
 
     with_mirror(shadow_stack.inference.url, check, fraction=0.3, queue_size=10,
                 sample=lambda: next(draws))  # fmt: skip
+
+
+def test_mirroring_gives_way_while_the_gateway_is_busy_answering(shadow_stack):
+    """More answers in flight than mirroring runs beside: offers are dropped, not queued."""
+    shadow_stack.challenge("2")
+    busy = iter([True, True, False])
+
+    def check(mirror: ShadowMirror, metrics: GatewayMetrics) -> None:
+        offers(mirror, 3)
+        sample = metrics.registry.get_sample_value
+        assert sample("gateway_shadow_dropped_total", {"reason": "answers_busy"}) == 2
+        assert sample("gateway_shadow_queue_depth") == 1
+
+    with_mirror(shadow_stack.inference.url, check, queue_size=10,
+                answers_busy=lambda: next(busy))  # fmt: skip

@@ -129,11 +129,22 @@ class Predictor:
         """Answers a share of the predictions with the challenger (None: off)."""
         # Its own limiter, not anyio's shared 40-thread default: decodes wait here for a slot.
         self.image_work_slots = CapacityLimiter(max_concurrent_image_work)
+        self.in_flight = 0
+        """Predictions being answered right now (the shadow mirror yields to them)."""
 
     def thresholds(self, manifest: Manifest) -> ThresholdPolicy:
         return ThresholdPolicy.for_model(manifest, self.default_threshold, self.class_thresholds)
 
     async def predict(
+        self, data: bytes, options: PredictionOptions, request_id: str
+    ) -> PredictionResult:
+        self.in_flight += 1
+        try:
+            return await self._predict(data, options, request_id)
+        finally:
+            self.in_flight -= 1
+
+    async def _predict(
         self, data: bytes, options: PredictionOptions, request_id: str
     ) -> PredictionResult:
         started = time.perf_counter()

@@ -126,6 +126,7 @@ class ShadowMirror:
         concurrency: int,
         refresh_seconds: float,
         timeout: float = 5.0,
+        answers_busy: Callable[[], bool] = lambda: False,
         sample: Callable[[], float] = random.random,
         max_versions: int = 4,
     ) -> None:
@@ -135,6 +136,10 @@ class ShadowMirror:
         self.refresh_seconds = refresh_seconds
         self.timeout = timeout
         """Seconds a mirrored call may wait for a connection and its answer."""
+        self.answers_busy = answers_busy
+        """True while the gateway answers more predictions at once than it mirrors beside:
+        mirrored work then gives way (dropped, counted), so that it never slows an answer on
+        cores the answers need."""
         self.concurrency = concurrency
         self._sample = sample
         self._queue: asyncio.Queue[_Job] = asyncio.Queue(maxsize=queue_size)
@@ -174,6 +179,9 @@ class ShadowMirror:
         if challenger is None or champion.version == challenger.version:
             return
         if self.fraction < 1.0 and self._sample() >= self.fraction:
+            return
+        if self.answers_busy():
+            self._drop(challenger.version, "answers_busy")
             return
         pixels = prepared.decoded if prepared.spec != challenger.input else None
         job = _Job(prepared.tensor, prepared.spec, prepared.decoded.size, pixels, champion,
@@ -242,6 +250,9 @@ class ShadowMirror:
         if challenger is None:
             return  # withdrawn while queued
         version = challenger.version
+        if self.answers_busy():  # load came while it waited in the queue
+            self._drop(version, "answers_busy")
+            return
         tensor = job.tensor
         if job.spec != challenger.input:  # the challenger preprocesses differently
             if job.decoded is None:  # a new challenger since the offer: its input differs
