@@ -9,6 +9,7 @@ import io
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import httpx
@@ -162,6 +163,9 @@ def test_the_next_repro_trains_on_it_and_the_lineage_names_the_batch(loop, mlflo
 
     params = tiny_params(yaml.safe_load((REPO / "params.yaml").read_text()))
     params["data"].update(source="directory", source_dir=str(loop["dataset"]))
+    # A model name of its own: the session's MLflow is shared with test_pipeline.py, which
+    # expects to register the first version of the default name.
+    params["model"]["name"] = f"feedback-loop-{uuid.uuid4().hex[:8]}"
     env = pipeline_env(MLFLOW_TRACKING_URI=mlflow_server.url)
     root = dvc_project(REPO, loop["state"] / "project", yaml.safe_dump(params), env)
     run(["dvc", "repro"], root, env)
