@@ -99,7 +99,7 @@ def test_promoted_model_answers_a_prediction_from_the_host(stack, first_version)
     assert response.status_code == 200, response.text
     assert response.headers["X-Request-ID"] == request_id
     prediction = response.json()
-    assert prediction["model"] == {"name": MODEL, "version": first_version}
+    assert prediction["model"] == {"name": MODEL, "version": first_version, "role": "production"}
     assert prediction["label"] in CLASSES
     assert list(prediction["probabilities"]) == CLASSES
     assert sum(prediction["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
@@ -151,7 +151,7 @@ def test_the_ci_smoke_test_passes_against_the_gateway_container(stack, first_ver
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary["model"] == {"name": MODEL, "version": first_version}
+    assert summary["model"] == {"name": MODEL, "version": first_version, "role": "production"}
     assert summary["label"] in CLASSES
 
 
